@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Configuration file parsing.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "config.h"
+#include "log.h"
+
+struct config_key {
+	const char *group;
+	const char *key;
+};
+
+/* Every key tlshd knows; anything else draws a warning (a typo would
+ * otherwise go unnoticed) but is not fatal, so that files written for
+ * newer versions keep working. */
+static const struct config_key config_known_keys[] = {
+	{ "debug", "loglevel" },
+	{ "debug", "tls" },
+	{ "debug", "nl" },
+	{ "authenticate", "keyrings" },
+	{ "authenticate.client", "x509.truststore" },
+	{ "authenticate.client", "x509.crl" },
+	{ "authenticate.client", "x509.certificate" },
+	{ "authenticate.client", "x509.private_key" },
+	{ "authenticate.server", "x509.truststore" },
+	{ "authenticate.server", "x509.crl" },
+	{ "authenticate.server", "x509.certificate" },
+	{ "authenticate.server", "x509.private_key" },
+};
+
+struct tlshd_config *tlshd_config_new_default(void)
+{
+	struct tlshd_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!cfg)
+		return NULL;
+	cfg->keyrings = calloc(1, sizeof(char *));
+	if (!cfg->keyrings)
+		return tlshd_config_free(cfg);
+	return cfg;
+}
+
+static void config_x509_done(struct tlshd_config_x509 *x)
+{
+	free(x->truststore);
+	free(x->crl);
+	free(x->certificate);
+	free(x->private_key);
+	memset(x, 0, sizeof(*x));
+}
+
+struct tlshd_config *tlshd_config_free(struct tlshd_config *cfg)
+{
+	if (!cfg)
+		return NULL;
+	free(cfg->path);
+	if (cfg->keyrings)
+		for (char **k = cfg->keyrings; *k; k++)
+			free(*k);
+	free(cfg->keyrings);
+	config_x509_done(&cfg->client);
+	config_x509_done(&cfg->server);
+	free(cfg);
+	return NULL;
+}
+
+static bool config_key_known(const char *group, const char *key)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(config_known_keys); i++)
+		if (!strcmp(config_known_keys[i].group, group) &&
+		    !strcmp(config_known_keys[i].key, key))
+			return true;
+	return false;
+}
+
+static void config_warn_unknown(GKeyFile *kf, const char *name)
+{
+	gchar **groups = g_key_file_get_groups(kf, NULL);
+
+	for (gchar **g = groups; g && *g; g++) {
+		gchar **keys = g_key_file_get_keys(kf, *g, NULL, NULL);
+
+		for (gchar **k = keys; k && *k; k++)
+			if (!config_key_known(*g, *k))
+				tlshd_warn("%s: unknown key '%s' in [%s], ignoring", name, *k, *g);
+		g_strfreev(keys);
+	}
+	g_strfreev(groups);
+}
+
+/* Reads a non-negative integer; an absent key leaves *val unchanged. */
+static int config_get_uint(GKeyFile *kf, const char *name, const char *group,
+			   const char *key, int *val)
+{
+	GError *gerr = NULL;
+	int v;
+
+	if (!g_key_file_has_key(kf, group, key, NULL))
+		return 0;
+	v = g_key_file_get_integer(kf, group, key, &gerr);
+	if (gerr) {
+		tlshd_err("%s: [%s] %s: %s", name, group, key, gerr->message);
+		g_error_free(gerr);
+		return -EINVAL;
+	}
+	if (v < 0) {
+		tlshd_err("%s: [%s] %s: must not be negative (%d)", name, group, key, v);
+		return -EINVAL;
+	}
+	*val = v;
+	return 0;
+}
+
+static int config_get_path(GKeyFile *kf, const char *name, const char *group,
+			   const char *key, char **val)
+{
+	GError *gerr = NULL;
+	gchar *s;
+
+	if (!g_key_file_has_key(kf, group, key, NULL))
+		return 0;
+	s = g_key_file_get_string(kf, group, key, &gerr);
+	if (gerr) {
+		tlshd_err("%s: [%s] %s: %s", name, group, key, gerr->message);
+		g_error_free(gerr);
+		return -EINVAL;
+	}
+	g_strstrip(s);
+	if (!*s) {
+		tlshd_err("%s: [%s] %s: empty value", name, group, key);
+		g_free(s);
+		return -EINVAL;
+	}
+	*val = strdup(s);
+	g_free(s);
+	return *val ? 0 : -ENOMEM;
+}
+
+static int config_get_keyrings(GKeyFile *kf, const char *name, struct tlshd_config *cfg)
+{
+	GError *gerr = NULL;
+	gchar **list;
+	size_t n = 0;
+
+	if (!g_key_file_has_key(kf, "authenticate", "keyrings", NULL))
+		return 0;
+	list = g_key_file_get_string_list(kf, "authenticate", "keyrings", NULL, &gerr);
+	if (gerr) {
+		tlshd_err("%s: [authenticate] keyrings: %s", name, gerr->message);
+		g_error_free(gerr);
+		return -EINVAL;
+	}
+	free(cfg->keyrings);
+	cfg->keyrings = calloc(g_strv_length(list) + 1, sizeof(char *));
+	if (!cfg->keyrings) {
+		g_strfreev(list);
+		return -ENOMEM;
+	}
+	for (gchar **k = list; *k; k++) {
+		g_strstrip(*k);
+		if (!**k)
+			continue;
+		cfg->keyrings[n] = strdup(*k);
+		if (!cfg->keyrings[n++]) {
+			g_strfreev(list);
+			return -ENOMEM;
+		}
+	}
+	g_strfreev(list);
+	return 0;
+}
+
+static int config_get_x509(GKeyFile *kf, const char *name, const char *group,
+			   struct tlshd_config_x509 *x)
+{
+	int r;
+
+	r = config_get_path(kf, name, group, "x509.truststore", &x->truststore);
+	if (!r)
+		r = config_get_path(kf, name, group, "x509.crl", &x->crl);
+	if (!r)
+		r = config_get_path(kf, name, group, "x509.certificate", &x->certificate);
+	if (!r)
+		r = config_get_path(kf, name, group, "x509.private_key", &x->private_key);
+	return r;
+}
+
+static int config_from_keyfile(GKeyFile *kf, const char *name, struct tlshd_config *cfg)
+{
+	int r;
+
+	config_warn_unknown(kf, name);
+	r = config_get_uint(kf, name, "debug", "loglevel", &cfg->loglevel);
+	if (!r)
+		r = config_get_uint(kf, name, "debug", "tls", &cfg->tls_debug);
+	if (!r)
+		r = config_get_keyrings(kf, name, cfg);
+	if (!r)
+		r = config_get_x509(kf, name, "authenticate.client", &cfg->client);
+	if (!r)
+		r = config_get_x509(kf, name, "authenticate.server", &cfg->server);
+	return r;
+}
+
+int tlshd_config_parse(const char *data, size_t len, const char *name,
+		       struct tlshd_config **ret)
+{
+	struct tlshd_config *cfg;
+	GError *gerr = NULL;
+	GKeyFile *kf;
+	int r;
+
+	kf = g_key_file_new();
+	if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &gerr)) {
+		tlshd_err("%s: malformed configuration: %s", name, gerr->message);
+		g_error_free(gerr);
+		g_key_file_free(kf);
+		return -EINVAL;
+	}
+	cfg = tlshd_config_new_default();
+	if (!cfg) {
+		g_key_file_free(kf);
+		return -ENOMEM;
+	}
+	r = config_from_keyfile(kf, name, cfg);
+	g_key_file_free(kf);
+	if (r < 0) {
+		tlshd_config_free(cfg);
+		return r;
+	}
+	*ret = cfg;
+	return 0;
+}
+
+/* Reads a whole regular file of at most 1 MiB into a NUL-terminated buffer. */
+static int config_read_file(const char *path, char **ret, size_t *ret_len)
+{
+	struct stat st;
+	size_t len = 0;
+	char *buf;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out_close;
+	}
+	if (st.st_size > 1024 * 1024) {
+		r = -EFBIG;
+		goto out_close;
+	}
+	buf = malloc(st.st_size + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out_close;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			free(buf);
+			goto out_close;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	r = 0;
+out_close:
+	close(fd);
+	return r;
+}
+
+int tlshd_config_load(const char *path, bool must_exist, struct tlshd_config **ret)
+{
+	struct tlshd_config *cfg;
+	char *data = NULL;
+	size_t len = 0;
+	int r;
+
+	r = config_read_file(path, &data, &len);
+	if (r == -ENOENT && !must_exist) {
+		tlshd_notice("%s not found, using built-in defaults", path);
+		cfg = tlshd_config_new_default();
+		if (!cfg)
+			return -ENOMEM;
+		*ret = cfg;
+		return 0;
+	}
+	if (r < 0)
+		return tlshd_log_errno(LOG_ERR, r, "cannot read configuration file %s", path);
+	r = tlshd_config_parse(data, len, path, &cfg);
+	free(data);
+	if (r < 0)
+		return r;
+	cfg->path = strdup(path);
+	if (!cfg->path) {
+		tlshd_config_free(cfg);
+		return -ENOMEM;
+	}
+	*ret = cfg;
+	return 0;
+}

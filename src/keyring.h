@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Kernel keyring access for one request: reading the PSKs the kernel
+ * names by serial, and finding a PSK by the identity a client offered.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include <keyutils.h>
+
+/* The longest PSK identity accepted from a ClientHello. NVMe identities
+ * carry two NQNs (223 bytes each) and a digest; 1 KiB leaves room. */
+#define TLSHD_PSK_IDENTITY_MAX	1024
+#define TLSHD_PSK_KEY_MAX	128
+
+struct tlshd_psk {
+	key_serial_t serial;
+	char *identity;			/* the key's description */
+	unsigned char *key;		/* raw PSK bytes, wiped on release */
+	size_t key_len;
+};
+
+/*
+ * Reads the PSK key @serial: description as identity, payload as key.
+ * Returns 0, or -ENOKEY (missing, revoked, expired, unreadable: the
+ * reason is logged at debug level), -EKEYREJECTED for an unusable
+ * payload size, -ENOMEM.
+ */
+int tlshd_keyring_read_psk(key_serial_t serial, struct tlshd_psk *ret);
+
+/* Wipes the key and frees everything; the struct may be reused. */
+void tlshd_psk_done(struct tlshd_psk *psk);
+
+/*
+ * Looks for a key of @type described @identity, in order: @request_ring
+ * (unless 0), the process keyring (the kernel links the consumer's
+ * keyring there at ACCEPT), then the keyrings named @names (a
+ * NULL-terminated list of descriptions). Returns the key's serial, or
+ * -ENOKEY.
+ */
+key_serial_t tlshd_keyring_search(const char *type, const char *identity,
+				  key_serial_t request_ring, char *const *names);

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * tlshd: TLS handshake agent for in-kernel TLS consumers.
+ *
+ * Process model. One single-threaded parent loads the configuration and
+ * the GnuTLS priorities once, joins the kernel's "tlshd" multicast group
+ * and polls {netlink, signalfd}. Each READY notification makes it fork a
+ * worker (worker.c), which inherits the loaded state copy-on-write,
+ * ACCEPTs one request, handshakes, sends DONE and exits. The parent never
+ * touches a kernel request or the network; it only counts, caps and reaps
+ * workers (supervisor.c). Signals are read from the signalfd, never
+ * handled asynchronously.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "genl.h"
+#include "log.h"
+#include "supervisor.h"
+#include "tls.h"
+#include "worker.h"
+
+/* Exit statuses (also in tlshd(8)). */
+enum {
+	TLSHD_EXIT_OK		= 0,
+	TLSHD_EXIT_CONFIG	= 1,	/* bad command line or configuration */
+	TLSHD_EXIT_KERNEL	= 2,	/* the kernel cannot use a handshake agent */
+	TLSHD_EXIT_RUNTIME	= 3,	/* start-up or event loop failure */
+};
+
+struct tlshd_options {
+	const char *config_path;
+	bool config_given;
+	bool to_stderr;
+};
+
+struct tlshd_daemon {
+	struct tlshd_config *cfg;
+	struct tlshd_context ctx;
+	struct tlshd_genl listen;
+	struct tlshd_supervisor sv;
+	int family;
+	int sigfd;
+	sigset_t sigmask;
+	bool stop;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tlshd [-c FILE] [-s] [-h] [-v]\n"
+		"  -c, --config FILE  read FILE instead of %s\n"
+		"  -s, --stderr       log to stderr instead of the journal/syslog\n"
+		"  -h, --help         show this help\n"
+		"  -v, --version      show the version\n",
+		TLSHD_DEFAULT_CONFIG);
+}
+
+static int parse_options(int argc, char **argv, struct tlshd_options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "stderr", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	o->config_path = TLSHD_DEFAULT_CONFIG;
+	while ((c = getopt_long(argc, argv, "c:shv", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config_path = optarg;
+			o->config_given = true;
+			break;
+		case 's':
+			o->to_stderr = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(TLSHD_EXIT_OK);
+		case 'v':
+			printf("tlshd %s\n", PACKAGE_VERSION);
+			exit(TLSHD_EXIT_OK);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tlshd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int daemon_join_kernel(struct tlshd_daemon *d)
+{
+	int group, r;
+
+	r = tlshd_genl_resolve(&d->family, &group);
+	if (r == -ENOENT) {
+		tlshd_err("the kernel has no '%s' generic netlink family: it needs "
+			  "CONFIG_NET_HANDSHAKE (Linux 6.5 or later, built in with NFS or "
+			  "NVMe/TCP TLS support)", "handshake");
+		return r;
+	}
+	if (r < 0)
+		return tlshd_log_errno(LOG_ERR, r, "cannot query generic netlink");
+	r = tlshd_genl_listen(&d->listen, d->family, group);
+	if (r < 0)
+		return tlshd_log_errno(LOG_ERR, r, "cannot join the handshake multicast group");
+	return 0;
+}
+
+static int daemon_signals(struct tlshd_daemon *d)
+{
+	sigemptyset(&d->sigmask);
+	sigaddset(&d->sigmask, SIGINT);
+	sigaddset(&d->sigmask, SIGTERM);
+	sigaddset(&d->sigmask, SIGHUP);
+	sigaddset(&d->sigmask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &d->sigmask, NULL) < 0)
+		return -errno;
+	d->sigfd = signalfd(-1, &d->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sigfd < 0)
+		return -errno;
+	/* A worker writing to a socket the peer reset must not die. */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+static void daemon_reload(struct tlshd_daemon *d)
+{
+	struct tlshd_config *cfg;
+
+	tlshd_notice("reloading %s", d->cfg->path ? d->cfg->path : "configuration");
+	if (tlshd_config_load(d->cfg->path ? d->cfg->path : TLSHD_DEFAULT_CONFIG,
+			      d->cfg->path != NULL, &cfg) < 0) {
+		tlshd_err("new configuration rejected, keeping the current one");
+		return;
+	}
+	/* Workers already running keep their copy-on-write snapshot. */
+	tlshd_config_free(d->cfg);
+	d->cfg = cfg;
+	d->ctx.cfg = cfg;
+	tlshd_log_set_debug(cfg->loglevel > 0);
+}
+
+static void daemon_fork_workers(struct tlshd_daemon *d)
+{
+	while (tlshd_supervisor_should_fork(&d->sv)) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			tlshd_log_errno(LOG_ERR, -errno, "cannot fork a worker, will retry");
+			return;
+		}
+		if (pid == 0) {
+			int code;
+
+			close(d->sigfd);
+			tlshd_genl_close(&d->listen);
+			sigprocmask(SIG_UNBLOCK, &d->sigmask, NULL);
+			code = tlshd_worker_run(&d->ctx, d->family);
+			_exit(code);
+		}
+		tlshd_supervisor_started(&d->sv, pid);
+	}
+}
+
+static void daemon_on_signal(struct tlshd_daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			tlshd_supervisor_reap(&d->sv);
+			break;
+		case SIGHUP:
+			daemon_reload(d);
+			break;
+		case SIGINT:
+		case SIGTERM:
+			d->stop = true;
+			break;
+		}
+	}
+}
+
+static void daemon_on_netlink(struct tlshd_daemon *d)
+{
+	unsigned int n = 0;
+	int r;
+
+	r = tlshd_genl_read_ready(&d->listen, &n);
+	tlshd_supervisor_ready(&d->sv, n);
+	if (r == -ENOBUFS) {
+		tlshd_warn("missed handshake notifications (socket overrun), draining the queue");
+		tlshd_supervisor_drain(&d->sv);
+	} else if (r < 0) {
+		tlshd_log_errno(LOG_ERR, r, "reading handshake notifications failed");
+	}
+}
+
+static int daemon_loop(struct tlshd_daemon *d)
+{
+	struct pollfd fds[2] = {
+		{ .fd = tlshd_genl_fd(&d->listen), .events = POLLIN },
+		{ .fd = d->sigfd, .events = POLLIN },
+	};
+
+	/* Requests queued before we joined the group got no READY to us. */
+	tlshd_supervisor_drain(&d->sv);
+	while (!d->stop) {
+		int timeout, r;
+
+		daemon_fork_workers(d);
+		timeout = tlshd_supervisor_police(&d->sv);
+		r = poll(fds, 2, timeout);
+		if (r < 0 && errno != EINTR)
+			return tlshd_log_errno(LOG_ERR, -errno, "poll failed");
+		if (fds[1].revents)
+			daemon_on_signal(d);
+		if (fds[0].revents)
+			daemon_on_netlink(d);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct tlshd_daemon d = { .sigfd = -1 };
+	struct tlshd_options o = { 0 };
+	int ret = TLSHD_EXIT_RUNTIME;
+
+	if (parse_options(argc, argv, &o) < 0)
+		return TLSHD_EXIT_CONFIG;
+	tlshd_log_open(o.to_stderr ? TLSHD_LOG_STDERR : tlshd_log_default_sink());
+	if (tlshd_config_load(o.config_path, o.config_given, &d.cfg) < 0)
+		return TLSHD_EXIT_CONFIG;
+	tlshd_log_set_debug(d.cfg->loglevel > 0);
+	if (tlshd_tls_init(&d.ctx, d.cfg) < 0)
+		goto out_config;
+	if (tlshd_supervisor_init(&d.sv, TLSHD_MAX_WORKERS_DEFAULT) < 0)
+		goto out_tls;
+	if (daemon_join_kernel(&d) < 0) {
+		ret = TLSHD_EXIT_KERNEL;
+		goto out_supervisor;
+	}
+	if (daemon_signals(&d) < 0) {
+		tlshd_log_errno(LOG_ERR, -errno, "cannot set up signal handling");
+		goto out_listen;
+	}
+	tlshd_notice("tlshd %s ready: serving TLS handshakes for kernel consumers",
+		     PACKAGE_VERSION);
+	sd_notify(0, "READY=1");
+	if (daemon_loop(&d) == 0)
+		ret = TLSHD_EXIT_OK;
+	sd_notify(0, "STOPPING=1");
+	tlshd_notice("shutting down");
+
+	close(d.sigfd);
+out_listen:
+	tlshd_genl_close(&d.listen);
+out_supervisor:
+	tlshd_supervisor_done(&d.sv);
+out_tls:
+	tlshd_tls_done(&d.ctx);
+out_config:
+	tlshd_config_free(d.cfg);
+	return ret;
+}

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * GnuTLS priority strings.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "priority.h"
+
+/* TLS 1.3 suites that kTLS implements, with the hash of each suite. */
+static const struct {
+	gnutls_cipher_algorithm_t cipher;
+	gnutls_digest_algorithm_t hash;
+} prio_ktls_suites[] = {
+	{ GNUTLS_CIPHER_AES_128_GCM, GNUTLS_DIG_SHA256 },
+	{ GNUTLS_CIPHER_AES_256_GCM, GNUTLS_DIG_SHA384 },
+	{ GNUTLS_CIPHER_CHACHA20_POLY1305, GNUTLS_DIG_SHA256 },
+	{ GNUTLS_CIPHER_AES_128_CCM, GNUTLS_DIG_SHA256 },
+};
+
+#define PRIO_BASE	"-VERS-ALL:+VERS-TLS1.3:-COMP-ALL:+COMP-NULL:%NO_TICKETS"
+#define PRIO_PSK_KX	":+ECDHE-PSK:+DHE-PSK:+PSK"
+
+enum tlshd_prio tlshd_priority_for_psk(size_t key_len)
+{
+	switch (tlshd_priority_psk_hash(key_len)) {
+	case GNUTLS_DIG_SHA256:
+		return TLSHD_PRIO_PSK_SHA256;
+	case GNUTLS_DIG_SHA384:
+		return TLSHD_PRIO_PSK_SHA384;
+	default:
+		return TLSHD_PRIO_PSK;
+	}
+}
+
+gnutls_digest_algorithm_t tlshd_priority_psk_hash(size_t key_len)
+{
+	if (key_len == 32)
+		return GNUTLS_DIG_SHA256;
+	if (key_len == 48)
+		return GNUTLS_DIG_SHA384;
+	return GNUTLS_DIG_UNKNOWN;
+}
+
+static bool prio_cipher_fits(enum tlshd_prio kind, unsigned int cipher)
+{
+	for (size_t i = 0; i < sizeof(prio_ktls_suites) / sizeof(prio_ktls_suites[0]); i++) {
+		if (prio_ktls_suites[i].cipher != cipher)
+			continue;
+		if (kind == TLSHD_PRIO_PSK_SHA256)
+			return prio_ktls_suites[i].hash == GNUTLS_DIG_SHA256;
+		if (kind == TLSHD_PRIO_PSK_SHA384)
+			return prio_ktls_suites[i].hash == GNUTLS_DIG_SHA384;
+		return true;
+	}
+	return false;
+}
+
+int tlshd_priority_string(enum tlshd_prio kind, const unsigned int *allowed,
+			  size_t n_allowed, char *buf, size_t size)
+{
+	size_t used, added = 0;
+	int n;
+
+	n = snprintf(buf, size, "%s%s:-CIPHER-ALL", PRIO_BASE,
+		     kind == TLSHD_PRIO_X509 ? "" : PRIO_PSK_KX);
+	if (n < 0 || (size_t)n >= size)
+		return -ENOSPC;
+	used = n;
+	for (size_t i = 0; i < n_allowed; i++) {
+		if (!prio_cipher_fits(kind, allowed[i]))
+			continue;
+		n = snprintf(buf + used, size - used, ":+%s",
+			     gnutls_cipher_get_name(allowed[i]));
+		if (n < 0 || (size_t)n >= size - used)
+			return -ENOSPC;
+		used += n;
+		added++;
+	}
+	return added ? (int)used : -EOPNOTSUPP;
+}
+
+static const char *prio_kind_name(enum tlshd_prio kind)
+{
+	static const char *const names[TLSHD_PRIO_COUNT] = {
+		[TLSHD_PRIO_X509] = "x509",
+		[TLSHD_PRIO_PSK] = "psk",
+		[TLSHD_PRIO_PSK_SHA256] = "psk-sha256",
+		[TLSHD_PRIO_PSK_SHA384] = "psk-sha384",
+	};
+	return names[kind];
+}
+
+/* The ciphers the system's default priority (crypto policy) allows. */
+static int prio_system_ciphers(unsigned int *out, size_t max, size_t *ret_n)
+{
+	gnutls_priority_t def;
+	const unsigned int *list;
+	int n, r;
+
+	r = gnutls_priority_init2(&def, NULL, NULL, 0);
+	if (r < 0) {
+		tlshd_err("cannot load the system's TLS priority: %s", gnutls_strerror(r));
+		return -EINVAL;
+	}
+	n = gnutls_priority_cipher_list(def, &list);
+	if (n < 0)
+		n = 0;
+	*ret_n = 0;
+	for (int i = 0; i < n && *ret_n < max; i++)
+		out[(*ret_n)++] = list[i];
+	gnutls_priority_deinit(def);
+	return 0;
+}
+
+int tlshd_priority_init(struct tlshd_priorities *p)
+{
+	unsigned int allowed[64];
+	const char *err_pos;
+	size_t n_allowed;
+	char buf[512];
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	r = prio_system_ciphers(allowed, 64, &n_allowed);
+	if (r < 0)
+		return r;
+	for (int kind = 0; kind < TLSHD_PRIO_COUNT; kind++) {
+		r = tlshd_priority_string(kind, allowed, n_allowed, buf, sizeof(buf));
+		if (r == -EOPNOTSUPP) {
+			tlshd_warn("the system TLS policy allows no %s cipher suite that kTLS supports",
+				   prio_kind_name(kind));
+			continue;
+		}
+		if (r < 0)
+			goto fail;
+		r = gnutls_priority_init2(&p->prio[kind], buf, &err_pos,
+					  GNUTLS_PRIORITY_INIT_DEF_APPEND);
+		if (r < 0) {
+			tlshd_err("invalid TLS priority '%s' at '%s': %s", buf, err_pos,
+				  gnutls_strerror(r));
+			r = -EINVAL;
+			goto fail;
+		}
+		tlshd_debug("priority %s: %s", prio_kind_name(kind), buf);
+	}
+	if (!p->prio[TLSHD_PRIO_PSK] && !p->prio[TLSHD_PRIO_X509]) {
+		tlshd_err("the system TLS policy allows no cipher suite that kTLS supports");
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
+	return 0;
+fail:
+	tlshd_priority_done(p);
+	return r;
+}
+
+void tlshd_priority_done(struct tlshd_priorities *p)
+{
+	for (int kind = 0; kind < TLSHD_PRIO_COUNT; kind++)
+		if (p->prio[kind])
+			gnutls_priority_deinit(p->prio[kind]);
+	memset(p, 0, sizeof(*p));
+}

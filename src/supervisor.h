@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The parent's bookkeeping of workers: how many requests are waiting for
+ * one, how many run, when each started, and how they ended.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define TLSHD_MAX_WORKERS_DEFAULT	256
+/* A worker's handshake deadline is at most TLSHD_MAX_TIMEOUT_MS; past
+ * this, it is stuck outside the handshake and is killed. */
+#define TLSHD_WORKER_KILL_AFTER_S	330
+
+struct tlshd_worker_slot {
+	pid_t pid;
+	struct timespec started;
+};
+
+struct tlshd_supervisor {
+	unsigned int max_workers;
+	unsigned int running;
+	unsigned int wanted;		/* READY seen but no worker forked yet */
+	bool draining;			/* fork until a worker finds the queue empty */
+	struct tlshd_worker_slot *slots;
+	unsigned long long succeeded, failed, idle, crashed;
+};
+
+int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers);
+void tlshd_supervisor_done(struct tlshd_supervisor *sv);
+
+/* @n READY notifications arrived. */
+void tlshd_supervisor_ready(struct tlshd_supervisor *sv, unsigned int n);
+
+/* Requests may be queued that we were not told about (start-up, lost
+ * notifications): keep forking one worker at a time until one of them
+ * finds the kernel's queue empty. */
+void tlshd_supervisor_drain(struct tlshd_supervisor *sv);
+
+/* Whether a worker should be forked now; if so, the caller forks and
+ * records the child with tlshd_supervisor_started(). */
+bool tlshd_supervisor_should_fork(const struct tlshd_supervisor *sv);
+void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid);
+
+/* Reaps every exited worker (waitpid WNOHANG) and accounts for it. */
+void tlshd_supervisor_reap(struct tlshd_supervisor *sv);
+
+/* Kills workers past TLSHD_WORKER_KILL_AFTER_S; returns the poll()
+ * timeout in ms until the next one could be due, or -1. */
+int tlshd_supervisor_police(struct tlshd_supervisor *sv);

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Handshake engine, client role (the kernel sent CLIENTHELLO).
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "keyring.h"
+#include "log.h"
+#include "tls.h"
+
+/*
+ * The kernel names up to five PSKs, in its order of preference. GnuTLS
+ * offers one external PSK per ClientHello, so the first one that can be
+ * read is offered; the others are logged and skipped.
+ */
+static int client_pick_psk(struct tlshd_handshake *hs, struct tlshd_psk *ret)
+{
+	const struct tlshd_request *req = hs->req;
+	int last = -ENOKEY;
+
+	for (unsigned int i = 0; i < req->num_peerids; i++) {
+		int r;
+
+		if (!req->peerids[i])
+			continue;
+		r = tlshd_keyring_read_psk(req->peerids[i], ret);
+		if (!r)
+			return 0;
+		if (r == -ENOMEM)
+			return r;
+		tlshd_warn("PSK key %d is unusable (%s), skipping", req->peerids[i],
+			   r == -EKEYREJECTED ? "not a PSK" : "missing, revoked or unreadable");
+		last = r;
+	}
+	return last == -EKEYREJECTED ? -EKEYREJECTED : -ENOKEY;
+}
+
+static int client_psk(struct tlshd_handshake *hs)
+{
+	gnutls_psk_client_credentials_t cred = NULL;
+	gnutls_session_t s = NULL;
+	struct tlshd_psk psk = { 0 };
+	gnutls_datum_t key;
+	enum tlshd_prio kind;
+	int r;
+
+	r = client_pick_psk(hs, &psk);
+	if (r < 0)
+		return tlshd_tls_fail(hs, NULL, r == -ENOMEM ? r : -ENOKEY,
+				      "none of the %u PSK(s) the kernel named can be used",
+				      hs->req->num_peerids);
+	kind = tlshd_priority_for_psk(psk.key_len);
+	if (!hs->ctx->prio.prio[kind]) {
+		r = tlshd_tls_fail(hs, NULL, -EOPNOTSUPP,
+				   "the TLS policy allows no suite for a %zu-byte PSK", psk.key_len);
+		goto out;
+	}
+	if (gnutls_psk_allocate_client_credentials(&cred) < 0) {
+		r = tlshd_tls_fail(hs, NULL, -ENOMEM, "out of memory");
+		goto out;
+	}
+	key.data = psk.key;
+	key.size = psk.key_len;
+	r = gnutls_psk_set_client_credentials(cred, psk.identity, &key, GNUTLS_PSK_KEY_RAW);
+	if (r < 0) {
+		r = tlshd_tls_fail(hs, NULL, -EKEYREJECTED, "PSK %d rejected by GnuTLS: %s",
+				   psk.serial, gnutls_strerror(r));
+		goto out;
+	}
+	r = tlshd_tls_session_new(hs, GNUTLS_CLIENT, &s);
+	if (r < 0) {
+		r = tlshd_tls_fail(hs, NULL, r, "out of memory");
+		goto out;
+	}
+	gnutls_priority_set(s, hs->ctx->prio.prio[kind]);
+	gnutls_credentials_set(s, GNUTLS_CRD_PSK, cred);
+	tlshd_debug("offering PSK %d '%s' (%zu bytes)", psk.serial, psk.identity, psk.key_len);
+	r = tlshd_tls_drive(hs, s, NULL);
+	if (r == 0) {
+		hs->result.remote_auth[0] = psk.serial;
+		hs->result.num_remote_auth = 1;
+	}
+out:
+	if (s)
+		gnutls_deinit(s);
+	if (cred)
+		gnutls_psk_free_client_credentials(cred);
+	tlshd_psk_done(&psk);
+	return r;
+}
+
+int tlshd_tls_client(struct tlshd_handshake *hs)
+{
+	switch (hs->req->auth) {
+	case TLSHD_AUTH_PSK:
+		return client_psk(hs);
+	case TLSHD_AUTH_UNAUTH:
+	case TLSHD_AUTH_X509:
+		break;
+	}
+	return tlshd_tls_fail(hs, NULL, -EOPNOTSUPP,
+			      "x509 client handshakes are not supported by this version");
+}
