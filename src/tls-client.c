@@ -38,6 +38,26 @@ static int client_pick_psk(struct tlshd_handshake *hs, struct tlshd_psk *ret)
 	return last == -EKEYREJECTED ? -EKEYREJECTED : -ENOKEY;
 }
 
+/*
+ * TLS 1.3 binds an external PSK to one hash. GnuTLS before 3.8.1 always
+ * uses SHA-256, so SHA-384 keys (48 bytes) need the newer API.
+ */
+static int client_psk_credentials(const struct tlshd_psk *psk,
+				  gnutls_psk_client_credentials_t *ret)
+{
+	gnutls_digest_algorithm_t hash = tlshd_priority_psk_hash(psk->key_len);
+
+#ifdef HAVE_GNUTLS_PSK_ALLOCATE_CLIENT_CREDENTIALS2
+	if (hash != GNUTLS_DIG_UNKNOWN)
+		return gnutls_psk_allocate_client_credentials2(ret, (gnutls_mac_algorithm_t)hash) < 0 ?
+			-ENOMEM : 0;
+#else
+	if (hash == GNUTLS_DIG_SHA384)
+		return -EOPNOTSUPP;
+#endif
+	return gnutls_psk_allocate_client_credentials(ret) < 0 ? -ENOMEM : 0;
+}
+
 static int client_psk(struct tlshd_handshake *hs)
 {
 	gnutls_psk_client_credentials_t cred = NULL;
@@ -58,7 +78,13 @@ static int client_psk(struct tlshd_handshake *hs)
 				   "the TLS policy allows no suite for a %zu-byte PSK", psk.key_len);
 		goto out;
 	}
-	if (gnutls_psk_allocate_client_credentials(&cred) < 0) {
+	r = client_psk_credentials(&psk, &cred);
+	if (r == -EOPNOTSUPP) {
+		r = tlshd_tls_fail(hs, NULL, r, "PSK %d is a %zu-byte SHA-384 key; binding it needs "
+				   "GnuTLS 3.8.1 or later", psk.serial, psk.key_len);
+		goto out;
+	}
+	if (r < 0) {
 		r = tlshd_tls_fail(hs, NULL, -ENOMEM, "out of memory");
 		goto out;
 	}

@@ -63,6 +63,11 @@ static int server_psk_lookup(gnutls_session_t s, const gnutls_datum_t *id,
 	memcpy(key->data, psk.key, psk.key_len);
 	key->size = psk.key_len;
 	hs->psk_len = psk.key_len;
+#ifndef HAVE_GNUTLS_PSK_ALLOCATE_SERVER_CREDENTIALS2
+	if (tlshd_priority_psk_hash(psk.key_len) == GNUTLS_DIG_SHA384)
+		tlshd_warn("PSK %d is a SHA-384 key; this GnuTLS binds PSKs with SHA-256 only "
+			   "(3.8.1 or later is needed)", serial);
+#endif
 	hs->result.remote_auth[0] = serial;
 	hs->result.num_remote_auth = 1;
 	tlshd_debug("client identity '%s' is PSK %d (%zu bytes)", identity, serial, psk.key_len);
@@ -82,6 +87,17 @@ static int server_psk_check_suite(struct tlshd_handshake *hs, gnutls_session_t s
 			      hs->cipher, hs->psk_len);
 }
 
+/* With GnuTLS 3.8.1+ the binder hash follows the negotiated suite, so
+ * 32- and 48-byte keys both work; older GnuTLS binds with SHA-256 only. */
+static int server_psk_credentials(gnutls_psk_server_credentials_t *ret)
+{
+#ifdef HAVE_GNUTLS_PSK_ALLOCATE_SERVER_CREDENTIALS2
+	return gnutls_psk_allocate_server_credentials2(ret, GNUTLS_MAC_UNKNOWN) < 0 ? -ENOMEM : 0;
+#else
+	return gnutls_psk_allocate_server_credentials(ret) < 0 ? -ENOMEM : 0;
+#endif
+}
+
 static int server_psk(struct tlshd_handshake *hs)
 {
 	gnutls_psk_server_credentials_t cred = NULL;
@@ -90,7 +106,7 @@ static int server_psk(struct tlshd_handshake *hs)
 
 	if (!hs->ctx->prio.prio[TLSHD_PRIO_PSK])
 		return tlshd_tls_fail(hs, NULL, -EOPNOTSUPP, "the TLS policy allows no PSK suite");
-	if (gnutls_psk_allocate_server_credentials(&cred) < 0)
+	if (server_psk_credentials(&cred) < 0)
 		return tlshd_tls_fail(hs, NULL, -ENOMEM, "out of memory");
 	gnutls_psk_set_server_credentials_function2(cred, server_psk_lookup);
 	r = tlshd_tls_session_new(hs, GNUTLS_SERVER, &s);

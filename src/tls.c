@@ -83,8 +83,9 @@ static int tls_ms_left(const struct tlshd_handshake *hs)
 	long long ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* Rounded up, so that poll() never wakes before the deadline. */
 	ms = (hs->deadline.tv_sec - now.tv_sec) * 1000LL +
-	     (hs->deadline.tv_nsec - now.tv_nsec) / 1000000;
+	     (hs->deadline.tv_nsec - now.tv_nsec + 999999) / 1000000;
 	if (ms <= 0)
 		return 0;
 	return ms > TLSHD_MAX_TIMEOUT_MS ? TLSHD_MAX_TIMEOUT_MS : (int)ms;

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of config.c: parsing from memory, defaults, rejections, and
+ * loading from files.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "tap.h"
+
+static int parse(const char *text, struct tlshd_config **cfg)
+{
+	return tlshd_config_parse(text, strlen(text), "test.conf", cfg);
+}
+
+static void test_defaults(void)
+{
+	struct tlshd_config *cfg = NULL;
+
+	is_int(parse("", &cfg), 0, "empty file parses");
+	is_int(cfg->loglevel, 0, "default loglevel 0");
+	is_int(cfg->tls_debug, 0, "default tls debug 0");
+	ok(cfg->keyrings && !cfg->keyrings[0], "no extra keyrings by default");
+	ok(!cfg->client.truststore && !cfg->server.certificate, "no x509 files by default");
+	tlshd_config_free(cfg);
+}
+
+/* A file as ktls-utils' tlshd accepts it. */
+static const char ktls_utils_conf[] =
+	"# comment\n"
+	"[debug]\n"
+	"loglevel=2\n"
+	"tls=5\n"
+	"nl=1\n"
+	"\n"
+	"[authenticate]\n"
+	"keyrings= .nvme ; ;my keys;\n"
+	"\n"
+	"[authenticate.client]\n"
+	"x509.truststore=/etc/pki/ca.pem\n"
+	"x509.crl=/etc/pki/crl.pem\n"
+	"x509.certificate=/etc/pki/client.pem\n"
+	"x509.private_key=pkcs11:token=t;object=k\n"
+	"\n"
+	"[authenticate.server]\n"
+	"x509.certificate=/etc/pki/server.pem\n"
+	"x509.private_key=/etc/pki/server.key\n";
+
+static void test_full(void)
+{
+	struct tlshd_config *cfg = NULL;
+
+	is_int(parse(ktls_utils_conf, &cfg), 0, "ktls-utils style file parses");
+	is_int(cfg->loglevel, 2, "[debug] loglevel");
+	is_int(cfg->tls_debug, 5, "[debug] tls");
+	ok(cfg->keyrings[0] && !strcmp(cfg->keyrings[0], ".nvme"), "first keyring, trimmed");
+	ok(cfg->keyrings[1] && !strcmp(cfg->keyrings[1], "my keys"), "empty entries skipped");
+	ok(!cfg->keyrings[2], "two keyrings in all");
+	ok(!strcmp(cfg->client.truststore, "/etc/pki/ca.pem"), "client truststore");
+	ok(!strcmp(cfg->client.crl, "/etc/pki/crl.pem"), "client crl");
+	ok(!strcmp(cfg->client.private_key, "pkcs11:token=t;object=k"),
+	   "a key URL keeps its ';' (a string, not a list)");
+	ok(!strcmp(cfg->server.certificate, "/etc/pki/server.pem"), "server certificate");
+	ok(!cfg->server.truststore, "server truststore unset");
+	tlshd_config_free(cfg);
+}
+
+static void test_rejects(void)
+{
+	static const struct {
+		const char *text, *what;
+	} bad[] = {
+		{ "[debug\nloglevel=1\n", "unterminated group" },
+		{ "loglevel=1\n", "key outside any group" },
+		{ "[debug]\nloglevel=abc\n", "non-numeric loglevel" },
+		{ "[debug]\nloglevel=-1\n", "negative loglevel" },
+		{ "[debug]\ntls=1.5\n", "non-integer tls level" },
+		{ "[authenticate.server]\nx509.certificate=\n", "empty certificate path" },
+		{ "[authenticate.client]\nx509.truststore=   \n", "blank truststore path" },
+	};
+	struct tlshd_config *cfg = (struct tlshd_config *)0x1;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		is_int(parse(bad[i].text, &cfg), -EINVAL, "rejects %s", bad[i].what);
+		ok(cfg == (struct tlshd_config *)0x1, "output untouched after %s", bad[i].what);
+	}
+}
+
+static void test_unknown_keys(void)
+{
+	struct tlshd_config *cfg = NULL;
+
+	is_int(parse("[debug]\nloglevel=1\nfuture=1\n[newsection]\nx=y\n", &cfg), 0,
+	       "unknown keys and sections are not fatal");
+	is_int(cfg->loglevel, 1, "known keys still read");
+	tlshd_config_free(cfg);
+}
+
+static void test_load(void)
+{
+	char dir[] = "/tmp/tlshd-test-config-XXXXXX";
+	struct tlshd_config *cfg = NULL;
+	char path[256];
+	FILE *f;
+
+	ok(mkdtemp(dir) != NULL, "temporary directory");
+	snprintf(path, sizeof(path), "%s/tlshd.conf", dir);
+
+	is_int(tlshd_config_load(path, true, &cfg), -ENOENT, "missing -c file is an error");
+	is_int(tlshd_config_load(path, false, &cfg), 0, "missing default file gives defaults");
+	ok(cfg && !cfg->path, "defaults name no file");
+	tlshd_config_free(cfg);
+
+	f = fopen(path, "w");
+	fputs("[debug]\nloglevel=3\n", f);
+	fclose(f);
+	cfg = NULL;
+	is_int(tlshd_config_load(path, true, &cfg), 0, "file loads");
+	ok(cfg && cfg->loglevel == 3 && !strcmp(cfg->path, path), "values and path from file");
+	tlshd_config_free(cfg);
+
+	is_int(tlshd_config_load(dir, true, &cfg), -EINVAL, "a directory is not a config file");
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	tlshd_log_open(TLSHD_LOG_STDERR);
+	test_defaults();
+	test_full();
+	test_rejects();
+	test_unknown_keys();
+	test_load();
+	return tap_done();
+}

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of priority.c: which suites a PSK of a given length may use,
+ * and the priority strings built from the system policy's cipher list.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "priority.h"
+#include "tap.h"
+
+static void test_psk_kind(void)
+{
+	is_int(tlshd_priority_for_psk(32), TLSHD_PRIO_PSK_SHA256, "32-byte PSK: SHA-256 suites");
+	is_int(tlshd_priority_for_psk(48), TLSHD_PRIO_PSK_SHA384, "48-byte PSK: SHA-384 suites");
+	is_int(tlshd_priority_for_psk(16), TLSHD_PRIO_PSK, "16-byte PSK: any suite");
+	is_int(tlshd_priority_psk_hash(48), GNUTLS_DIG_SHA384, "48 bytes call for SHA-384");
+	is_int(tlshd_priority_psk_hash(33), GNUTLS_DIG_UNKNOWN, "33 bytes say nothing");
+}
+
+static void test_strings(void)
+{
+	const unsigned int policy[] = {
+		GNUTLS_CIPHER_AES_256_GCM, GNUTLS_CIPHER_CHACHA20_POLY1305,
+		GNUTLS_CIPHER_AES_128_GCM, GNUTLS_CIPHER_AES_256_CBC, GNUTLS_CIPHER_AES_128_CCM,
+	};
+	const unsigned int only_128[] = { GNUTLS_CIPHER_AES_128_GCM };
+	char buf[512];
+	int n;
+
+	n = tlshd_priority_string(TLSHD_PRIO_PSK_SHA256, policy, 5, buf, sizeof(buf));
+	ok(n > 0, "SHA-256 PSK string builds");
+	ok(strstr(buf, "-CIPHER-ALL:+CHACHA20-POLY1305:+AES-128-GCM:+AES-128-CCM") != NULL,
+	   "SHA-256 suites only, in the policy's order: %s", buf);
+	ok(!strstr(buf, "AES-256"), "no SHA-384 suite with a 32-byte PSK");
+	ok(strstr(buf, "+VERS-TLS1.3") && strstr(buf, "-VERS-ALL") && strstr(buf, "%NO_TICKETS"),
+	   "TLS 1.3 only, no tickets");
+	ok(strstr(buf, "+ECDHE-PSK") != NULL, "PSK key exchanges enabled");
+
+	n = tlshd_priority_string(TLSHD_PRIO_PSK_SHA384, policy, 5, buf, sizeof(buf));
+	ok(n > 0 && strstr(buf, "-CIPHER-ALL:+AES-256-GCM") && !strstr(buf, "AES-128") &&
+	   !strstr(buf, "CHACHA"), "SHA-384 PSK: AES-256-GCM alone: %s", buf);
+
+	n = tlshd_priority_string(TLSHD_PRIO_X509, policy, 5, buf, sizeof(buf));
+	ok(n > 0 && !strstr(buf, "PSK") && !strstr(buf, "CBC") && strstr(buf, "+AES-256-GCM"),
+	   "x509: every kTLS cipher the policy allows, no CBC, no PSK: %s", buf);
+
+	is_int(tlshd_priority_string(TLSHD_PRIO_PSK_SHA384, only_128, 1, buf, sizeof(buf)),
+	       -EOPNOTSUPP, "a policy without AES-256-GCM has no SHA-384 PSK suite");
+	is_int(tlshd_priority_string(TLSHD_PRIO_PSK, policy, 5, buf, 20), -ENOSPC,
+	       "short buffer is reported");
+}
+
+static void test_init(void)
+{
+	struct tlshd_priorities p;
+
+	is_int(tlshd_priority_init(&p), 0, "priorities build from this system's policy");
+	for (int k = 0; k < TLSHD_PRIO_COUNT; k++)
+		ok(p.prio[k] != NULL, "priority %d compiled", k);
+	tlshd_priority_done(&p);
+}
+
+int main(void)
+{
+	tlshd_log_open(TLSHD_LOG_STDERR);
+	test_psk_kind();
+	test_strings();
+	test_init();
+	return tap_done();
+}
