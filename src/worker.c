@@ -22,6 +22,7 @@
 
 #include "genl.h"
 #include "log.h"
+#include "privs.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -122,7 +123,14 @@ int tlshd_worker_run(const struct tlshd_context *ctx, int family)
 	hs.req = &req;
 	hs.fd = req.sockfd;
 	tlshd_handshake_set_deadline(&hs);
-	tlshd_handshake_run(&hs);
+	r = tlshd_privs_drop();
+	if (r < 0) {
+		hs.result.status = EIO;
+		snprintf(hs.reason, sizeof(hs.reason), "cannot drop privileges: %s",
+			 strerror(-r));
+	} else {
+		tlshd_handshake_run(&hs);
+	}
 
 	r = tlshd_genl_done(&g, req.sockfd, &hs.result);
 	if (r < 0) {
