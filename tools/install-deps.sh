@@ -1,0 +1,19 @@
+#!/bin/bash
+# install-deps.sh: install every Debian 12 package needed to build tlshd,
+# run its tests and boot the VM test suite.  Run as root.
+set -euo pipefail
+
+[ "$(id -u)" = 0 ] || { echo "install-deps: must run as root" >&2; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+
+# Build: compiler, autotools, pkg-config and the libraries tlshd links.
+# VM tests: QEMU (TCG), busybox-static for the guest userland, kmod (depmod),
+# cpio/xz-utils/zstd to (un)pack kernels and the initramfs, keyutils (keyctl
+# in the guest), debian-archive-keyring to verify the kernel packages.
+# Host TLS peers: gnutls-bin (certtool, gnutls-serv, gnutls-cli) and openssl.
+apt-get update
+apt-get install -y --no-install-recommends \
+	build-essential autoconf automake libtool pkg-config \
+	libgnutls28-dev libnl-genl-3-dev libkeyutils-dev libglib2.0-dev libsystemd-dev \
+	qemu-system-x86 busybox-static kmod cpio xz-utils zstd keyutils debian-archive-keyring \
+	gnutls-bin openssl
