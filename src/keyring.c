@@ -98,6 +98,29 @@ fail:
 	return r;
 }
 
+int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len)
+{
+	void *payload;
+	long len;
+
+	len = keyctl_read_alloc(serial, &payload);
+	if (len < 0) {
+		tlshd_debug("cannot read key %d: %s", serial, strerror(errno));
+		return -ENOKEY;
+	}
+	*ret = payload;
+	*ret_len = len;
+	return 0;
+}
+
+void tlshd_keyring_free(void *data, size_t len)
+{
+	if (!data)
+		return;
+	explicit_bzero(data, len);
+	free(data);
+}
+
 static key_serial_t keyring_search_one(key_serial_t ring, const char *type,
 				       const char *identity)
 {

@@ -29,6 +29,14 @@ struct tlshd_psk {
  */
 int tlshd_keyring_read_psk(key_serial_t serial, struct tlshd_psk *ret);
 
+/*
+ * Reads the payload of key @serial (a DER certificate or private key the
+ * kernel names) into *ret, malloc'd; the caller wipes and frees it with
+ * tlshd_keyring_free(). Returns 0 or -ENOKEY.
+ */
+int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len);
+void tlshd_keyring_free(void *data, size_t len);
+
 /* Wipes the key and frees everything; the struct may be reused. */
 void tlshd_psk_done(struct tlshd_psk *psk);
 

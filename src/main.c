@@ -154,10 +154,15 @@ static void daemon_reload(struct tlshd_daemon *d)
 		tlshd_err("new configuration rejected, keeping the current one");
 		return;
 	}
+	if (tlshd_tls_reload(&d->ctx, cfg) < 0) {
+		tlshd_err("credentials named by the new configuration are unusable, "
+			  "keeping the current configuration");
+		tlshd_config_free(cfg);
+		return;
+	}
 	/* Workers already running keep their copy-on-write snapshot. */
 	tlshd_config_free(d->cfg);
 	d->cfg = cfg;
-	d->ctx.cfg = cfg;
 	tlshd_log_set_debug(cfg->loglevel > 0);
 }
 

@@ -4,7 +4,9 @@
  */
 #include "build-config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "keyring.h"
@@ -118,6 +120,63 @@ out:
 	return r;
 }
 
+/* Whom the server certificate must name: the consumer's PEERNAME, or
+ * else the address we are connected to. Only a DNS name goes into SNI. */
+static int client_set_server_name(struct tlshd_handshake *hs, gnutls_session_t s)
+{
+	const struct tlshd_request *req = hs->req;
+	unsigned char ip[16];
+	int r;
+
+	if (!req->has_peername) {
+		r = tlshd_tls_peer_address(hs->fd, hs->verify_name, sizeof(hs->verify_name));
+		if (r < 0)
+			return tlshd_tls_fail(hs, NULL, -EINVAL, "no peer name and no peer address "
+					      "to verify the server against");
+		return 0;
+	}
+	snprintf(hs->verify_name, sizeof(hs->verify_name), "%s", req->peername);
+	if (inet_pton(AF_INET, req->peername, ip) == 1 ||
+	    inet_pton(AF_INET6, req->peername, ip) == 1)
+		return 0;
+	if (gnutls_server_name_set(s, GNUTLS_NAME_DNS, req->peername,
+				   strlen(req->peername)) < 0)
+		return tlshd_tls_fail(hs, NULL, -EINVAL, "invalid server name '%s'", req->peername);
+	return 0;
+}
+
+/* UNAUTH (xprtsec=tls) and X509 (xprtsec=mtls): the server's certificate
+ * is verified either way; with X509 we present ours. */
+static int client_x509(struct tlshd_handshake *hs)
+{
+	const struct tlshd_creds_role *role = &hs->ctx->creds.client;
+	gnutls_session_t s = NULL;
+	int r;
+
+	if (!hs->ctx->prio.prio[TLSHD_PRIO_X509])
+		return tlshd_tls_fail(hs, NULL, -EOPNOTSUPP, "the TLS policy allows no x509 suite");
+	r = tlshd_tls_x509_own_cert(hs, role, hs->req->auth == TLSHD_AUTH_X509);
+	if (r < 0)
+		goto out;
+	r = tlshd_tls_session_new(hs, GNUTLS_CLIENT, &s);
+	if (r < 0) {
+		r = tlshd_tls_fail(hs, NULL, r, "out of memory");
+		goto out;
+	}
+	r = client_set_server_name(hs, s);
+	if (r < 0)
+		goto out;
+	gnutls_priority_set(s, hs->ctx->prio.prio[TLSHD_PRIO_X509]);
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, role->cred);
+	tlshd_debug("verifying the server as '%s'", hs->verify_name);
+	r = tlshd_tls_drive(hs, s, NULL);
+out:
+	if (s)
+		gnutls_deinit(s);
+	tlshd_tls_x509_release(hs);
+	return r;
+}
+
 int tlshd_tls_client(struct tlshd_handshake *hs)
 {
 	switch (hs->req->auth) {
@@ -125,8 +184,7 @@ int tlshd_tls_client(struct tlshd_handshake *hs)
 		return client_psk(hs);
 	case TLSHD_AUTH_UNAUTH:
 	case TLSHD_AUTH_X509:
-		break;
+		return client_x509(hs);
 	}
-	return tlshd_tls_fail(hs, NULL, -EOPNOTSUPP,
-			      "x509 client handshakes are not supported by this version");
+	return tlshd_tls_fail(hs, NULL, -EINVAL, "unknown auth mode");
 }

@@ -52,12 +52,38 @@ int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg)
 	}
 	r = tlshd_priority_init(&ctx->prio);
 	if (r < 0)
-		gnutls_global_deinit();
+		goto fail_global;
+	r = tlshd_creds_load(cfg, &ctx->creds);
+	if (r < 0)
+		goto fail_prio;
+	tlshd_tls_x509_attach(&ctx->creds);
+	return 0;
+
+fail_prio:
+	tlshd_priority_done(&ctx->prio);
+fail_global:
+	gnutls_global_deinit();
 	return r;
+}
+
+int tlshd_tls_reload(struct tlshd_context *ctx, const struct tlshd_config *cfg)
+{
+	struct tlshd_creds creds;
+	int r;
+
+	r = tlshd_creds_load(cfg, &creds);
+	if (r < 0)
+		return r;
+	tlshd_tls_x509_attach(&creds);
+	tlshd_creds_done(&ctx->creds);
+	ctx->creds = creds;
+	ctx->cfg = cfg;
+	return 0;
 }
 
 void tlshd_tls_done(struct tlshd_context *ctx)
 {
+	tlshd_creds_done(&ctx->creds);
 	tlshd_priority_done(&ctx->prio);
 	gnutls_global_deinit();
 }
@@ -209,8 +235,11 @@ static int tls_map_error(struct tlshd_handshake *hs, gnutls_session_t s, int err
 	switch (err) {
 	case GNUTLS_E_FATAL_ALERT_RECEIVED:
 		alert = gnutls_alert_get(s);
-		snprintf(hs->reason, sizeof(hs->reason), "peer sent alert '%s'",
-			 gnutls_alert_get_name(alert));
+		snprintf(hs->reason, sizeof(hs->reason), "peer sent alert '%s'%s",
+			 gnutls_alert_get_name(alert),
+			 hs->req->auth == TLSHD_AUTH_PSK &&
+			 (alert == GNUTLS_A_ILLEGAL_PARAMETER || alert == GNUTLS_A_DECRYPT_ERROR) ?
+			 ": the server's key for this PSK identity differs from ours" : "");
 		return alert == GNUTLS_A_UNKNOWN_PSK_IDENTITY ? EKEYREJECTED : EACCES;
 	case GNUTLS_E_PREMATURE_TERMINATION:
 	case GNUTLS_E_PULL_ERROR:
@@ -228,6 +257,13 @@ static int tls_map_error(struct tlshd_handshake *hs, gnutls_session_t s, int err
 		snprintf(hs->reason, sizeof(hs->reason), "out of memory");
 		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_INTERNAL_ERROR);
 		return ENOMEM;
+	case GNUTLS_E_CERTIFICATE_ERROR:
+	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
+		/* The verify callback set the reason and logged it. */
+		if (!hs->reason[0])
+			snprintf(hs->reason, sizeof(hs->reason), "%s", gnutls_strerror(err));
+		gnutls_alert_send(s, GNUTLS_AL_FATAL, tlshd_tls_x509_alert(hs->verify_status));
+		return EACCES;
 	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
 	case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
 	case GNUTLS_E_UNEXPECTED_PACKET:
@@ -237,6 +273,13 @@ static int tls_map_error(struct tlshd_handshake *hs, gnutls_session_t s, int err
 			 gnutls_strerror(err));
 		gnutls_alert_send_appropriate(s, err);
 		return EPROTO;
+	}
+	if (hs->psk_len && (err == GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER ||
+			    err == GNUTLS_E_DECRYPTION_FAILED)) {
+		snprintf(hs->reason, sizeof(hs->reason), "the client's key for this PSK identity "
+			 "differs from ours (binder check failed)");
+		gnutls_alert_send_appropriate(s, err);
+		return EACCES;
 	}
 	if (hs->psk_unknown) {
 		snprintf(hs->reason, sizeof(hs->reason), "the client's PSK identity matches no key");

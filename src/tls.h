@@ -11,6 +11,7 @@
 
 #include <gnutls/gnutls.h>
 
+#include "creds.h"
 #include "ktls.h"
 #include "priority.h"
 #include "request.h"
@@ -21,8 +22,14 @@ struct tlshd_config;
 struct tlshd_context {
 	const struct tlshd_config *cfg;
 	struct tlshd_priorities prio;
+	struct tlshd_creds creds;	/* X.509 material from the config */
 	const char *psk_key_type;	/* key type servers search: "psk" */
 };
+
+/* REMOTE_AUTH for a verified client certificate. nfsd only tests it
+ * against TLS_NO_PEERID (0) to mark the session peer-authenticated;
+ * ktls-utils' tlshd sends the same value. */
+#define TLSHD_PEERID_CERT_VERIFIED	((key_serial_t)0xffffffff)
 
 #define TLSHD_DEFAULT_TIMEOUT_MS	10000
 #define TLSHD_MAX_TIMEOUT_MS		300000
@@ -44,6 +51,15 @@ struct tlshd_handshake {
 	/* role-private state, valid during the handshake */
 	bool psk_unknown;		/* server: the client's identity matched no key */
 	size_t psk_len;
+	gnutls_pcert_st *own_chain;	/* the certificate we present, if any */
+	unsigned int own_chain_len;
+	gnutls_privkey_t own_key;
+	gnutls_pcert_st req_pcert;	/* loaded from the kernel's keyring */
+	gnutls_privkey_t req_key;
+	bool req_cert_loaded;
+	char verify_name[TLSHD_PEERNAME_MAX];	/* client: name the server must carry */
+	unsigned int verify_status;	/* GnuTLS verification status of a rejection */
+	bool peer_verified;		/* server: a client certificate verified */
 };
 
 /* Sets hs->deadline from the request's timeout (or the default). */
@@ -56,8 +72,13 @@ void tlshd_handshake_set_deadline(struct tlshd_handshake *hs);
  */
 int tlshd_handshake_run(struct tlshd_handshake *hs);
 
+/* Builds priorities and loads the configured credentials. */
 int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg);
 void tlshd_tls_done(struct tlshd_context *ctx);
+
+/* Replaces the configuration and credentials; on failure (logged) the
+ * context is unchanged. */
+int tlshd_tls_reload(struct tlshd_context *ctx, const struct tlshd_config *cfg);
 
 /* For tls-client.c and tls-server.c. */
 int tlshd_tls_client(struct tlshd_handshake *hs);
@@ -70,3 +91,11 @@ int tlshd_tls_drive(struct tlshd_handshake *hs, gnutls_session_t session,
 		    int (*check)(struct tlshd_handshake *hs, gnutls_session_t s));
 int tlshd_tls_fail(struct tlshd_handshake *hs, gnutls_session_t session, int err,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* tls-x509.c */
+void tlshd_tls_x509_attach(struct tlshd_creds *creds);
+int tlshd_tls_x509_own_cert(struct tlshd_handshake *hs, const struct tlshd_creds_role *role,
+			    bool required);
+void tlshd_tls_x509_release(struct tlshd_handshake *hs);
+gnutls_alert_description_t tlshd_tls_x509_alert(unsigned int status);
+int tlshd_tls_peer_address(int fd, char *buf, size_t size);

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Loading and checking X.509 material.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/x509.h>
+
+#include "config.h"
+#include "creds.h"
+#include "log.h"
+
+/* Anything that looks like "scheme:" (pkcs11:, tpmkey:, system:) is a
+ * GnuTLS key URL; a file whose name has a colon is written "./a:b". */
+static bool creds_is_url(const char *s)
+{
+	const char *c = strchr(s, ':');
+
+	if (!c || c == s || s[0] == '/' || s[0] == '.')
+		return false;
+	for (const char *p = s; p < c; p++)
+		if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') ||
+		      ('0' <= *p && *p <= '9') || *p == '+' || *p == '-' || *p == '.'))
+			return false;
+	return true;
+}
+
+/* Reads a small file whole; the caller wipes and frees it. */
+static int creds_read(const char *path, gnutls_datum_t *ret, struct stat *ret_st)
+{
+	struct stat st;
+	size_t len = 0;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 4 * 1024 * 1024) {
+		r = -EINVAL;
+		goto out;
+	}
+	ret->data = malloc(st.st_size + 1);
+	if (!ret->data) {
+		r = -ENOMEM;
+		goto out;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, ret->data + len, st.st_size - len);
+
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			explicit_bzero(ret->data, len);
+			free(ret->data);
+			goto out;
+		}
+		len += n;
+	}
+	ret->size = len;
+	if (ret_st)
+		*ret_st = st;
+out:
+	close(fd);
+	return r;
+}
+
+static void creds_wipe(gnutls_datum_t *d)
+{
+	if (d->data) {
+		explicit_bzero(d->data, d->size);
+		free(d->data);
+	}
+	d->data = NULL;
+	d->size = 0;
+}
+
+static int creds_load_trust(struct tlshd_creds_role *role, const struct tlshd_config_x509 *x)
+{
+	int r;
+
+	if (!x->truststore) {
+		r = gnutls_certificate_set_x509_system_trust(role->cred);
+		if (r <= 0)
+			tlshd_notice("[%s] no x509.truststore and the system trust store %s: "
+				     "x509 peers cannot be verified", role->section,
+				     r < 0 ? "cannot be loaded" : "is empty");
+		role->n_cas = r > 0 ? r : 0;
+		return 0;
+	}
+	if (access(x->truststore, R_OK) < 0)
+		return tlshd_log_errno(LOG_ERR, -errno, "[%s] x509.truststore: cannot read %s",
+				       role->section, x->truststore);
+	r = gnutls_certificate_set_x509_trust_file(role->cred, x->truststore, GNUTLS_X509_FMT_PEM);
+	if (r < 0) {
+		tlshd_err("[%s] x509.truststore: %s: %s", role->section, x->truststore,
+			  gnutls_strerror(r));
+		return -EINVAL;
+	}
+	if (r == 0) {
+		tlshd_err("[%s] x509.truststore: %s holds no usable CA certificate",
+			  role->section, x->truststore);
+		return -EINVAL;
+	}
+	role->n_cas = r;
+	return 0;
+}
+
+static int creds_load_crl(struct tlshd_creds_role *role, const struct tlshd_config_x509 *x)
+{
+	int r;
+
+	if (!x->crl)
+		return 0;
+	if (access(x->crl, R_OK) < 0)
+		return tlshd_log_errno(LOG_ERR, -errno, "[%s] x509.crl: cannot read %s",
+				       role->section, x->crl);
+	r = gnutls_certificate_set_x509_crl_file(role->cred, x->crl, GNUTLS_X509_FMT_PEM);
+	if (r < 0) {
+		tlshd_err("[%s] x509.crl: %s: %s", role->section, x->crl, gnutls_strerror(r));
+		return -EINVAL;
+	}
+	if (r == 0)
+		tlshd_warn("[%s] x509.crl: %s holds no CRL", role->section, x->crl);
+	return 0;
+}
+
+static void creds_format_time(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* Refuses a chain any of whose certificates is expired or not yet
+ * valid; warns when one expires soon. */
+static int creds_check_validity(const struct tlshd_creds_role *role, const char *path)
+{
+	time_t now = time(NULL);
+
+	for (unsigned int i = 0; i < role->chain_len; i++) {
+		gnutls_x509_crt_t crt;
+		time_t from, until;
+		char when[64];
+
+		if (gnutls_x509_crt_init(&crt) < 0)
+			return -ENOMEM;
+		if (gnutls_x509_crt_import(crt, &role->chain[i].cert, GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(crt);
+			continue;
+		}
+		from = gnutls_x509_crt_get_activation_time(crt);
+		until = gnutls_x509_crt_get_expiration_time(crt);
+		gnutls_x509_crt_deinit(crt);
+		if (from != (time_t)-1 && now < from) {
+			creds_format_time(from, when, sizeof(when));
+			tlshd_err("[%s] x509.certificate: %s: certificate %u is not valid before %s",
+				  role->section, path, i, when);
+			return -EKEYEXPIRED;
+		}
+		if (until != (time_t)-1 && now > until) {
+			creds_format_time(until, when, sizeof(when));
+			tlshd_err("[%s] x509.certificate: %s: certificate %u expired on %s",
+				  role->section, path, i, when);
+			return -EKEYEXPIRED;
+		}
+		if (until != (time_t)-1 && until - now < TLSHD_EXPIRY_WARN_DAYS * 86400) {
+			creds_format_time(until, when, sizeof(when));
+			tlshd_warn("[%s] x509.certificate: %s: certificate %u expires on %s",
+				   role->section, path, i, when);
+		}
+	}
+	return 0;
+}
+
+bool tlshd_creds_key_matches(const gnutls_pcert_st *pcert, gnutls_privkey_t key)
+{
+	unsigned char a[64], b[64];
+	size_t alen = sizeof(a), blen = sizeof(b);
+	gnutls_pubkey_t pub;
+	bool match = false;
+
+	if (gnutls_pubkey_init(&pub) < 0)
+		return false;
+	if (gnutls_pubkey_import_privkey(pub, key, 0, 0) == 0 &&
+	    gnutls_pubkey_get_key_id(pub, GNUTLS_KEYID_USE_SHA256, a, &alen) == 0 &&
+	    gnutls_pubkey_get_key_id(pcert->pubkey, GNUTLS_KEYID_USE_SHA256, b, &blen) == 0)
+		match = alen == blen && !memcmp(a, b, alen);
+	gnutls_pubkey_deinit(pub);
+	return match;
+}
+
+static int creds_load_key_file(struct tlshd_creds_role *role, const char *path)
+{
+	gnutls_datum_t pem = { 0 };
+	struct stat st = { 0 };
+	int r;
+
+	r = creds_read(path, &pem, &st);
+	if (r < 0)
+		return tlshd_log_errno(LOG_ERR, r, "[%s] x509.private_key: cannot read %s",
+				       role->section, path);
+	if (st.st_mode & (S_IROTH | S_IWOTH)) {
+		creds_wipe(&pem);
+		tlshd_err("[%s] x509.private_key: %s is accessible to other users (mode %04o); "
+			  "refusing it: chmod o-rwx it", role->section, path,
+			  (unsigned int)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	r = gnutls_privkey_import_x509_raw(role->key, &pem, GNUTLS_X509_FMT_PEM, NULL, 0);
+	creds_wipe(&pem);
+	if (r < 0) {
+		tlshd_err("[%s] x509.private_key: %s: %s", role->section, path, gnutls_strerror(r));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int creds_load_own(struct tlshd_creds_role *role, const struct tlshd_config_x509 *x)
+{
+	unsigned int n = TLSHD_MAX_CHAIN;
+	int r;
+
+	if (!x->certificate && !x->private_key)
+		return 0;
+	if (!x->certificate || !x->private_key) {
+		tlshd_err("[%s] x509.%s is set without x509.%s", role->section,
+			  x->certificate ? "certificate" : "private_key",
+			  x->certificate ? "private_key" : "certificate");
+		return -EINVAL;
+	}
+	if (access(x->certificate, R_OK) < 0)
+		return tlshd_log_errno(LOG_ERR, -errno, "[%s] x509.certificate: cannot read %s",
+				       role->section, x->certificate);
+	r = gnutls_pcert_list_import_x509_file(role->chain, &n, x->certificate,
+					       GNUTLS_X509_FMT_PEM, NULL, NULL, 0);
+	if (r < 0 || n == 0) {
+		tlshd_err("[%s] x509.certificate: %s: %s", role->section, x->certificate,
+			  r < 0 ? gnutls_strerror(r) : "no certificate in the file");
+		return -EINVAL;
+	}
+	role->chain_len = n;
+	r = creds_check_validity(role, x->certificate);
+	if (r < 0)
+		return r;
+	if (gnutls_privkey_init(&role->key) < 0)
+		return -ENOMEM;
+	if (creds_is_url(x->private_key)) {
+		r = gnutls_privkey_import_url(role->key, x->private_key, 0);
+		if (r < 0) {
+			tlshd_err("[%s] x509.private_key: cannot open key URL: %s", role->section,
+				  gnutls_strerror(r));
+			return -EINVAL;
+		}
+	} else {
+		r = creds_load_key_file(role, x->private_key);
+		if (r < 0)
+			return r;
+	}
+	if (!tlshd_creds_key_matches(&role->chain[0], role->key)) {
+		tlshd_err("[%s] x509.private_key does not belong to the certificate in %s",
+			  role->section, x->certificate);
+		return -EKEYREJECTED;
+	}
+	return 0;
+}
+
+static void creds_role_done(struct tlshd_creds_role *role)
+{
+	for (unsigned int i = 0; i < role->chain_len; i++)
+		gnutls_pcert_deinit(&role->chain[i]);
+	if (role->key)
+		gnutls_privkey_deinit(role->key);
+	if (role->cred)
+		gnutls_certificate_free_credentials(role->cred);
+	memset(role, 0, sizeof(*role));
+}
+
+static int creds_role_load(struct tlshd_creds_role *role, const char *section,
+			   const struct tlshd_config_x509 *x)
+{
+	int r;
+
+	memset(role, 0, sizeof(*role));
+	role->section = section;
+	if (gnutls_certificate_allocate_credentials(&role->cred) < 0)
+		return -ENOMEM;
+	r = creds_load_trust(role, x);
+	if (!r)
+		r = creds_load_crl(role, x);
+	if (!r)
+		r = creds_load_own(role, x);
+	if (r < 0)
+		creds_role_done(role);
+	return r;
+}
+
+int tlshd_creds_load(const struct tlshd_config *cfg, struct tlshd_creds *ret)
+{
+	struct tlshd_creds c;
+	int r;
+
+	r = creds_role_load(&c.client, "authenticate.client", &cfg->client);
+	if (r < 0)
+		return r;
+	r = creds_role_load(&c.server, "authenticate.server", &cfg->server);
+	if (r < 0) {
+		creds_role_done(&c.client);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void tlshd_creds_done(struct tlshd_creds *creds)
+{
+	creds_role_done(&creds->client);
+	creds_role_done(&creds->server);
+}
+
+int tlshd_creds_import_der(const gnutls_datum_t *cert, const gnutls_datum_t *key,
+			   gnutls_pcert_st *ret_pcert, gnutls_privkey_t *ret_key)
+{
+	gnutls_privkey_t k;
+
+	if (gnutls_pcert_import_x509_raw(ret_pcert, cert, GNUTLS_X509_FMT_DER, 0) < 0)
+		return -EKEYREJECTED;
+	if (gnutls_privkey_init(&k) < 0) {
+		gnutls_pcert_deinit(ret_pcert);
+		return -ENOMEM;
+	}
+	if (gnutls_privkey_import_x509_raw(k, key, GNUTLS_X509_FMT_DER, NULL, 0) < 0) {
+		gnutls_privkey_deinit(k);
+		gnutls_pcert_deinit(ret_pcert);
+		return -EKEYREJECTED;
+	}
+	*ret_key = k;
+	return 0;
+}

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Handshake engine, X.509 parts shared by both roles: which certificate
+ * we present, how the peer's is verified, and what a failed verification
+ * tells the peer and the log.
+ *
+ * The credentials (trust store, CRLs, configured chain and key) come
+ * loaded from creds.c; the callbacks below read the per-handshake choices
+ * from the session's struct tlshd_handshake.
+ */
+#include "build-config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <gnutls/x509.h>
+
+#include "creds.h"
+#include "keyring.h"
+#include "log.h"
+#include "tls.h"
+
+/* Certificate selection: whatever tlshd_tls_x509_own_cert() chose. */
+static int x509_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, int nreqs,
+			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+			 gnutls_pcert_st **pcert, unsigned int *pcert_length,
+			 gnutls_privkey_t *privkey)
+{
+	struct tlshd_handshake *hs = gnutls_session_get_ptr(s);
+
+	*pcert = hs->own_chain;
+	*pcert_length = hs->own_chain_len;
+	*privkey = hs->own_key;
+	return 0;
+}
+
+static void x509_log_rejection(struct tlshd_handshake *hs, const char *whose,
+			       unsigned int status)
+{
+	gnutls_datum_t out = { 0 };
+
+	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) < 0)
+		snprintf(hs->reason, sizeof(hs->reason), "%s certificate rejected (status 0x%x)",
+			 whose, status);
+	else
+		snprintf(hs->reason, sizeof(hs->reason), "%s certificate rejected: %s", whose,
+			 (char *)out.data);
+	gnutls_free(out.data);
+	hs->verify_status = status;
+	tlshd_err("%s", hs->reason);
+}
+
+/* Server certificate: chain, CRL, validity, server purpose, and the name
+ * the consumer asked for (an IP literal only matches IP SANs). */
+static int x509_verify_server(struct tlshd_handshake *hs, gnutls_session_t s)
+{
+	gnutls_typed_vdata_st data[2] = {
+		{ .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (void *)GNUTLS_KP_TLS_WWW_SERVER },
+	};
+	unsigned char ip[16];
+	unsigned int status = 0;
+	int r;
+
+	if (inet_pton(AF_INET, hs->verify_name, ip) == 1) {
+		data[1] = (gnutls_typed_vdata_st){ GNUTLS_DT_IP_ADDRESS, ip, 4 };
+	} else if (inet_pton(AF_INET6, hs->verify_name, ip) == 1) {
+		data[1] = (gnutls_typed_vdata_st){ GNUTLS_DT_IP_ADDRESS, ip, 16 };
+	} else {
+		data[1] = (gnutls_typed_vdata_st){ GNUTLS_DT_DNS_HOSTNAME,
+						   (void *)hs->verify_name, 0 };
+	}
+	r = gnutls_certificate_verify_peers(s, data, 2, &status);
+	if (r < 0) {
+		snprintf(hs->reason, sizeof(hs->reason), "cannot verify the server certificate: %s",
+			 gnutls_strerror(r));
+		hs->verify_status = GNUTLS_CERT_INVALID;
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	if (status) {
+		x509_log_rejection(hs, "server", status);
+		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+	}
+	return 0;
+}
+
+/* Client certificate: optional, but one that is presented must verify. */
+static int x509_verify_client(struct tlshd_handshake *hs, gnutls_session_t s)
+{
+	gnutls_typed_vdata_st data[1] = {
+		{ .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT },
+	};
+	unsigned int status = 0, n = 0;
+	int r;
+
+	if (!gnutls_certificate_get_peers(s, &n) || n == 0)
+		return 0;
+	r = gnutls_certificate_verify_peers(s, data, 1, &status);
+	if (r < 0) {
+		snprintf(hs->reason, sizeof(hs->reason), "cannot verify the client certificate: %s",
+			 gnutls_strerror(r));
+		hs->verify_status = GNUTLS_CERT_INVALID;
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	if (status) {
+		x509_log_rejection(hs, "client", status);
+		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+	}
+	hs->peer_verified = true;
+	return 0;
+}
+
+static int x509_verify(gnutls_session_t s)
+{
+	struct tlshd_handshake *hs = gnutls_session_get_ptr(s);
+
+	if (hs->req->role == TLSHD_ROLE_CLIENT)
+		return x509_verify_server(hs, s);
+	return x509_verify_client(hs, s);
+}
+
+void tlshd_tls_x509_attach(struct tlshd_creds *creds)
+{
+	struct tlshd_creds_role *roles[] = { &creds->client, &creds->server };
+
+	for (unsigned int i = 0; i < 2; i++) {
+		gnutls_certificate_set_retrieve_function2(roles[i]->cred, x509_retrieve);
+		gnutls_certificate_set_verify_function(roles[i]->cred, x509_verify);
+	}
+}
+
+/* The alert that tells the peer why its certificate was refused. */
+gnutls_alert_description_t tlshd_tls_x509_alert(unsigned int status)
+{
+	if (status & GNUTLS_CERT_REVOKED)
+		return GNUTLS_A_CERTIFICATE_REVOKED;
+	if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
+		return GNUTLS_A_CERTIFICATE_EXPIRED;
+	if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+		return GNUTLS_A_UNKNOWN_CA;
+	if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
+		return GNUTLS_A_UNSUPPORTED_CERTIFICATE;
+	return GNUTLS_A_BAD_CERTIFICATE;
+}
+
+/* The kernel named a certificate and key (DER payloads) in the
+ * CERTIFICATE nest: load them for this handshake only. */
+static int x509_load_from_keyring(struct tlshd_handshake *hs)
+{
+	const struct tlshd_request *req = hs->req;
+	void *cert = NULL, *key = NULL;
+	size_t cert_len = 0, key_len = 0;
+	gnutls_datum_t dc, dk;
+	int r;
+
+	r = tlshd_keyring_read(req->cert, &cert, &cert_len);
+	if (!r)
+		r = tlshd_keyring_read(req->privkey, &key, &key_len);
+	if (r < 0) {
+		r = tlshd_tls_fail(hs, NULL, -ENOKEY, "certificate key %d or private key %d "
+				   "named by the kernel cannot be read", req->cert, req->privkey);
+		goto out;
+	}
+	dc = (gnutls_datum_t){ cert, cert_len };
+	dk = (gnutls_datum_t){ key, key_len };
+	r = tlshd_creds_import_der(&dc, &dk, &hs->req_pcert, &hs->req_key);
+	if (r < 0) {
+		r = tlshd_tls_fail(hs, NULL, -EKEYREJECTED, "keys %d/%d do not hold a DER "
+				   "certificate and private key", req->cert, req->privkey);
+		goto out;
+	}
+	hs->req_cert_loaded = true;
+	if (!tlshd_creds_key_matches(&hs->req_pcert, hs->req_key)) {
+		r = tlshd_tls_fail(hs, NULL, -EKEYREJECTED, "private key %d does not belong to "
+				   "certificate %d", req->privkey, req->cert);
+		goto out;
+	}
+	hs->own_chain = &hs->req_pcert;
+	hs->own_chain_len = 1;
+	hs->own_key = hs->req_key;
+	tlshd_debug("presenting certificate %d from the keyring", req->cert);
+out:
+	tlshd_keyring_free(cert, cert_len);
+	tlshd_keyring_free(key, key_len);
+	return r;
+}
+
+int tlshd_tls_x509_own_cert(struct tlshd_handshake *hs, const struct tlshd_creds_role *role,
+			    bool required)
+{
+	const struct tlshd_request *req = hs->req;
+
+	if (req->auth == TLSHD_AUTH_X509 && req->cert && req->privkey)
+		return x509_load_from_keyring(hs);
+	if (req->auth != TLSHD_AUTH_X509 && req->role == TLSHD_ROLE_CLIENT)
+		return 0;		/* xprtsec=tls: no client certificate */
+	if (role->chain_len) {
+		hs->own_chain = (gnutls_pcert_st *)role->chain;
+		hs->own_chain_len = role->chain_len;
+		hs->own_key = role->key;
+		return 0;
+	}
+	if (!required)
+		return 0;
+	return tlshd_tls_fail(hs, NULL, -ENOKEY, "no certificate: the kernel named none and "
+			      "[%s] sets no x509.certificate and x509.private_key", role->section);
+}
+
+void tlshd_tls_x509_release(struct tlshd_handshake *hs)
+{
+	if (hs->req_cert_loaded) {
+		gnutls_pcert_deinit(&hs->req_pcert);
+		gnutls_privkey_deinit(hs->req_key);
+		hs->req_cert_loaded = false;
+	}
+	hs->own_chain = NULL;
+	hs->own_chain_len = 0;
+	hs->own_key = NULL;
+}
+
+/* The numeric address of the peer, to verify against when the kernel
+ * sent no name: never a reverse DNS lookup, which could stall the
+ * handshake and would only be as trustworthy as DNS. */
+int tlshd_tls_peer_address(int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (getnameinfo((struct sockaddr *)&ss, len, buf, size, NULL, 0, NI_NUMERICHOST) != 0)
+		return -EINVAL;
+	/* A v4-mapped IPv6 peer is an IPv4 peer. */
+	if (!strncmp(buf, "::ffff:", 7) && strchr(buf + 7, '.'))
+		memmove(buf, buf + 7, strlen(buf + 7) + 1);
+	return 0;
+}
