@@ -121,6 +121,18 @@ void tlshd_keyring_free(void *data, size_t len)
 	free(data);
 }
 
+void tlshd_keyring_possess(const char *const *names)
+{
+	for (; names && *names; names++) {
+		key_serial_t ring = find_key_by_type_and_desc("keyring", *names, 0);
+
+		if (ring < 0)
+			continue;
+		if (keyctl_link(ring, KEY_SPEC_PROCESS_KEYRING) < 0)
+			tlshd_debug("cannot link keyring '%s': %s", *names, strerror(errno));
+	}
+}
+
 static key_serial_t keyring_search_one(key_serial_t ring, const char *type,
 				       const char *identity)
 {

@@ -37,6 +37,14 @@ int tlshd_keyring_read_psk(key_serial_t serial, struct tlshd_psk *ret);
 int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len);
 void tlshd_keyring_free(void *data, size_t len);
 
+/*
+ * Links the keyrings described @names (NULL-terminated; missing ones are
+ * skipped) into this process's keyring, so that the keys in them are
+ * possessed and can be read by serial. The process keyring dies with the
+ * worker, so nothing is shared between requests.
+ */
+void tlshd_keyring_possess(const char *const *names);
+
 /* Wipes the key and frees everything; the struct may be reused. */
 void tlshd_psk_done(struct tlshd_psk *psk);
 

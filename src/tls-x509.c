@@ -19,6 +19,7 @@
 
 #include <gnutls/x509.h>
 
+#include "config.h"
 #include "creds.h"
 #include "keyring.h"
 #include "log.h"
@@ -54,6 +55,26 @@ static void x509_log_rejection(struct tlshd_handshake *hs, const char *whose,
 	tlshd_err("%s", hs->reason);
 }
 
+/* Names a verified peer certificate by subject and issuer. */
+static void x509_log_peer(gnutls_session_t s, const char *what)
+{
+	const gnutls_datum_t *certs;
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t subject = { 0 }, issuer = { 0 };
+	unsigned int n = 0;
+
+	certs = gnutls_certificate_get_peers(s, &n);
+	if (!certs || !n || gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
+	    gnutls_x509_crt_get_dn3(crt, &subject, 0) == 0 &&
+	    gnutls_x509_crt_get_issuer_dn3(crt, &issuer, 0) == 0)
+		tlshd_info("%s: subject '%s', issuer '%s'", what, subject.data, issuer.data);
+	gnutls_free(subject.data);
+	gnutls_free(issuer.data);
+	gnutls_x509_crt_deinit(crt);
+}
+
 /* Server certificate: chain, CRL, validity, server purpose, and the name
  * the consumer asked for (an IP literal only matches IP SANs). */
 static int x509_verify_server(struct tlshd_handshake *hs, gnutls_session_t s)
@@ -84,6 +105,8 @@ static int x509_verify_server(struct tlshd_handshake *hs, gnutls_session_t s)
 		x509_log_rejection(hs, "server", status);
 		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
 	}
+	if (tlshd_log_debug_enabled())
+		x509_log_peer(s, "server certificate verified");
 	return 0;
 }
 
@@ -110,6 +133,7 @@ static int x509_verify_client(struct tlshd_handshake *hs, gnutls_session_t s)
 		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
 	}
 	hs->peer_verified = true;
+	x509_log_peer(s, "client certificate verified");
 	return 0;
 }
 
@@ -156,6 +180,12 @@ static int x509_load_from_keyring(struct tlshd_handshake *hs)
 	gnutls_datum_t dc, dk;
 	int r;
 
+	/* NFS's cert_serial=/privkey_serial= keys live in the .nfs keyring
+	 * (Linux 6.17+), which the kernel does not link for us. */
+	static const char *const consumer_rings[] = { ".nfs", ".nfsd", NULL };
+
+	tlshd_keyring_possess(consumer_rings);
+	tlshd_keyring_possess((const char *const *)hs->ctx->cfg->keyrings);
 	r = tlshd_keyring_read(req->cert, &cert, &cert_len);
 	if (!r)
 		r = tlshd_keyring_read(req->privkey, &key, &key_len);
