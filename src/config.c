@@ -184,32 +184,35 @@ static int config_get_keyrings(GKeyFile *kf, const char *name, struct tlshd_conf
 static int config_get_x509(GKeyFile *kf, const char *name, const char *group,
 			   struct tlshd_config_x509 *x)
 {
-	int r;
+	int r, first = 0;
 
 	r = config_get_path(kf, name, group, "x509.truststore", &x->truststore);
-	if (!r)
-		r = config_get_path(kf, name, group, "x509.crl", &x->crl);
-	if (!r)
-		r = config_get_path(kf, name, group, "x509.certificate", &x->certificate);
-	if (!r)
-		r = config_get_path(kf, name, group, "x509.private_key", &x->private_key);
-	return r;
+	first = first ? first : r;
+	r = config_get_path(kf, name, group, "x509.crl", &x->crl);
+	first = first ? first : r;
+	r = config_get_path(kf, name, group, "x509.certificate", &x->certificate);
+	first = first ? first : r;
+	r = config_get_path(kf, name, group, "x509.private_key", &x->private_key);
+	return first ? first : r;
+}
+
+/* Keeps the first error but goes on, so that every problem is reported. */
+static void config_first_error(int *first, int r)
+{
+	if (r < 0 && *first == 0)
+		*first = r;
 }
 
 static int config_from_keyfile(GKeyFile *kf, const char *name, struct tlshd_config *cfg)
 {
-	int r;
+	int r = 0;
 
 	config_warn_unknown(kf, name);
-	r = config_get_uint(kf, name, "debug", "loglevel", &cfg->loglevel);
-	if (!r)
-		r = config_get_uint(kf, name, "debug", "tls", &cfg->tls_debug);
-	if (!r)
-		r = config_get_keyrings(kf, name, cfg);
-	if (!r)
-		r = config_get_x509(kf, name, "authenticate.client", &cfg->client);
-	if (!r)
-		r = config_get_x509(kf, name, "authenticate.server", &cfg->server);
+	config_first_error(&r, config_get_uint(kf, name, "debug", "loglevel", &cfg->loglevel));
+	config_first_error(&r, config_get_uint(kf, name, "debug", "tls", &cfg->tls_debug));
+	config_first_error(&r, config_get_keyrings(kf, name, cfg));
+	config_first_error(&r, config_get_x509(kf, name, "authenticate.client", &cfg->client));
+	config_first_error(&r, config_get_x509(kf, name, "authenticate.server", &cfg->server));
 	return r;
 }
 

@@ -88,24 +88,24 @@ static int creds_load_trust(struct tlshd_creds_role *role, const struct tlshd_co
 	if (!x->truststore) {
 		r = gnutls_certificate_set_x509_system_trust(role->cred);
 		if (r <= 0)
-			tlshd_notice("[%s] no x509.truststore and the system trust store %s: "
-				     "x509 peers cannot be verified", role->section,
+			tlshd_notice("%s: [%s] no x509.truststore and the system trust store %s: "
+				     "x509 peers cannot be verified", role->file, role->section,
 				     r < 0 ? "cannot be loaded" : "is empty");
 		role->n_cas = r > 0 ? r : 0;
 		return 0;
 	}
 	if (access(x->truststore, R_OK) < 0)
-		return tlshd_log_errno(LOG_ERR, -errno, "[%s] x509.truststore: cannot read %s",
-				       role->section, x->truststore);
+		return tlshd_log_errno(LOG_ERR, -errno, "%s: [%s] x509.truststore: cannot read %s",
+				       role->file, role->section, x->truststore);
 	r = gnutls_certificate_set_x509_trust_file(role->cred, x->truststore, GNUTLS_X509_FMT_PEM);
 	if (r < 0) {
-		tlshd_err("[%s] x509.truststore: %s: %s", role->section, x->truststore,
+		tlshd_err("%s: [%s] x509.truststore: %s: %s", role->file, role->section, x->truststore,
 			  gnutls_strerror(r));
 		return -EINVAL;
 	}
 	if (r == 0) {
-		tlshd_err("[%s] x509.truststore: %s holds no usable CA certificate",
-			  role->section, x->truststore);
+		tlshd_err("%s: [%s] x509.truststore: %s holds no usable CA certificate",
+			  role->file, role->section, x->truststore);
 		return -EINVAL;
 	}
 	role->n_cas = r;
@@ -119,15 +119,15 @@ static int creds_load_crl(struct tlshd_creds_role *role, const struct tlshd_conf
 	if (!x->crl)
 		return 0;
 	if (access(x->crl, R_OK) < 0)
-		return tlshd_log_errno(LOG_ERR, -errno, "[%s] x509.crl: cannot read %s",
-				       role->section, x->crl);
+		return tlshd_log_errno(LOG_ERR, -errno, "%s: [%s] x509.crl: cannot read %s",
+				       role->file, role->section, x->crl);
 	r = gnutls_certificate_set_x509_crl_file(role->cred, x->crl, GNUTLS_X509_FMT_PEM);
 	if (r < 0) {
-		tlshd_err("[%s] x509.crl: %s: %s", role->section, x->crl, gnutls_strerror(r));
+		tlshd_err("%s: [%s] x509.crl: %s: %s", role->file, role->section, x->crl, gnutls_strerror(r));
 		return -EINVAL;
 	}
 	if (r == 0)
-		tlshd_warn("[%s] x509.crl: %s holds no CRL", role->section, x->crl);
+		tlshd_warn("%s: [%s] x509.crl: %s holds no CRL", role->file, role->section, x->crl);
 	return 0;
 }
 
@@ -161,20 +161,20 @@ static int creds_check_validity(const struct tlshd_creds_role *role, const char 
 		gnutls_x509_crt_deinit(crt);
 		if (from != (time_t)-1 && now < from) {
 			creds_format_time(from, when, sizeof(when));
-			tlshd_err("[%s] x509.certificate: %s: certificate %u is not valid before %s",
-				  role->section, path, i, when);
+			tlshd_err("%s: [%s] x509.certificate: %s: certificate %u is not valid before %s",
+				  role->file, role->section, path, i, when);
 			return -EKEYEXPIRED;
 		}
 		if (until != (time_t)-1 && now > until) {
 			creds_format_time(until, when, sizeof(when));
-			tlshd_err("[%s] x509.certificate: %s: certificate %u expired on %s",
-				  role->section, path, i, when);
+			tlshd_err("%s: [%s] x509.certificate: %s: certificate %u expired on %s",
+				  role->file, role->section, path, i, when);
 			return -EKEYEXPIRED;
 		}
 		if (until != (time_t)-1 && until - now < TLSHD_EXPIRY_WARN_DAYS * 86400) {
 			creds_format_time(until, when, sizeof(when));
-			tlshd_warn("[%s] x509.certificate: %s: certificate %u expires on %s",
-				   role->section, path, i, when);
+			tlshd_warn("%s: [%s] x509.certificate: %s: certificate %u expires on %s",
+				   role->file, role->section, path, i, when);
 		}
 	}
 	return 0;
@@ -205,19 +205,19 @@ static int creds_load_key_file(struct tlshd_creds_role *role, const char *path)
 
 	r = creds_read(path, &pem, &st);
 	if (r < 0)
-		return tlshd_log_errno(LOG_ERR, r, "[%s] x509.private_key: cannot read %s",
-				       role->section, path);
+		return tlshd_log_errno(LOG_ERR, r, "%s: [%s] x509.private_key: cannot read %s",
+				       role->file, role->section, path);
 	if (st.st_mode & (S_IROTH | S_IWOTH)) {
 		creds_wipe(&pem);
-		tlshd_err("[%s] x509.private_key: %s is accessible to other users (mode %04o); "
-			  "refusing it: chmod o-rwx it", role->section, path,
+		tlshd_err("%s: [%s] x509.private_key: %s is accessible to other users (mode %04o); "
+			  "refusing it: chmod o-rwx it", role->file, role->section, path,
 			  (unsigned int)(st.st_mode & 07777));
 		return -EPERM;
 	}
 	r = gnutls_privkey_import_x509_raw(role->key, &pem, GNUTLS_X509_FMT_PEM, NULL, 0);
 	creds_wipe(&pem);
 	if (r < 0) {
-		tlshd_err("[%s] x509.private_key: %s: %s", role->section, path, gnutls_strerror(r));
+		tlshd_err("%s: [%s] x509.private_key: %s: %s", role->file, role->section, path, gnutls_strerror(r));
 		return -EINVAL;
 	}
 	return 0;
@@ -231,18 +231,18 @@ static int creds_load_own(struct tlshd_creds_role *role, const struct tlshd_conf
 	if (!x->certificate && !x->private_key)
 		return 0;
 	if (!x->certificate || !x->private_key) {
-		tlshd_err("[%s] x509.%s is set without x509.%s", role->section,
+		tlshd_err("%s: [%s] x509.%s is set without x509.%s", role->file, role->section,
 			  x->certificate ? "certificate" : "private_key",
 			  x->certificate ? "private_key" : "certificate");
 		return -EINVAL;
 	}
 	if (access(x->certificate, R_OK) < 0)
-		return tlshd_log_errno(LOG_ERR, -errno, "[%s] x509.certificate: cannot read %s",
-				       role->section, x->certificate);
+		return tlshd_log_errno(LOG_ERR, -errno, "%s: [%s] x509.certificate: cannot read %s",
+				       role->file, role->section, x->certificate);
 	r = gnutls_pcert_list_import_x509_file(role->chain, &n, x->certificate,
 					       GNUTLS_X509_FMT_PEM, NULL, NULL, 0);
 	if (r < 0 || n == 0) {
-		tlshd_err("[%s] x509.certificate: %s: %s", role->section, x->certificate,
+		tlshd_err("%s: [%s] x509.certificate: %s: %s", role->file, role->section, x->certificate,
 			  r < 0 ? gnutls_strerror(r) : "no certificate in the file");
 		return -EINVAL;
 	}
@@ -255,7 +255,7 @@ static int creds_load_own(struct tlshd_creds_role *role, const struct tlshd_conf
 	if (creds_is_url(x->private_key)) {
 		r = gnutls_privkey_import_url(role->key, x->private_key, 0);
 		if (r < 0) {
-			tlshd_err("[%s] x509.private_key: cannot open key URL: %s", role->section,
+			tlshd_err("%s: [%s] x509.private_key: cannot open key URL: %s", role->file, role->section,
 				  gnutls_strerror(r));
 			return -EINVAL;
 		}
@@ -265,8 +265,8 @@ static int creds_load_own(struct tlshd_creds_role *role, const struct tlshd_conf
 			return r;
 	}
 	if (!tlshd_creds_key_matches(&role->chain[0], role->key)) {
-		tlshd_err("[%s] x509.private_key does not belong to the certificate in %s",
-			  role->section, x->certificate);
+		tlshd_err("%s: [%s] x509.private_key does not belong to the certificate in %s",
+			  role->file, role->section, x->certificate);
 		return -EKEYREJECTED;
 	}
 	return 0;
@@ -283,37 +283,43 @@ static void creds_role_done(struct tlshd_creds_role *role)
 	memset(role, 0, sizeof(*role));
 }
 
-static int creds_role_load(struct tlshd_creds_role *role, const char *section,
-			   const struct tlshd_config_x509 *x)
+static int creds_role_load(struct tlshd_creds_role *role, const char *file,
+			   const char *section, const struct tlshd_config_x509 *x)
 {
-	int r;
+	int r, first;
 
 	memset(role, 0, sizeof(*role));
 	role->section = section;
+	role->file = file;
 	if (gnutls_certificate_allocate_credentials(&role->cred) < 0)
 		return -ENOMEM;
+	/* Every check runs, so that every problem is logged; the first
+	 * error is returned. */
 	r = creds_load_trust(role, x);
-	if (!r)
-		r = creds_load_crl(role, x);
-	if (!r)
-		r = creds_load_own(role, x);
-	if (r < 0)
+	first = r;
+	r = creds_load_crl(role, x);
+	first = first ? first : r;
+	r = creds_load_own(role, x);
+	first = first ? first : r;
+	if (first < 0)
 		creds_role_done(role);
-	return r;
+	return first;
 }
 
 int tlshd_creds_load(const struct tlshd_config *cfg, struct tlshd_creds *ret)
 {
 	struct tlshd_creds c;
-	int r;
 
-	r = creds_role_load(&c.client, "authenticate.client", &cfg->client);
-	if (r < 0)
-		return r;
-	r = creds_role_load(&c.server, "authenticate.server", &cfg->server);
-	if (r < 0) {
+	int rc, rs;
+
+	const char *file = cfg->path ? cfg->path : "(defaults)";
+
+	rc = creds_role_load(&c.client, file, "authenticate.client", &cfg->client);
+	rs = creds_role_load(&c.server, file, "authenticate.server", &cfg->server);
+	if (rc < 0 || rs < 0) {
 		creds_role_done(&c.client);
-		return r;
+		creds_role_done(&c.server);
+		return rc < 0 ? rc : rs;
 	}
 	*ret = c;
 	return 0;

@@ -19,6 +19,7 @@ struct tlshd_config_x509;
 
 /* One role's material: [authenticate.client] or [authenticate.server]. */
 struct tlshd_creds_role {
+	const char *file;		/* configuration file, for messages */
 	const char *section;		/* "authenticate.client" ... */
 	gnutls_certificate_credentials_t cred;	/* trust store and CRLs */
 	unsigned int n_cas;

@@ -111,6 +111,42 @@ int tlshd_log_errno(int prio, int err, const char *fmt, ...)
 	return err;
 }
 
+void tlshd_log_handshake(const struct tlshd_log_handshake *h)
+{
+	const char *result = h->status ? "failed" : "succeeded";
+	const char *err = h->status ? tlshd_errno_name(h->status) : "0";
+	int prio = h->status ? LOG_ERR : LOG_INFO;
+	char line[1024];
+
+	if (h->status)
+		snprintf(line, sizeof(line),
+			 "handshake failed: role=%s auth=%s peer=%s errno=%s reason=%s duration_ms=%ld",
+			 h->role, h->auth, h->peer, err, h->reason && *h->reason ? h->reason : "unknown",
+			 h->duration_ms);
+	else
+		snprintf(line, sizeof(line),
+			 "handshake succeeded: role=%s auth=%s peer=%s cipher=%s duration_ms=%ld",
+			 h->role, h->auth, h->peer, h->cipher, h->duration_ms);
+	if (log_sink != TLSHD_LOG_JOURNAL) {
+		log_emit(prio, line);
+		return;
+	}
+	sd_journal_send("MESSAGE=%s", line,
+			"PRIORITY=%d", prio,
+			"SYSLOG_IDENTIFIER=tlshd",
+			"MESSAGE_ID=%s", h->status ? TLSHD_MESSAGE_ID_FAILED : TLSHD_MESSAGE_ID_SUCCEEDED,
+			"TLSHD_ROLE=%s", h->role,
+			"TLSHD_AUTH=%s", h->auth,
+			"TLSHD_PEER=%s", h->peer,
+			"TLSHD_PEERNAME=%s", h->peername ? h->peername : "",
+			"TLSHD_RESULT=%s", result,
+			"TLSHD_ERRNO=%s", err,
+			"TLSHD_CIPHER=%s", h->cipher ? h->cipher : "",
+			"TLSHD_REASON=%s", h->status && h->reason ? h->reason : "",
+			"TLSHD_DURATION_MS=%ld", h->duration_ms,
+			NULL);
+}
+
 const char *tlshd_errno_name(int err)
 {
 	const char *name = strerrorname_np(err < 0 ? -err : err);

@@ -34,5 +34,28 @@ int tlshd_log_errno(int prio, int err, const char *fmt, ...)
 #define tlshd_info(...)		tlshd_log(LOG_INFO, __VA_ARGS__)
 #define tlshd_debug(...)	tlshd_log(LOG_DEBUG, __VA_ARGS__)
 
+/* Journal MESSAGE_IDs of the per-handshake entries (stable: filter with
+ * journalctl MESSAGE_ID=...). */
+#define TLSHD_MESSAGE_ID_SUCCEEDED	"d8e0246a3f204b8b8aa8cc5776ddf1b4"
+#define TLSHD_MESSAGE_ID_FAILED		"a42ec55caf5c45138ad2aa65190ce1f4"
+
+/* One handshake's outcome, for the one line (and journal entry) each
+ * handshake produces. */
+struct tlshd_log_handshake {
+	const char *role;		/* client | server */
+	const char *auth;		/* unauth | psk | x509 */
+	const char *peer;		/* numeric address:port */
+	const char *peername;		/* the consumer's name for the peer, or NULL */
+	int status;			/* 0 or the positive errno sent in DONE */
+	const char *cipher;		/* on success */
+	const char *reason;		/* on failure */
+	long duration_ms;		/* ACCEPT reply to DONE ack */
+};
+
+/* Success at LOG_INFO, failure at LOG_ERR; in the journal with the fields
+ * TLSHD_ROLE, TLSHD_AUTH, TLSHD_PEER, TLSHD_PEERNAME, TLSHD_RESULT,
+ * TLSHD_ERRNO, TLSHD_CIPHER, TLSHD_REASON, TLSHD_DURATION_MS. */
+void tlshd_log_handshake(const struct tlshd_log_handshake *h);
+
 /* "EKEYREJECTED" for EKEYREJECTED; positive or negative errno accepted. */
 const char *tlshd_errno_name(int err);

@@ -44,9 +44,11 @@ struct tlshd_options {
 	const char *config_path;
 	bool config_given;
 	bool to_stderr;
+	bool check_config;
 };
 
 struct tlshd_daemon {
+	const struct tlshd_options *opts;
 	struct tlshd_config *cfg;
 	struct tlshd_context ctx;
 	struct tlshd_genl listen;
@@ -55,14 +57,17 @@ struct tlshd_daemon {
 	int sigfd;
 	sigset_t sigmask;
 	bool stop;
+	char status[160];		/* last STATUS= sent to systemd */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tlshd [-c FILE] [-s] [-h] [-v]\n"
+		"usage: tlshd [-c FILE] [-s] [-t] [-h] [-v]\n"
 		"  -c, --config FILE  read FILE instead of %s\n"
 		"  -s, --stderr       log to stderr instead of the journal/syslog\n"
+		"  -t, --check-config check the configuration and the credentials it\n"
+		"                     names, report every problem, and exit\n"
 		"  -h, --help         show this help\n"
 		"  -v, --version      show the version\n",
 		TLSHD_DEFAULT_CONFIG);
@@ -73,6 +78,7 @@ static int parse_options(int argc, char **argv, struct tlshd_options *o)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "stderr", no_argument, NULL, 's' },
+		{ "check-config", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -80,7 +86,7 @@ static int parse_options(int argc, char **argv, struct tlshd_options *o)
 	int c;
 
 	o->config_path = TLSHD_DEFAULT_CONFIG;
-	while ((c = getopt_long(argc, argv, "c:shv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:sthv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config_path = optarg;
@@ -88,6 +94,9 @@ static int parse_options(int argc, char **argv, struct tlshd_options *o)
 			break;
 		case 's':
 			o->to_stderr = true;
+			break;
+		case 't':
+			o->check_config = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -146,24 +155,30 @@ static int daemon_signals(struct tlshd_daemon *d)
 
 static void daemon_reload(struct tlshd_daemon *d)
 {
+	const char *path = d->opts->config_path;
 	struct tlshd_config *cfg;
 
-	tlshd_notice("reloading %s", d->cfg->path ? d->cfg->path : "configuration");
-	if (tlshd_config_load(d->cfg->path ? d->cfg->path : TLSHD_DEFAULT_CONFIG,
-			      d->cfg->path != NULL, &cfg) < 0) {
-		tlshd_err("new configuration rejected, keeping the current one");
+	sd_notify(0, "RELOADING=1");
+	tlshd_notice("reloading %s", path);
+	if (tlshd_config_load(path, d->opts->config_given, &cfg) < 0) {
+		tlshd_err("new configuration in %s rejected, keeping the current one", path);
+		sd_notify(0, "READY=1");
 		return;
 	}
 	if (tlshd_tls_reload(&d->ctx, cfg) < 0) {
 		tlshd_err("credentials named by the new configuration are unusable, "
 			  "keeping the current configuration");
 		tlshd_config_free(cfg);
+		sd_notify(0, "READY=1");
 		return;
 	}
 	/* Workers already running keep their copy-on-write snapshot. */
 	tlshd_config_free(d->cfg);
 	d->cfg = cfg;
 	tlshd_log_set_debug(cfg->loglevel > 0);
+	tlshd_tls_set_debug(cfg->tls_debug);
+	tlshd_notice("configuration reloaded");
+	sd_notify(0, "READY=1");
 }
 
 static void daemon_fork_workers(struct tlshd_daemon *d)
@@ -223,6 +238,44 @@ static void daemon_on_netlink(struct tlshd_daemon *d)
 	}
 }
 
+/* -t: everything start-up would load, without joining the kernel. */
+static int check_config(const struct tlshd_options *o)
+{
+	struct tlshd_context ctx;
+	struct tlshd_config *cfg;
+	int family, group, r;
+
+	tlshd_log_open(TLSHD_LOG_STDERR);
+	if (tlshd_config_load(o->config_path, o->config_given, &cfg) < 0)
+		return TLSHD_EXIT_CONFIG;
+	r = tlshd_tls_init(&ctx, cfg);
+	if (r == 0)
+		tlshd_tls_done(&ctx);
+	tlshd_config_free(cfg);
+	if (r < 0) {
+		fprintf(stderr, "tlshd: %s: configuration NOT usable\n", o->config_path);
+		return TLSHD_EXIT_CONFIG;
+	}
+	if (tlshd_genl_resolve(&family, &group) == -ENOENT)
+		tlshd_warn("note: this kernel has no 'handshake' netlink family "
+			   "(CONFIG_NET_HANDSHAKE); the daemon cannot serve here");
+	printf("tlshd: %s: configuration OK\n", o->config_path);
+	return TLSHD_EXIT_OK;
+}
+
+/* STATUS= for systemctl status: what the workers are doing. */
+static void daemon_status(struct tlshd_daemon *d)
+{
+	char now[sizeof(d->status)];
+
+	snprintf(now, sizeof(now), "handshakes: %u in flight, %llu succeeded, %llu failed",
+		 d->sv.running, d->sv.succeeded, d->sv.failed + d->sv.crashed);
+	if (!strcmp(now, d->status))
+		return;
+	memcpy(d->status, now, sizeof(now));
+	sd_notifyf(0, "STATUS=%s", now);
+}
+
 static int daemon_loop(struct tlshd_daemon *d)
 {
 	struct pollfd fds[2] = {
@@ -236,6 +289,7 @@ static int daemon_loop(struct tlshd_daemon *d)
 		int timeout, r;
 
 		daemon_fork_workers(d);
+		daemon_status(d);
 		timeout = tlshd_supervisor_police(&d->sv);
 		r = poll(fds, 2, timeout);
 		if (r < 0 && errno != EINTR)
@@ -250,12 +304,14 @@ static int daemon_loop(struct tlshd_daemon *d)
 
 int main(int argc, char **argv)
 {
-	struct tlshd_daemon d = { .sigfd = -1 };
 	struct tlshd_options o = { 0 };
+	struct tlshd_daemon d = { .sigfd = -1, .opts = &o };
 	int ret = TLSHD_EXIT_RUNTIME;
 
 	if (parse_options(argc, argv, &o) < 0)
 		return TLSHD_EXIT_CONFIG;
+	if (o.check_config)
+		return check_config(&o);
 	tlshd_log_open(o.to_stderr ? TLSHD_LOG_STDERR : tlshd_log_default_sink());
 	if (tlshd_config_load(o.config_path, o.config_given, &d.cfg) < 0)
 		return TLSHD_EXIT_CONFIG;

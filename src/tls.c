@@ -34,6 +34,11 @@ static void tls_gnutls_log(int level, const char *msg)
 	tlshd_log(LOG_DEBUG, "gnutls(%d): %.*s", level, (int)len, msg);
 }
 
+void tlshd_tls_set_debug(int level)
+{
+	gnutls_global_set_log_level(level);
+}
+
 int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg)
 {
 	int r;
@@ -46,10 +51,8 @@ int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg)
 		tlshd_err("cannot initialise GnuTLS: %s", gnutls_strerror(r));
 		return -EIO;
 	}
-	if (cfg->tls_debug) {
-		gnutls_global_set_log_function(tls_gnutls_log);
-		gnutls_global_set_log_level(cfg->tls_debug);
-	}
+	gnutls_global_set_log_function(tls_gnutls_log);
+	tlshd_tls_set_debug(cfg->tls_debug);
 	r = tlshd_priority_init(&ctx->prio);
 	if (r < 0)
 		goto fail_global;

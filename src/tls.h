@@ -72,6 +72,9 @@ void tlshd_handshake_set_deadline(struct tlshd_handshake *hs);
  */
 int tlshd_handshake_run(struct tlshd_handshake *hs);
 
+/* GnuTLS's own debug output ([debug] tls), sent to our log at debug. */
+void tlshd_tls_set_debug(int level);
+
 /* Builds priorities and loads the configured credentials. */
 int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg);
 void tlshd_tls_done(struct tlshd_context *ctx);

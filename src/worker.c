@@ -56,17 +56,19 @@ static long worker_ms_since(const struct timespec *start)
 static void worker_log_result(const struct tlshd_request *req, const char *peer,
 			      const struct tlshd_handshake *hs, long ms)
 {
+	struct tlshd_log_handshake h = {
+		.role = tlshd_role_name(req->role),
+		.auth = tlshd_auth_name(req->auth),
+		.peer = peer,
+		.peername = req->has_peername ? req->peername : NULL,
+		.status = hs->result.status,
+		.cipher = hs->cipher,
+		.reason = hs->reason,
+		.duration_ms = ms,
+	};
+
 	tlshd_log_set_prefix(NULL);
-	if (hs->result.status == 0) {
-		tlshd_info("handshake succeeded: role=%s auth=%s peer=%s cipher=%s duration_ms=%ld",
-			   tlshd_role_name(req->role), tlshd_auth_name(req->auth), peer,
-			   hs->cipher, ms);
-		return;
-	}
-	tlshd_err("handshake failed: role=%s auth=%s peer=%s errno=%s reason=%s duration_ms=%ld",
-		  tlshd_role_name(req->role), tlshd_auth_name(req->auth), peer,
-		  tlshd_errno_name(hs->result.status), hs->reason[0] ? hs->reason : "unknown",
-		  ms);
+	tlshd_log_handshake(&h);
 }
 
 /* The ACCEPT reply was unusable: answer EINVAL if we know the socket. */

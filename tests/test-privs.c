@@ -44,6 +44,11 @@ int main(void)
 		is_int(status_hex("CapBnd:"), net_admin, "bounding set: CAP_NET_ADMIN alone");
 	is_int(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), 1, "no_new_privs set");
 	is_int(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0, "not dumpable");
+	/* A second call finds nothing left to drop (as under the unit's
+	 * bounding set) and must not need capset(2) to succeed. */
+	ok(tlshd_privs_drop() == 0, "dropping again, already minimal, succeeds");
+	if (was_root)
+		is_int(status_hex("CapEff:"), net_admin, "CAP_NET_ADMIN still held");
 	if (was_root) {
 		char path[] = "/tmp/tlshd-test-privs-XXXXXX";
 		int fd = mkstemp(path);

@@ -11,9 +11,10 @@ export DEBIAN_FRONTEND=noninteractive
 # cpio/xz-utils/zstd to (un)pack kernels and the initramfs, keyutils (keyctl
 # in the guest), debian-archive-keyring to verify the kernel packages.
 # Host TLS peers: gnutls-bin (certtool, gnutls-serv, gnutls-cli) and openssl.
+# systemd: systemd-analyze checks the unit.
 apt-get update
 apt-get install -y --no-install-recommends \
 	build-essential autoconf automake libtool pkg-config \
 	libgnutls28-dev libnl-genl-3-dev libkeyutils-dev libglib2.0-dev libsystemd-dev \
 	qemu-system-x86 busybox-static kmod cpio xz-utils zstd keyutils debian-archive-keyring \
-	gnutls-bin openssl
+	gnutls-bin openssl systemd
