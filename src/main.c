@@ -40,6 +40,8 @@ enum {
 	TLSHD_EXIT_RUNTIME	= 3,	/* start-up or event loop failure */
 };
 
+#define TLSHD_FORK_RETRY_MS	1000
+
 struct tlshd_options {
 	const char *config_path;
 	bool config_given;
@@ -181,14 +183,16 @@ static void daemon_reload(struct tlshd_daemon *d)
 	sd_notify(0, "READY=1");
 }
 
-static void daemon_fork_workers(struct tlshd_daemon *d)
+/* Returns -EAGAIN when a request is left waiting because fork failed. */
+static int daemon_fork_workers(struct tlshd_daemon *d)
 {
 	while (tlshd_supervisor_should_fork(&d->sv)) {
 		pid_t pid = fork();
 
 		if (pid < 0) {
-			tlshd_log_errno(LOG_ERR, -errno, "cannot fork a worker, will retry");
-			return;
+			tlshd_log_errno(LOG_ERR, -errno, "cannot fork a worker, retrying in %d ms",
+					TLSHD_FORK_RETRY_MS);
+			return -EAGAIN;
 		}
 		if (pid == 0) {
 			int code;
@@ -201,6 +205,7 @@ static void daemon_fork_workers(struct tlshd_daemon *d)
 		}
 		tlshd_supervisor_started(&d->sv, pid);
 	}
+	return 0;
 }
 
 static void daemon_on_signal(struct tlshd_daemon *d)
@@ -288,9 +293,12 @@ static int daemon_loop(struct tlshd_daemon *d)
 	while (!d->stop) {
 		int timeout, r;
 
-		daemon_fork_workers(d);
+		bool retry = daemon_fork_workers(d) == -EAGAIN;
+
 		daemon_status(d);
 		timeout = tlshd_supervisor_police(&d->sv);
+		if (retry && (timeout < 0 || timeout > TLSHD_FORK_RETRY_MS))
+			timeout = TLSHD_FORK_RETRY_MS;
 		r = poll(fds, 2, timeout);
 		if (r < 0 && errno != EINTR)
 			return tlshd_log_errno(LOG_ERR, -errno, "poll failed");

@@ -56,6 +56,7 @@ void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid)
 		if (sv->slots[i].pid)
 			continue;
 		sv->slots[i].pid = pid;
+		sv->slots[i].killed = false;
 		clock_gettime(CLOCK_MONOTONIC, &sv->slots[i].started);
 		break;
 	}
@@ -121,7 +122,7 @@ int tlshd_supervisor_police(struct tlshd_supervisor *sv)
 		struct tlshd_worker_slot *w = &sv->slots[i];
 		long long age_ms, left;
 
-		if (!w->pid)
+		if (!w->pid || w->killed)
 			continue;
 		age_ms = (now.tv_sec - w->started.tv_sec) * 1000LL +
 			 (now.tv_nsec - w->started.tv_nsec) / 1000000;
@@ -130,6 +131,7 @@ int tlshd_supervisor_police(struct tlshd_supervisor *sv)
 			tlshd_err("worker %d still running after %d s, killing it",
 				  (int)w->pid, TLSHD_WORKER_KILL_AFTER_S);
 			kill(w->pid, SIGKILL);
+			w->killed = true;
 			continue;
 		}
 		if (next < 0 || left < next)

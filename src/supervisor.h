@@ -17,6 +17,7 @@
 struct tlshd_worker_slot {
 	pid_t pid;
 	struct timespec started;
+	bool killed;
 };
 
 struct tlshd_supervisor {

@@ -149,28 +149,17 @@ static int client_set_server_name(struct tlshd_handshake *hs, gnutls_session_t s
  * is verified either way; with X509 we present ours. */
 static int client_x509(struct tlshd_handshake *hs)
 {
-	const struct tlshd_creds_role *role = &hs->ctx->creds.client;
 	gnutls_session_t s = NULL;
 	int r;
 
-	if (!hs->ctx->prio.prio[TLSHD_PRIO_X509])
-		return tlshd_tls_fail(hs, NULL, -EOPNOTSUPP, "the TLS policy allows no x509 suite");
-	r = tlshd_tls_x509_own_cert(hs, role, hs->req->auth == TLSHD_AUTH_X509);
-	if (r < 0)
-		goto out;
-	r = tlshd_tls_session_new(hs, GNUTLS_CLIENT, &s);
-	if (r < 0) {
-		r = tlshd_tls_fail(hs, NULL, r, "out of memory");
-		goto out;
+	r = tlshd_tls_x509_session(hs, &hs->ctx->creds.client, GNUTLS_CLIENT,
+				   hs->req->auth == TLSHD_AUTH_X509, &s);
+	if (!r)
+		r = client_set_server_name(hs, s);
+	if (!r) {
+		tlshd_debug("verifying the server as '%s'", hs->verify_name);
+		r = tlshd_tls_drive(hs, s, NULL);
 	}
-	r = client_set_server_name(hs, s);
-	if (r < 0)
-		goto out;
-	gnutls_priority_set(s, hs->ctx->prio.prio[TLSHD_PRIO_X509]);
-	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, role->cred);
-	tlshd_debug("verifying the server as '%s'", hs->verify_name);
-	r = tlshd_tls_drive(hs, s, NULL);
-out:
 	if (s)
 		gnutls_deinit(s);
 	tlshd_tls_x509_release(hs);

@@ -128,29 +128,18 @@ out:
  * without requiring one; a verified one is reported in REMOTE_AUTH. */
 static int server_x509(struct tlshd_handshake *hs)
 {
-	const struct tlshd_creds_role *role = &hs->ctx->creds.server;
 	gnutls_session_t s = NULL;
 	int r;
 
-	if (!hs->ctx->prio.prio[TLSHD_PRIO_X509])
-		return tlshd_tls_fail(hs, NULL, -EOPNOTSUPP, "the TLS policy allows no x509 suite");
-	r = tlshd_tls_x509_own_cert(hs, role, true);
-	if (r < 0)
-		goto out;
-	r = tlshd_tls_session_new(hs, GNUTLS_SERVER, &s);
-	if (r < 0) {
-		r = tlshd_tls_fail(hs, NULL, r, "out of memory");
-		goto out;
+	r = tlshd_tls_x509_session(hs, &hs->ctx->creds.server, GNUTLS_SERVER, true, &s);
+	if (!r) {
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
+		r = tlshd_tls_drive(hs, s, NULL);
 	}
-	gnutls_priority_set(s, hs->ctx->prio.prio[TLSHD_PRIO_X509]);
-	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, role->cred);
-	gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
-	r = tlshd_tls_drive(hs, s, NULL);
 	if (r == 0 && hs->peer_verified) {
 		hs->result.remote_auth[0] = TLSHD_PEERID_CERT_VERIFIED;
 		hs->result.num_remote_auth = 1;
 	}
-out:
 	if (s)
 		gnutls_deinit(s);
 	tlshd_tls_x509_release(hs);

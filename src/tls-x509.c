@@ -239,6 +239,26 @@ int tlshd_tls_x509_own_cert(struct tlshd_handshake *hs, const struct tlshd_creds
 			      "[%s] sets no x509.certificate and x509.private_key", role->section);
 }
 
+int tlshd_tls_x509_session(struct tlshd_handshake *hs, const struct tlshd_creds_role *role,
+			   unsigned int flags, bool cert_required, gnutls_session_t *ret)
+{
+	gnutls_session_t s;
+	int r;
+
+	if (!hs->ctx->prio.prio[TLSHD_PRIO_X509])
+		return tlshd_tls_fail(hs, NULL, -EOPNOTSUPP, "the TLS policy allows no x509 suite");
+	r = tlshd_tls_x509_own_cert(hs, role, cert_required);
+	if (r < 0)
+		return r;
+	r = tlshd_tls_session_new(hs, flags, &s);
+	if (r < 0)
+		return tlshd_tls_fail(hs, NULL, r, "out of memory");
+	gnutls_priority_set(s, hs->ctx->prio.prio[TLSHD_PRIO_X509]);
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, role->cred);
+	*ret = s;
+	return 0;
+}
+
 void tlshd_tls_x509_release(struct tlshd_handshake *hs)
 {
 	if (hs->req_cert_loaded) {

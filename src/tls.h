@@ -99,6 +99,11 @@ int tlshd_tls_fail(struct tlshd_handshake *hs, gnutls_session_t session, int err
 void tlshd_tls_x509_attach(struct tlshd_creds *creds);
 int tlshd_tls_x509_own_cert(struct tlshd_handshake *hs, const struct tlshd_creds_role *role,
 			    bool required);
+/* Chooses our certificate and opens a session with @role's credentials
+ * and the x509 priority; on failure hs->result says why. The caller
+ * frees with gnutls_deinit() and tlshd_tls_x509_release(). */
+int tlshd_tls_x509_session(struct tlshd_handshake *hs, const struct tlshd_creds_role *role,
+			   unsigned int flags, bool cert_required, gnutls_session_t *ret);
 void tlshd_tls_x509_release(struct tlshd_handshake *hs);
 gnutls_alert_description_t tlshd_tls_x509_alert(unsigned int status);
 int tlshd_tls_peer_address(int fd, char *buf, size_t size);
