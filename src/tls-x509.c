@@ -51,6 +51,9 @@ static void x509_log_rejection(struct tlshd_handshake *hs, const char *whose,
 		snprintf(hs->reason, sizeof(hs->reason), "%s certificate rejected: %s", whose,
 			 (char *)out.data);
 	gnutls_free(out.data);
+	/* GnuTLS ends its description with a blank. */
+	for (size_t n = strlen(hs->reason); n && hs->reason[n - 1] == ' '; n--)
+		hs->reason[n - 1] = '\0';
 	hs->verify_status = status;
 	tlshd_err("%s", hs->reason);
 }
