@@ -30,7 +30,8 @@ CACHE_DIR=${1:-${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}}
 ARCH=amd64
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
-# Modules the guest loads (by file name, '-' and '_' are equivalent), plus
+# Modules the guest loads (by file name, '-' and '_' are equivalent: NVMe
+# host and target, NFS client and server), plus
 # everything below the crypto directories so that the kernel can autoload
 # whatever AEAD the daemon negotiates (gcm, ccm, chacha20poly1305, ...).
 # Dependencies are added from modules.dep.  Modules built into a given
@@ -38,10 +39,11 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 WANTED_MODULES="tls nvme-tcp nvmet-tcp nvmet nvme-fabrics nvme-core nvme-keyring
   null_blk configfs gcm ghash-generic ghash-clmulni-intel aesni-intel ccm
   chacha20poly1305 chacha_generic chacha-x86_64 poly1305-x86_64 crypto_simd
-  cryptd"
+  cryptd
+  nfsd nfsv4 nfs sunrpc lockd grace nfs_acl auth_rpcgss dns_resolver"
 WANTED_DIRS="kernel/crypto kernel/arch/x86/crypto kernel/lib/crypto"
 # Bump when the module selection changes, so cached trees get rebuilt.
-TREE_FORMAT=1
+TREE_FORMAT=2
 
 die() { echo "fetch-kernels: error: $*" >&2; exit 1; }
 log() { echo "fetch-kernels: $*" >&2; }
@@ -88,35 +90,8 @@ fi
 
 # ---------------------------------------------------------------------------
 # Mirror: the first non-security Debian archive URI of the host's apt config.
-find_mirror() {
-	local f uri
-	if [ -n "${TLSHD_VM_MIRROR:-}" ]; then
-		echo "$TLSHD_VM_MIRROR"
-		return
-	fi
-	# deb822 sources: "URIs: <uri> [<uri>...]"
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] || continue
-		for uri in $(awk 'tolower($1) == "uris:" { $1 = ""; print }' "$f"); do
-			case $uri in
-			*security*|cdrom:*|file:*) continue ;;
-			esac
-			echo "$uri"
-			return
-		done
-	done
-	# one-line sources: "deb [options] <uri> <suite> <components>"
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -r "$f" ] || continue
-		uri=$(sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" |
-			awk '$1 == "deb" && $2 !~ /security|^cdrom:|^file:/ { print $2; exit }')
-		if [ -n "$uri" ]; then
-			echo "$uri"
-			return
-		fi
-	done
-	return 1
-}
+# shellcheck source=apt-mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-mirror.sh"
 
 MIRROR=$(find_mirror) || die "no Debian mirror found in /etc/apt/sources.list{,.d/*} (set TLSHD_VM_MIRROR)"
 MIRROR=${MIRROR%/}

@@ -1,16 +1,22 @@
 #!/bin/bash
-# mkinitramfs.sh KERNEL_DIR OUTPUT [TLSHD_BIN]
+# mkinitramfs.sh KERNEL_DIR OUTPUT [TLSHD_BIN [NFS_ROOT]]
 #
 # Build the test VM's initramfs (gzip'd newc cpio) for one kernel prepared by
 # fetch-kernels.sh:
 #   - busybox-static with its applet links (shell, modprobe, nc, dd, ...)
 #   - the tlshd binary under test (TLSHD_BIN argument or environment) and
 #     keyctl, each with the shared libraries ldd reports
+#   - the NFS user space unpacked by fetch-nfs-utils.sh (NFS_ROOT argument or
+#     TLSHD_VM_NFS_ROOT, e.g. $TLSHD_VM_CACHE/nfs-utils/root): mount.nfs,
+#     rpc.nfsd, rpc.mountd, exportfs, rpcbind, rpcinfo with their libraries,
+#     /etc/netconfig, /etc/services, /etc/protocols, /etc/rpc
+#   - a test CA, server and client certificates and keys, generated now
+#     (certtool) into /etc/tlshd: never stored anywhere but in the image
 #   - KERNEL_DIR/lib/modules/<kver> (trimmed, uncompressed, depmod'ed)
-#   - /etc/passwd, /etc/group, /init and the guest scenario script
+#   - /etc/passwd, /etc/group, /etc/hosts, /init and the guest scenario script
 #
-# Without a tlshd binary the image is still built (the scenarios that need
-# the daemon then fail inside the guest and say why).
+# Without a tlshd binary (or NFS user space) the image is still built (the
+# scenarios that need it then fail inside the guest and say why).
 # Must run as root (device nodes, file ownership).
 set -euo pipefail
 
@@ -19,10 +25,11 @@ GUEST=$HERE/guest
 
 die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
 
-[ $# -ge 2 ] || die "usage: $0 KERNEL_DIR OUTPUT [TLSHD_BIN]"
+[ $# -ge 2 ] || die "usage: $0 KERNEL_DIR OUTPUT [TLSHD_BIN [NFS_ROOT]]"
 KDIR=$1
 OUT=$2
 TLSHD_BIN=${3:-${TLSHD_BIN:-}}
+NFS_ROOT=${4:-${TLSHD_VM_NFS_ROOT:-}}
 
 [ -f "$KDIR/vmlinuz" ] || die "$KDIR/vmlinuz missing (run fetch-kernels.sh)"
 KVER=$(ls "$KDIR/lib/modules" 2>/dev/null | head -n 1)
@@ -40,12 +47,12 @@ if ldd "$BUSYBOX" >/dev/null 2>&1; then
 	die "$BUSYBOX is dynamically linked (install busybox-static)"
 fi
 KEYCTL=$(command -v keyctl) || die "keyctl not found (install keyutils)"
-for t in cpio gzip ldd; do
+for t in cpio gzip ldd certtool openssl; do
 	command -v "$t" >/dev/null || die "$t not found"
 done
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/tlshd-initramfs.XXXXXX")
-trap 'rm -rf "$STAGE"' EXIT
+trap 'rm -rf "$STAGE" "$STAGE.tmpl" "$STAGE.pki.log"' EXIT
 
 # Merged-/usr layout, like the host: /bin, /sbin, /lib, /lib64 are links.
 mkdir -p "$STAGE"/{usr/bin,usr/sbin,usr/lib,usr/lib64,usr/libexec/tlshd-vm,etc,dev,proc,sys,tmp,root,run,var}
@@ -53,6 +60,9 @@ ln -s usr/bin "$STAGE/bin"
 ln -s usr/sbin "$STAGE/sbin"
 ln -s usr/lib "$STAGE/lib"
 ln -s usr/lib64 "$STAGE/lib64"
+# (rpcbind listens on /run/rpcbind.sock; the kernel's rpcbind client
+# connects to /var/run/rpcbind.sock.)
+ln -s ../run "$STAGE/var/run"
 
 # The kernel opens /dev/console before it runs /init (devtmpfs comes later).
 mknod -m 600 "$STAGE/dev/console" c 5 1
@@ -73,14 +83,25 @@ done
 # Copy a dynamically linked binary to DEST (path inside the image), with the
 # libraries ldd resolves (kept at the paths ldd prints; /lib is a link into
 # /usr/lib as on the host).
+# Libraries unpacked under NFS_ROOT are preferred to the host's (ldd then
+# prints their NFS_ROOT path; they go to the same path without the prefix).
 copy_with_libs() {
-	local bin=$1 dest=$2 lib
+	local bin=$1 dest=$2 lib ldpath='' out dst
+	if [ -n "$NFS_ROOT" ]; then
+		ldpath=$NFS_ROOT/usr/lib/x86_64-linux-gnu:$NFS_ROOT/lib/x86_64-linux-gnu
+	fi
 	rm -f "$STAGE/$dest"
 	install -D -m 755 "$bin" "$STAGE/$dest"
-	for lib in $(ldd "$bin" 2>/dev/null | grep -o -E '/[^ ]+'); do
-		[ -e "$STAGE$lib" ] && continue
-		mkdir -p "$STAGE$(dirname "$lib")"
-		cp -L "$lib" "$STAGE$lib"
+	out=$(LD_LIBRARY_PATH=$ldpath ldd "$bin" 2>/dev/null) || true
+	if echo "$out" | grep -q 'not found'; then
+		die "$bin: shared libraries not found: $(echo "$out" | grep 'not found' | tr -s ' \t\n' ' ')"
+	fi
+	for lib in $(echo "$out" | grep -o -E '/[^ ]+'); do
+		dst=$lib
+		[ -n "$NFS_ROOT" ] && dst=${lib#"$NFS_ROOT"}
+		[ -e "$STAGE$dst" ] && continue
+		mkdir -p "$STAGE$(dirname "$dst")"
+		cp -L "$lib" "$STAGE$dst"
 	done
 }
 
@@ -95,15 +116,81 @@ fi
 mkdir -p "$STAGE/usr/lib/modules"
 cp -a "$KDIR/lib/modules/$KVER" "$STAGE/usr/lib/modules/$KVER"
 
+# (rpcbind drops privileges to _rpc and exits if the user is unknown.)
 cat >"$STAGE/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
+_rpc:x:100:65534::/run/rpcbind:/usr/sbin/nologin
 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
 EOF
 cat >"$STAGE/etc/group" <<'EOF'
 root:x:0:
 nogroup:x:65534:
 EOF
-echo 127.0.0.1 localhost >"$STAGE/etc/hosts"
+# nfs.test is in the NFS server certificate, nfs-wrong.test is not.
+cat >"$STAGE/etc/hosts" <<'EOF'
+127.0.0.1 localhost nfs.test nfs-wrong.test
+EOF
+cat >"$STAGE/etc/nsswitch.conf" <<'EOF'
+passwd: files
+group: files
+shadow: files
+hosts: files
+networks: files
+protocols: files
+services: files
+rpc: files
+EOF
+ln -s /proc/self/mounts "$STAGE/etc/mtab"
+
+# ------------------------------------------------------- NFS user space ---
+if [ -n "$NFS_ROOT" ]; then
+	[ -x "$NFS_ROOT/usr/sbin/rpc.nfsd" ] || die "no NFS user space in $NFS_ROOT (run fetch-nfs-utils.sh)"
+	for b in sbin/mount.nfs usr/sbin/rpc.nfsd usr/sbin/rpc.mountd usr/sbin/exportfs \
+		sbin/rpcbind usr/sbin/rpcinfo; do
+		copy_with_libs "$NFS_ROOT/$b" "usr/${b#usr/}"
+	done
+	for f in etc/netconfig etc/services etc/protocols etc/rpc; do
+		[ -f "$NFS_ROOT/$f" ] || die "$NFS_ROOT/$f missing"
+		install -m 644 "$NFS_ROOT/$f" "$STAGE/$f"
+	done
+	: >"$STAGE/etc/exports"
+	mkdir -p "$STAGE/var/lib/nfs/v4recovery" "$STAGE/var/lib/nfs/rpc_pipefs" "$STAGE/srv" "$STAGE/mnt"
+else
+	echo "mkinitramfs: warning: no NFS user space given; NFS scenarios will fail" >&2
+fi
+
+# --------------------------------------------- test CA and certificates ---
+# ECDSA P-256 (cheap under TCG), valid for a year.  Generated per image;
+# the private keys exist only in the staging directory and in the image
+# (the CA key not even there).
+PKI=$STAGE/etc/tlshd
+mkdir -p "$PKI"
+pki() { certtool "$@" >>"$STAGE.pki.log" 2>&1 || { cat "$STAGE.pki.log" >&2; die "certtool $* failed"; }; }
+newkey() { pki --generate-privkey --key-type ecdsa --curve secp256r1 --outfile "$1"; chmod 600 "$1"; }
+tmpl() { printf '%s\n' "$@" "expiration_days = 365" >"$STAGE.tmpl"; }
+newkey "$PKI/ca.key"
+tmpl 'cn = "tlshd-vm test CA"' 'ca' 'cert_signing_key' 'crl_signing_key'
+pki --generate-self-signed --load-privkey "$PKI/ca.key" --template "$STAGE.tmpl" --outfile "$PKI/ca.pem"
+# Server: the names the scenarios mount (and not nfs-wrong.test).
+newkey "$PKI/server.key"
+tmpl 'cn = "nfs.test"' 'dns_name = "localhost"' 'dns_name = "nfs.test"' 'ip_address = "127.0.0.1"' \
+	'tls_www_server' 'signing_key'
+pki --generate-certificate --load-privkey "$PKI/server.key" --load-ca-certificate "$PKI/ca.pem" \
+	--load-ca-privkey "$PKI/ca.key" --template "$STAGE.tmpl" --outfile "$PKI/server.pem"
+# Clients: one for the daemon's configuration, one for the kernel keyring
+# (DER, as the keys named by cert_serial=/privkey_serial= hold).
+for c in client keyring-client; do
+	newkey "$PKI/$c.key"
+	tmpl "cn = \"tlshd-vm $c\"" 'tls_www_client' 'signing_key'
+	pki --generate-certificate --load-privkey "$PKI/$c.key" --load-ca-certificate "$PKI/ca.pem" \
+		--load-ca-privkey "$PKI/ca.key" --template "$STAGE.tmpl" --outfile "$PKI/$c.pem"
+done
+openssl x509 -in "$PKI/keyring-client.pem" -outform DER -out "$PKI/keyring-client.der" ||
+	die "openssl x509 -outform DER failed"
+openssl pkey -in "$PKI/keyring-client.key" -outform DER -out "$PKI/keyring-client.key.der" ||
+	die "openssl pkey -outform DER failed"
+chmod 600 "$PKI/keyring-client.key.der"
+rm -f "$PKI/ca.key" "$STAGE.tmpl" "$STAGE.pki.log"
 
 install -m 755 "$GUEST/init" "$STAGE/init"
 install -m 755 "$GUEST/scenarios.sh" "$STAGE/usr/libexec/tlshd-vm/scenarios.sh"

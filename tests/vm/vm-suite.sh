@@ -1,10 +1,15 @@
 #!/bin/bash
 # vm-suite.sh: the "make check" entry point of the VM tests (TAP on stdout).
 #
-# Fetches the test kernels (fetch-kernels.sh), builds an initramfs with the
-# daemon under test for each (mkinitramfs.sh), boots each under QEMU
-# (run-vm.sh) and merges the per-kernel TAP blocks into one renumbered TAP
-# stream: plan 1..(kernels x scenarios), "#" lines for diagnostics.
+# Fetches the test kernels (fetch-kernels.sh) and Debian 12's NFS user space
+# (fetch-nfs-utils.sh), builds an initramfs with the daemon under test for
+# each kernel (mkinitramfs.sh), boots each under QEMU (run-vm.sh) and merges
+# the per-kernel TAP blocks into one renumbered TAP stream: plan
+# 1..(kernels x scenarios), "#" lines for diagnostics.
+#
+# Scenarios (guest/scenarios.sh): 1-5 NVMe/TCP over TLS (PSK), 6-9 NFS over
+# TLS (X.509: tls, mtls, wrong server name, client certificate from the
+# kernel keyring).
 #
 # Environment:
 #   TLSHD_BIN            daemon binary to test (default: ../../src/tlshd
@@ -13,7 +18,7 @@
 #   TLSHD_VM_LOGDIR      serial and daemon logs (default $TLSHD_VM_CACHE/logs)
 #   TLSHD_VM_KERNELS     only kernels whose version starts with one of these
 #                        words, e.g. "6.12" (default: all fetched)
-#   TLSHD_VM_SCENARIOS   scenario numbers, e.g. "1 3" (default: 1 2 3 4 5)
+#   TLSHD_VM_SCENARIOS   scenario numbers, e.g. "1 3" (default: 1 2 3 4 5 6 7 8 9)
 #   TLSHD_VM_JOBS        VMs booted in parallel (default: number of CPUs)
 #   TLSHD_VM_TIMEOUT     per-VM timeout in seconds (default 300)
 #   TLSHD_VM_VERBOSE=1   print the daemon logs even when everything passed
@@ -30,7 +35,7 @@ SUITE_T0=$(date +%s.%N)
 TLSHD_BIN=${TLSHD_BIN:-$HERE/../../src/tlshd}
 CACHE=${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}
 LOGDIR=${TLSHD_VM_LOGDIR:-$CACHE/logs}
-SCENARIOS=$(echo "${TLSHD_VM_SCENARIOS:-1 2 3 4 5}" | tr ',' ' ')
+SCENARIOS=$(echo "${TLSHD_VM_SCENARIOS:-1 2 3 4 5 6 7 8 9}" | tr ',' ' ')
 JOBS=${TLSHD_VM_JOBS:-$(nproc 2>/dev/null || echo 1)}
 TIMEOUT=${TLSHD_VM_TIMEOUT:-300}
 
@@ -65,7 +70,8 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
 [ "$(id -u)" = 0 ] || cannot_run "must run as root (initramfs device nodes)"
 for tool in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static \
 	keyctl:keyutils cpio:cpio depmod:kmod xz:xz-utils gzip:gzip \
-	apt-get:apt dpkg-deb:dpkg flock:util-linux timeout:coreutils; do
+	apt-get:apt dpkg-deb:dpkg flock:util-linux timeout:coreutils \
+	certtool:gnutls-bin openssl:openssl; do
 	command -v "${tool%%:*}" >/dev/null || cannot_run "${tool%%:*} not found (install ${tool#*:})"
 done
 if ! qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg; then
@@ -84,6 +90,11 @@ if ! "$HERE/fetch-kernels.sh" "$CACHE" >"$WORK/fetch.log" 2>&1; then
 	sed 's/^/# /' "$WORK/fetch.log" >&2
 	cannot_run "test kernels could not be fetched: $(grep 'error:' "$WORK/fetch.log" | tail -n 1)"
 fi
+if ! "$HERE/fetch-nfs-utils.sh" "$CACHE" >>"$WORK/fetch.log" 2>&1; then
+	sed 's/^/# /' "$WORK/fetch.log" >&2
+	cannot_run "NFS user space could not be fetched: $(grep 'error:' "$WORK/fetch.log" | tail -n 1)"
+fi
+NFS_ROOT=$CACHE/nfs-utils/root
 FETCH_S=$(elapsed "$t0")
 
 KERNELS=()
@@ -104,6 +115,7 @@ NSC=$(echo $SCENARIOS | wc -w)
 echo "1..$((NSC * ${#KERNELS[@]}))"
 echo "# tlshd under test: $TLSHD_BIN ($(stat -c '%s bytes, modified %y' "$TLSHD_BIN"))"
 grep '^fetch-kernels: kernel ' "$WORK/fetch.log" | sed 's/^fetch-kernels: /# /'
+echo "# NFS user space (Debian 12): $(tr '\n' ' ' <"$CACHE/nfs-utils/packages" | sed 's/ $//')"
 echo "# kernels ready in $FETCH_S s; logs in $LOGDIR"
 
 # ------------------------------------------------------------ boot the VMs ---
@@ -114,7 +126,7 @@ run_kernel() {
 	mkdir -p "$dir"
 	t0=$(date +%s.%N)
 	if ! "$HERE/mkinitramfs.sh" "$CACHE/kernels/$kver" "$CACHE/initramfs/$kver.cpio.gz" "$TLSHD_BIN" \
-		>"$dir/mkinitramfs.log" 2>&1; then
+		"$NFS_ROOT" >"$dir/mkinitramfs.log" 2>&1; then
 		echo "initramfs" >"$dir/error"
 		return
 	fi
