@@ -79,7 +79,7 @@ conf server authenticate.server x509.truststore="$dir/ca.pem" \
 port=$((20000 + RANDOM % 20000))
 next_port() { port=$((port + 1)); }
 wait_port() {	# wait until something listens on $1
-	for _ in $(seq 100); do
+	for _ in $(seq 600); do
 		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
 		sleep 0.05
 	done
@@ -199,10 +199,12 @@ probe_server() {
 	rm -f ckl
 	"$probe" server "$port" -t 5000 -c "$conf" -l "$dir/ckl" > srv.out 2>probe.err &
 	spid=$!
-	for _ in $(seq 100); do grep -q listening=1 srv.out && break; sleep 0.05; done
+	# Start-up loads trust stores; on a busy machine that takes a while.
+	for _ in $(seq 600); do grep -q listening=1 srv.out && break; sleep 0.05; done
 	timeout 10 "$@" </dev/null >client.out 2>&1
 	wait "$spid"; rc=$?
 	out=$(cat srv.out)
+	[ "$rc" = 2 ] && echo "# probe server: $(tr '\n' ' ' < srv.out) $(tr '\n' ' ' < probe.err)"
 }
 gcli=(env SSLKEYLOGFILE="$dir/ckl" gnutls-cli --priority "$PRIO" --x509cafile ca.pem)
 
