@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <systemd/sd-journal.h>
@@ -19,6 +20,7 @@
 static enum tlshd_log_sink log_sink = TLSHD_LOG_STDERR;
 static bool log_debug;
 static char log_prefix[160];
+static pid_t log_daemon_pid;
 
 enum tlshd_log_sink tlshd_log_default_sink(void)
 {
@@ -32,6 +34,7 @@ enum tlshd_log_sink tlshd_log_default_sink(void)
 void tlshd_log_open(enum tlshd_log_sink sink)
 {
 	log_sink = sink;
+	log_daemon_pid = getpid();
 	if (sink == TLSHD_LOG_SYSLOG)
 		openlog("tlshd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -59,15 +62,60 @@ void tlshd_log_set_prefix(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Journal entries are built as a list of "FIELD=value" strings. */
+struct log_fields {
+	struct iovec iov[16];
+	char buf[16][1280];
+	int n;
+};
+
+static void log_field(struct log_fields *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void log_field(struct log_fields *f, const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+
+	if (f->n == 16)
+		return;
+	va_start(ap, fmt);
+	len = vsnprintf(f->buf[f->n], sizeof(f->buf[0]), fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	if ((size_t)len >= sizeof(f->buf[0]))
+		len = sizeof(f->buf[0]) - 1;
+	f->iov[f->n].iov_base = f->buf[f->n];
+	f->iov[f->n].iov_len = len;
+	f->n++;
+}
+
+/*
+ * A worker exits right after logging, often before journald has looked
+ * up which unit the sender belongs to, and the entry would then be lost
+ * to "journalctl -u tlshd". OBJECT_PID names the long-lived daemon, which
+ * journald resolves to OBJECT_SYSTEMD_UNIT, and journalctl -u matches it.
+ */
+static void log_journal(struct log_fields *f)
+{
+	log_field(f, "SYSLOG_IDENTIFIER=tlshd");
+	if (getpid() != log_daemon_pid)
+		log_field(f, "OBJECT_PID=%d", (int)log_daemon_pid);
+	sd_journal_sendv(f->iov, f->n);
+}
+
 static void log_emit(int prio, const char *msg)
 {
 	switch (log_sink) {
-	case TLSHD_LOG_JOURNAL:
-		sd_journal_send("MESSAGE=%s%s", log_prefix, msg,
-				"PRIORITY=%d", prio,
-				"SYSLOG_IDENTIFIER=tlshd",
-				NULL);
+	case TLSHD_LOG_JOURNAL: {
+		struct log_fields f = { 0 };
+
+		log_field(&f, "MESSAGE=%s%s", log_prefix, msg);
+		log_field(&f, "PRIORITY=%d", prio);
+		log_journal(&f);
 		break;
+	}
 	case TLSHD_LOG_SYSLOG:
 		syslog(prio, "%s%s", log_prefix, msg);
 		break;
@@ -131,20 +179,22 @@ void tlshd_log_handshake(const struct tlshd_log_handshake *h)
 		log_emit(prio, line);
 		return;
 	}
-	sd_journal_send("MESSAGE=%s", line,
-			"PRIORITY=%d", prio,
-			"SYSLOG_IDENTIFIER=tlshd",
-			"MESSAGE_ID=%s", h->status ? TLSHD_MESSAGE_ID_FAILED : TLSHD_MESSAGE_ID_SUCCEEDED,
-			"TLSHD_ROLE=%s", h->role,
-			"TLSHD_AUTH=%s", h->auth,
-			"TLSHD_PEER=%s", h->peer,
-			"TLSHD_PEERNAME=%s", h->peername ? h->peername : "",
-			"TLSHD_RESULT=%s", result,
-			"TLSHD_ERRNO=%s", err,
-			"TLSHD_CIPHER=%s", h->cipher ? h->cipher : "",
-			"TLSHD_REASON=%s", h->status && h->reason ? h->reason : "",
-			"TLSHD_DURATION_MS=%ld", h->duration_ms,
-			NULL);
+	struct log_fields f = { 0 };
+
+	log_field(&f, "MESSAGE=%s", line);
+	log_field(&f, "PRIORITY=%d", prio);
+	log_field(&f, "MESSAGE_ID=%s",
+		  h->status ? TLSHD_MESSAGE_ID_FAILED : TLSHD_MESSAGE_ID_SUCCEEDED);
+	log_field(&f, "TLSHD_ROLE=%s", h->role);
+	log_field(&f, "TLSHD_AUTH=%s", h->auth);
+	log_field(&f, "TLSHD_PEER=%s", h->peer);
+	log_field(&f, "TLSHD_PEERNAME=%s", h->peername ? h->peername : "");
+	log_field(&f, "TLSHD_RESULT=%s", result);
+	log_field(&f, "TLSHD_ERRNO=%s", err);
+	log_field(&f, "TLSHD_CIPHER=%s", h->cipher ? h->cipher : "");
+	log_field(&f, "TLSHD_REASON=%s", h->status && h->reason ? h->reason : "");
+	log_field(&f, "TLSHD_DURATION_MS=%ld", h->duration_ms);
+	log_journal(&f);
 }
 
 const char *tlshd_errno_name(int err)
