@@ -1,0 +1,191 @@
+#!/bin/bash
+# mkinitramfs-systemd.sh KERNEL_DIR OUTPUT STAGING_DIR
+#
+# Build the initramfs (gzip'd newc cpio) of the systemd test VM
+# (systemd-suite.sh) for one kernel prepared by fetch-kernels.sh:
+#   - /init is the host's systemd (252 on Debian 12) with systemd-journald,
+#     systemd-shutdown, systemctl, journalctl and systemd-analyze, each with
+#     the shared libraries ldd reports; a few unit files of the host
+#     (journald and its sockets, the targets tlshd.service names) and the
+#     test's own units from systemd/ (default.target -> tlshd-vm.target);
+#   - busybox-static with its applet links (sh, modprobe, kill, dd, ...;
+#     no systemd binary is replaced) and keyctl;
+#   - every file of STAGING_DIR, a "make install DESTDIR=STAGING_DIR" of the
+#     daemon: the unit, the binary its ExecStart= names (plus libraries),
+#     the configuration file and the man pages, at their installed paths;
+#   - KERNEL_DIR/lib/modules/<kver> (trimmed, uncompressed, depmod'ed: the
+#     same module tree mkinitramfs.sh copies);
+#   - the guest test script (systemd/test.sh) and an environment file
+#     naming the installed unit, binary and configuration file.
+# Prints "mkinitramfs-systemd: unit=... exec=... config=..." on stderr.
+# Must run as root (device nodes, file ownership).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$HERE/systemd
+
+die() { echo "mkinitramfs-systemd: error: $*" >&2; exit 1; }
+
+[ $# -eq 3 ] || die "usage: $0 KERNEL_DIR OUTPUT STAGING_DIR"
+KDIR=$1 OUT=$2 INST=$3
+
+[ -f "$KDIR/vmlinuz" ] || die "$KDIR/vmlinuz missing (run fetch-kernels.sh)"
+KVER=$(ls "$KDIR/lib/modules" 2>/dev/null | head -n 1)
+[ -n "$KVER" ] || die "no modules under $KDIR/lib/modules"
+[ -d "$INST" ] || die "staging directory $INST missing"
+INST=$(cd "$INST" && pwd)
+[ "$(id -u)" = 0 ] || die "must run as root"
+
+BUSYBOX=
+for b in /bin/busybox /usr/bin/busybox; do
+	[ -x "$b" ] && { BUSYBOX=$b; break; }
+done
+[ -n "$BUSYBOX" ] || die "busybox not found (install busybox-static)"
+if ldd "$BUSYBOX" >/dev/null 2>&1; then
+	die "$BUSYBOX is dynamically linked (install busybox-static)"
+fi
+KEYCTL=$(command -v keyctl) || die "keyctl not found (install keyutils)"
+for t in cpio gzip ldd; do
+	command -v "$t" >/dev/null || die "$t not found"
+done
+
+# systemd of the host.  (systemd-executor exists from systemd 255 on.)
+SD_LIBEXEC=
+for d in /usr/lib/systemd /lib/systemd; do
+	[ -x "$d/systemd" ] && { SD_LIBEXEC=$d; break; }
+done
+[ -n "$SD_LIBEXEC" ] || die "systemd not found (install systemd)"
+SD_UNITS=
+for d in /usr/lib/systemd/system /lib/systemd/system; do
+	[ -f "$d/systemd-journald.service" ] && { SD_UNITS=$d; break; }
+done
+[ -n "$SD_UNITS" ] || die "systemd-journald.service not found (install systemd)"
+for t in systemctl journalctl; do
+	command -v "$t" >/dev/null || die "$t not found (install systemd)"
+done
+
+# --- the installed daemon ---------------------------------------------------
+UNIT=$(cd "$INST" && find . -name tlshd.service -path '*/systemd/system/*' | head -n 1)
+[ -n "$UNIT" ] || die "no systemd/system/tlshd.service under $INST (make install DESTDIR=...?)"
+UNIT=${UNIT#.}
+# ExecStart=[-@:+!]PATH ARGS...
+EXEC=$(sed -n 's/^ExecStart=[-@:+!]*\([^ ]*\).*/\1/p' "$INST$UNIT" | head -n 1)
+[ -n "$EXEC" ] || die "$UNIT has no ExecStart="
+[ -x "$INST$EXEC" ] || die "ExecStart=$EXEC of $UNIT is not in the staging tree"
+# The configuration file the binary reads by default (its --help says).
+CONF=$("$INST$EXEC" --help 2>&1 | sed -n 's/.*read FILE instead of \([^ ]*\).*/\1/p' | head -n 1)
+[ -n "$CONF" ] || die "cannot tell the default configuration file from '$EXEC --help'"
+[ -f "$INST$CONF" ] || die "$CONF (the default configuration) was not installed"
+
+STAGE=$(mktemp -d "${TMPDIR:-/tmp}/tlshd-initramfs-sd.XXXXXX")
+trap 'rm -rf "$STAGE"' EXIT
+
+# Merged-/usr layout, like the host: /bin, /sbin, /lib, /lib64 are links.
+mkdir -p "$STAGE"/{usr/bin,usr/sbin,usr/lib,usr/lib64,usr/libexec/tlshd-vm,etc/systemd,dev,proc,sys,run,root,var/log}
+mkdir -p "$STAGE/tmp" "$STAGE/var/tmp"
+chmod 1777 "$STAGE/tmp" "$STAGE/var/tmp"
+ln -s usr/bin "$STAGE/bin"
+ln -s usr/sbin "$STAGE/sbin"
+ln -s usr/lib "$STAGE/lib"
+ln -s usr/lib64 "$STAGE/lib64"
+
+# The kernel opens /dev/console before it runs /init (devtmpfs comes later).
+mknod -m 600 "$STAGE/dev/console" c 5 1
+mknod -m 666 "$STAGE/dev/null" c 1 3
+
+# Copy a dynamically linked binary to DEST (path inside the image), with the
+# libraries ldd resolves (kept at the paths ldd prints, which go through the
+# /lib -> usr/lib link as on the host).
+copy_with_libs() {
+	local bin=$1 dest=$2 lib
+	rm -f "$STAGE/$dest"
+	install -D -m 755 "$bin" "$STAGE/$dest"
+	for lib in $(ldd "$bin" 2>/dev/null | grep -o -E '/[^ ]+'); do
+		[ -e "$STAGE$lib" ] && continue
+		mkdir -p "$STAGE$(dirname "$lib")"
+		cp -L "$lib" "$STAGE$lib"
+	done
+}
+
+# --- systemd ----------------------------------------------------------------
+for b in systemd systemd-journald systemd-shutdown systemd-executor; do
+	[ -x "$SD_LIBEXEC/$b" ] && copy_with_libs "$SD_LIBEXEC/$b" "usr/lib/systemd/$b"
+done
+for b in systemctl journalctl systemd-analyze; do
+	p=$(command -v "$b") && copy_with_libs "$p" "usr/bin/$b"
+done
+ln -s usr/lib/systemd/systemd "$STAGE/init"
+ln -s ../lib/systemd/systemd "$STAGE/usr/sbin/init"
+
+U=$STAGE/usr/lib/systemd/system
+mkdir -p "$U/sockets.target.wants"
+for u in systemd-journald.service systemd-journald.socket systemd-journald-dev-log.socket \
+	sockets.target local-fs.target remote-fs-pre.target remote-fs.target shutdown.target; do
+	[ -f "$SD_UNITS/$u" ] && cp "$SD_UNITS/$u" "$U/$u"
+done
+ln -s ../systemd-journald.socket "$U/sockets.target.wants/systemd-journald.socket"
+ln -s ../systemd-journald-dev-log.socket "$U/sockets.target.wants/systemd-journald-dev-log.socket"
+install -m 644 "$SRC/tlshd-vm.target" "$SRC/tlshd-vm-test.service" "$U/"
+ln -s tlshd-vm.target "$U/default.target"
+install -m 644 "$SRC/system.conf" "$STAGE/etc/systemd/system.conf"
+
+# --- busybox and keyctl (no existing file is replaced) ----------------------
+cp "$BUSYBOX" "$STAGE/usr/bin/busybox"
+"$BUSYBOX" --list-full | while read -r applet; do
+	applet=${applet#/}
+	case $applet in
+	bin/*|sbin/*) applet=usr/$applet ;;
+	esac
+	[ -e "$STAGE/$applet" ] || [ -L "$STAGE/$applet" ] && continue
+	[ -d "$STAGE/${applet%/*}" ] || mkdir -p "$STAGE/${applet%/*}"
+	ln -s /usr/bin/busybox "$STAGE/$applet"
+done
+copy_with_libs "$KEYCTL" usr/bin/keyctl
+
+# --- the installed daemon: every file of the staging tree --------------------
+(cd "$INST" && find . ! -type d -print0) | while IFS= read -r -d '' f; do
+	f=${f#.}
+	mkdir -p "$STAGE$(dirname "$f")"
+	cp -a "$INST$f" "$STAGE$f"
+done
+copy_with_libs "$INST$EXEC" "${EXEC#/}"
+
+# --- kernel modules -----------------------------------------------------------
+mkdir -p "$STAGE/usr/lib/modules"
+cp -a "$KDIR/lib/modules/$KVER" "$STAGE/usr/lib/modules/$KVER"
+
+# --- /etc ---------------------------------------------------------------------
+cat >"$STAGE/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+EOF
+cat >"$STAGE/etc/group" <<'EOF'
+root:x:0:
+systemd-journal:x:101:
+nogroup:x:65534:
+EOF
+echo 127.0.0.1 localhost >"$STAGE/etc/hosts"
+echo tlshd-vm >"$STAGE/etc/hostname"
+if [ -f /usr/lib/os-release ]; then
+	cp /usr/lib/os-release "$STAGE/usr/lib/os-release"
+else
+	printf 'NAME=Linux\nID=linux\n' >"$STAGE/usr/lib/os-release"
+fi
+ln -s ../usr/lib/os-release "$STAGE/etc/os-release"
+# A fresh machine id per image (the journal files are named after it).
+tr -d '-' </proc/sys/kernel/random/uuid >"$STAGE/etc/machine-id"
+ln -s ../proc/self/mounts "$STAGE/etc/mtab"
+
+install -m 755 "$SRC/test.sh" "$STAGE/usr/libexec/tlshd-vm/systemd-test.sh"
+cat >"$STAGE/usr/libexec/tlshd-vm/systemd-test.env" <<EOF
+TLSHD_UNIT_PATH='$UNIT'
+TLSHD_EXEC='$EXEC'
+TLSHD_CONF='$CONF'
+EOF
+
+mkdir -p "$(dirname "$OUT")"
+(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
+	cpio --null --create --format=newc --owner=0:0 --quiet) | gzip -1 >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "mkinitramfs-systemd: unit=$UNIT exec=$EXEC config=$CONF" >&2
+echo "mkinitramfs-systemd: $OUT ($KVER, $(du -h "$OUT" | cut -f1))" >&2

@@ -1,0 +1,557 @@
+#!/bin/sh
+# Guest side of tests/vm/systemd-suite.sh (busybox sh).  systemd is PID 1;
+# this runs as the oneshot unit tlshd-vm-test.service, with its stdout on
+# the serial console, and checks tlshd.service (the project's installed
+# unit and binary) as a system service:
+#   1 systemctl start: active (Type=notify, so READY=1 arrived)
+#   2 the sandbox is applied to the running daemon
+#   3 NVMe/TCP TLS loopback connect and read under the sandbox
+#   4 per-handshake journal entries (MESSAGE_ID, TLSHD_* fields), STATUS=
+#   5 reload with a broken configuration: rejected, still active, serving
+#   6 systemctl stop: inactive, "shutting down", exit status 0
+#
+# Output on stdout, between markers:
+#   @@TAP-BEGIN@@ ... @@TAP-END@@          TAP, numbered 1..6, "#" lines
+#   @@DAEMON-LOG-BEGIN@@ ... -END@@        the whole journal of this boot
+#   @@DMESG-BEGIN@@ ... -END@@             kernel messages worth keeping
+# The unit's SuccessAction/FailureAction power the VM off afterwards.
+
+. /usr/libexec/tlshd-vm/systemd-test.env	# TLSHD_UNIT_PATH TLSHD_EXEC TLSHD_CONF
+
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export LC_ALL=C SYSTEMD_COLORS=0 SYSTEMD_PAGER=cat SYSTEMD_LESS='' HOME=/root
+UNIT=tlshd.service
+CFS=/sys/kernel/config/nvmet
+SUBNQN=nqn.2024-01.org.example.tlshd:systemd-test
+PORT=4420
+DIAG=/tmp/diag
+MSGID_OK=d8e0246a3f204b8b8aa8cc5776ddf1b4
+MSGID_FAIL=a42ec55caf5c45138ad2aa65190ce1f4
+MAX_EXPOSURE=2.0
+# (Software crypto under TCG reads about 2-4 MiB/s.)
+READ_MB=4
+
+KVER=$(uname -r)
+KLABEL=${KVER%%[+-]*}
+
+# Kernel messages stay in the ring buffer (they would cut TAP lines).
+echo 1 >/proc/sys/kernel/printk
+# Lets the kernel autoload modules (kTLS needs gcm/ccm/chacha20poly1305 ...).
+echo /sbin/modprobe >/proc/sys/kernel/modprobe
+ip link set lo up 2>/dev/null
+
+# ---------------------------------------------------------------- helpers ---
+
+diag() { echo "$*" >>"$DIAG"; }
+fail() { diag "FAIL: $*"; return 1; }
+now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+
+# Wait up to $2 seconds for the command $1 (a shell snippet) to succeed.
+# (The snippet may use "set --": keep it in a variable of its own.)
+wait_for() {
+	local wf_cmd="$1" wf_end=$(($(now_ms) + $2 * 1000))
+	while ! eval "$wf_cmd"; do
+		[ "$(now_ms)" -lt "$wf_end" ] || return 1
+		sleep 0.2
+	done
+}
+
+prop() { systemctl show -p "$1" --value "$UNIT" 2>/dev/null; }
+main_pid() { prop MainPID; }
+
+# The unit's journal as one line per handshake entry (entries that carry a
+# MESSAGE_ID or a TLSHD_ROLE), fields in a fixed order:
+#   MID=<id> ROLE=.. AUTH=.. RESULT=.. ERRNO=.. CIPHER=.. DURATION_MS=.. PEER=..
+#   UNIT=<_SYSTEMD_UNIT> OBJECT_UNIT=<OBJECT_SYSTEMD_UNIT> PID=<_PID>
+# $1: journalctl match arguments (default: -u tlshd.service).
+handshake_entries() {
+	# (Only these fields: others, e.g. journald's OBJECT_* ones, may be
+	# binary in the export format and break the line structure.)
+	journalctl ${1:--u $UNIT} -o export --no-pager \
+		--output-fields=MESSAGE_ID,TLSHD_ROLE,TLSHD_AUTH,TLSHD_RESULT,TLSHD_ERRNO,TLSHD_CIPHER,TLSHD_DURATION_MS,TLSHD_PEER,_SYSTEMD_UNIT,OBJECT_SYSTEMD_UNIT,_PID 2>/dev/null |
+		awk -v ok="$MSGID_OK" -v bad="$MSGID_FAIL" '
+		function flush() {
+			if (role != "" || mid == ok || mid == bad)
+				printf "MID=%s ROLE=%s AUTH=%s RESULT=%s ERRNO=%s CIPHER=%s DURATION_MS=%s PEER=%s UNIT=%s OBJECT_UNIT=%s PID=%s\n",
+					mid == "" ? "-" : mid, role, auth, result, errno, cipher, dur, peer, unit, ounit, pid
+			mid = role = auth = result = errno = cipher = dur = peer = unit = ounit = pid = ""
+		}
+		/^$/ { flush(); next }
+		/^MESSAGE_ID=/ { mid = substr($0, 12) }
+		/^TLSHD_ROLE=/ { role = substr($0, 12) }
+		/^TLSHD_AUTH=/ { auth = substr($0, 12) }
+		/^TLSHD_RESULT=/ { result = substr($0, 14) }
+		/^TLSHD_ERRNO=/ { errno = substr($0, 13) }
+		/^TLSHD_CIPHER=/ { cipher = substr($0, 14) }
+		/^TLSHD_DURATION_MS=/ { dur = substr($0, 19) }
+		/^TLSHD_PEER=/ { peer = substr($0, 12) }
+		/^_SYSTEMD_UNIT=/ { unit = substr($0, 15) }
+		/^_PID=/ { pid = substr($0, 6) }
+		/^OBJECT_SYSTEMD_UNIT=/ { ounit = substr($0, 21) }
+		END { flush() }'
+}
+
+# Journal messages of the unit (MESSAGE only), and a count of those
+# matching a pattern.
+unit_messages() { journalctl -u "$UNIT" -o cat --no-pager 2>/dev/null; }
+unit_count() { unit_messages | grep -c -e "$1"; }
+
+# Good handshake entries for a role (client|server) in the output of
+# handshake_entries on stdin.
+good_in() {
+	grep -c -E "^MID=$MSGID_OK ROLE=$1 AUTH=psk RESULT=succeeded ERRNO=0 CIPHER=[^ ]+ DURATION_MS=[0-9]+ "
+}
+# Both counts (client server) in the journal ($1: match arguments, default
+# the unit), one journalctl run.
+good_counts() {
+	handshake_entries "${1:-}" >/tmp/hs.cur
+	echo "$(good_in client </tmp/hs.cur) $(good_in server </tmp/hs.cur)"
+}
+
+# Diagnostics for a failed check: service state, journal, kernel.
+dump_state() {
+	diag "systemctl status $UNIT:"
+	systemctl status --no-pager -l "$UNIT" 2>&1 | sed 's/^/  /' >>"$DIAG"
+	diag "journal (last 25 lines, whole system):"
+	journalctl -b --no-pager -o short-monotonic 2>&1 | tail -n 25 | sed 's/^/  /' >>"$DIAG"
+	diag "kernel messages (last 15 about nvme/tls/handshake/bpf/seccomp):"
+	dmesg | grep -i -E 'nvme|tls|handshake|bpf|seccomp|audit|bug|warn|oops|error' | tail -n 15 |
+		sed 's/^/  /' >>"$DIAG"
+}
+
+# ------------------------------------------------- NVMe target and host ---
+# (The steps of tests/vm/guest/scenarios.sh, scenario 1.)
+
+NVME_KR=
+TARGET_STATE=
+
+modload() {
+	# Modules built into this kernel are not in modules.dep: fine.
+	if grep -q -E "/$1\.ko:|/$(echo "$1" | tr _ -)\.ko:|/$(echo "$1" | tr - _)\.ko:" \
+		"/lib/modules/$KVER/modules.dep"; then
+		modprobe "$1" || { fail "modprobe $1 failed"; return 1; }
+	fi
+	return 0
+}
+
+setup_target() {
+	case $TARGET_STATE in
+	ok) return 0 ;;
+	failed) fail "NVMe target setup failed earlier"; return 1 ;;
+	esac
+	TARGET_STATE=failed
+	local m hex s=$CFS/subsystems/$SUBNQN p=$CFS/ports/1 i=0
+	for m in configfs nvme-keyring tls nvme-fabrics nvme-tcp nvmet nvmet-tcp null_blk; do
+		modload "$m" || return 1
+	done
+	# No sys-kernel-config.mount in this image: mount configfs here.
+	grep -q ' /sys/kernel/config configfs ' /proc/mounts ||
+		mount -t configfs configfs /sys/kernel/config || { fail "cannot mount configfs"; return 1; }
+	hex=$(awk '$8 == "keyring" && $9 == ".nvme:" { print $1; exit }' /proc/keys)
+	[ -n "$hex" ] || { fail "no .nvme keyring in /proc/keys"; return 1; }
+	NVME_KR=$((0x$hex))
+	while [ ! -b /dev/nullb0 ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	{
+		mkdir "$s" &&
+		echo 1 >"$s/attr_allow_any_host" &&
+		mkdir "$s/namespaces/1" &&
+		echo -n /dev/nullb0 >"$s/namespaces/1/device_path" &&
+		echo 1 >"$s/namespaces/1/enable" &&
+		mkdir "$p" &&
+		echo tcp >"$p/addr_trtype" &&
+		echo ipv4 >"$p/addr_adrfam" &&
+		echo 127.0.0.1 >"$p/addr_traddr" &&
+		echo "$PORT" >"$p/addr_trsvcid" &&
+		echo tls1.3 >"$p/addr_tsas" &&
+		ln -s "$s" "$p/subsystems/$SUBNQN"
+	} 2>>"$DIAG" || { fail "nvmet configfs setup failed"; return 1; }
+	diag "nvmet port 1: 127.0.0.1:$PORT tsas=$(cat "$p/addr_tsas"); .nvme keyring $NVME_KR"
+	TARGET_STATE=ok
+}
+
+# A host identity and its retained PSK in .nvme: HOSTNQN, HOSTID.
+new_host() {
+	HOSTID=$(cat /proc/sys/kernel/random/uuid)
+	HOSTNQN="nqn.2014-08.org.nvmexpress:uuid:$HOSTID"
+	head -c 32 /dev/urandom >"/tmp/psk.$HOSTID"
+	keyctl padd psk "NVMe0R01 $HOSTNQN $SUBNQN" "$NVME_KR" <"/tmp/psk.$HOSTID" >/dev/null ||
+		{ fail "keyctl padd psk into .nvme ($NVME_KR) failed"; return 1; }
+}
+
+# nvme_connect HOSTNQN HOSTID: sets CTRL, or CONNECT_ERR; CONNECT_MS.
+nvme_connect() {
+	local opts="transport=tcp,traddr=127.0.0.1,trsvcid=$PORT,nqn=$SUBNQN,hostnqn=$1,hostid=$2,tls"
+	local t0 out rc
+	CTRL= CONNECT_ERR=
+	t0=$(now_ms)
+	out=$(timeout 60 sh -c 'exec 3<>/dev/nvme-fabrics || exit 1
+		printf "%s" "$1" | dd bs=4096 2>/tmp/connect.err.$$ >&3 ||
+			{ grep -v records /tmp/connect.err.$$ | sed "s|standard output|/dev/nvme-fabrics|"; exit 1; }
+		cat <&3' _ "$opts" 2>&1)
+	rc=$?
+	CONNECT_MS=$(($(now_ms) - t0))
+	if [ "$rc" -ne 0 ]; then
+		CONNECT_ERR="exit $rc: $(echo "$out" | tr '\n' ' ')"
+		return 1
+	fi
+	CTRL=$(echo "$out" | sed -n 's/.*instance=\([0-9]*\).*/\1/p')
+	[ -n "$CTRL" ] || { CONNECT_ERR="unexpected answer '$out'"; return 1; }
+}
+
+# Namespace 1 of controller $1 as a block device: NS_DEV (multipath head
+# or the controller's own disk), within $2 seconds.
+wait_ns() {
+	local i=0 d p
+	NS_DEV=
+	while [ "$i" -lt $(($2 * 10)) ]; do
+		for d in "/sys/class/nvme/nvme$1"/nvme*n1; do
+			[ -e "$d/stat" ] || continue
+			p=${d##*/}
+			NS_DEV=/dev/$(echo "$p" | sed 's/c[0-9]*n/n/')
+			[ -b "$NS_DEV" ] && return 0
+		done
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+disconnect() {
+	[ -e "/sys/class/nvme/nvme$1/delete_controller" ] || return 0
+	echo 1 >"/sys/class/nvme/nvme$1/delete_controller" 2>/dev/null
+	local i=0
+	while [ -e "/sys/class/nvme/nvme$1" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ ! -e "/sys/class/nvme/nvme$1" ]
+}
+
+disconnect_all() {
+	local c
+	for c in /sys/class/nvme/nvme*; do
+		[ -e "$c" ] || continue
+		disconnect "${c##*/nvme}" || diag "could not delete controller ${c##*/}"
+	done
+}
+
+tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat 2>/dev/null; }
+
+# Connect a new host, read $READ_MB MiB with O_DIRECT through the namespace,
+# check that kTLS carries it; the controller stays connected (CTRL).
+connect_and_read() {
+	local bytes t0 tx rx
+	setup_target || return 1
+	new_host || return 1
+	nvme_connect "$HOSTNQN" "$HOSTID" || { fail "connect failed after ${CONNECT_MS} ms: $CONNECT_ERR"; return 1; }
+	diag "connected nvme$CTRL in ${CONNECT_MS} ms (hostnqn $HOSTNQN)"
+	wait_ns "$CTRL" 15 || { fail "no namespace block device for nvme$CTRL within 15 s"; return 1; }
+	t0=$(now_ms)
+	bytes=$(dd if="$NS_DEV" bs=1M count="$READ_MB" iflag=direct 2>/dev/null | wc -c)
+	[ "$bytes" = $((READ_MB * 1048576)) ] || { fail "read $bytes bytes from $NS_DEV, want $((READ_MB * 1048576))"; return 1; }
+	tx=$(tls_stat TlsCurrTxSw) rx=$(tls_stat TlsCurrRxSw)
+	diag "read $bytes bytes from $NS_DEV in $(($(now_ms) - t0)) ms; tls_stat TlsCurrTxSw=${tx:-?} TlsCurrRxSw=${rx:-?}"
+	[ "${tx:-0}" -gt 0 ] && [ "${rx:-0}" -gt 0 ] || { fail "kTLS not active (TlsCurrTxSw=$tx TlsCurrRxSw=$rx)"; return 1; }
+}
+
+# ------------------------------------------------------------------ tests ---
+
+DESC1="systemctl start $UNIT: active (Type=notify: READY=1 arrived)"
+test_1() {
+	local rc t0 state
+	diag "installed: unit $TLSHD_UNIT_PATH, ExecStart $TLSHD_EXEC, config $TLSHD_CONF"
+	t0=$(now_ms)
+	systemctl start "$UNIT" 2>>"$DIAG"
+	rc=$?
+	state=$(systemctl is-active "$UNIT" 2>/dev/null)
+	diag "systemctl start exited $rc after $(($(now_ms) - t0)) ms; is-active: $state; MainPID $(main_pid)"
+	[ "$rc" = 0 ] || fail "systemctl start $UNIT exited $rc"
+	[ "$state" = active ] || { fail "is-active says '$state', want 'active'"; return 1; }
+	[ "$rc" = 0 ] || return 1
+	# READY=1 came from the daemon's main process.
+	[ "$(prop NotifyAccess)" = main ] || diag "NotifyAccess=$(prop NotifyAccess)"
+	wait_for '[ "$(unit_count "ready: serving TLS handshakes")" -ge 1 ]' 5 ||
+		{ fail "no 'ready: serving TLS handshakes' line in the unit's journal"; return 1; }
+}
+
+# "Key: value" of /proc/<pid>/status.
+pstatus() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+DESC2="sandbox applied to the running daemon (caps, no_new_privs, seccomp, namespaces, mounts, BPF cgroup filters, unit properties, exposure)"
+test_2() {
+	local pid rc=0 v want k line mi sec level cg t0 props
+	pid=$(main_pid)
+	[ -n "$pid" ] && [ "$pid" != 0 ] || { fail "no MainPID"; return 1; }
+	for k in CapBnd CapEff CapPrm; do
+		v=$(pstatus "$pid" $k)
+		[ "$v" = 0000000000001000 ] || { fail "$k=$v, want 0000000000001000 (CAP_NET_ADMIN only)"; rc=1; }
+	done
+	v=$(pstatus "$pid" CapAmb)
+	[ "$v" = 0000000000000000 ] || { fail "CapAmb=$v, want 0"; rc=1; }
+	v=$(pstatus "$pid" NoNewPrivs)
+	[ "$v" = 1 ] || { fail "NoNewPrivs=$v, want 1"; rc=1; }
+	v=$(pstatus "$pid" Seccomp)
+	[ "$v" = 2 ] || { fail "Seccomp=$v, want 2 (filter)"; rc=1; }
+	diag "/proc/$pid/status: CapBnd=$(pstatus "$pid" CapBnd) CapEff=$(pstatus "$pid" CapEff) CapPrm=$(pstatus "$pid" CapPrm) NoNewPrivs=$(pstatus "$pid" NoNewPrivs) Seccomp=$(pstatus "$pid" Seccomp) Seccomp_filters=$(pstatus "$pid" Seccomp_filters)"
+
+	# Namespaces: own mount namespace (PrivateTmp, ProtectSystem, ...), own
+	# UTS namespace (ProtectHostname); network namespace shared.
+	for k in mnt uts; do
+		[ "$(readlink "/proc/$pid/ns/$k")" != "$(readlink /proc/1/ns/$k)" ] ||
+			{ fail "daemon shares PID 1's $k namespace"; rc=1; }
+	done
+	[ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/1/ns/net)" ] ||
+		{ fail "daemon is not in the host network namespace (the kernel would not find it)"; rc=1; }
+	cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup" 2>/dev/null)
+	[ "$cg" = "/system.slice/$UNIT" ] || { fail "/proc/$pid/cgroup is '$(cat "/proc/$pid/cgroup")'"; rc=1; }
+
+	# Mounts as the daemon sees them (fields: 4 root, 5 mount point,
+	# 6 options, then after " - ": fstype, source, super options).
+	mi=/proc/$pid/mountinfo
+	line=$(awk '$5 == "/"' "$mi" | tail -n 1)
+	case " $(echo "$line" | awk '{ print $6 }' | tr , ' ') " in
+	*" ro "*) ;;
+	*) fail "ProtectSystem=strict: / is not read-only: $line"; rc=1 ;;
+	esac
+	line=$(awk '$5 == "/tmp"' "$mi" | tail -n 1)
+	case $line in
+	*systemd-private-*) ;;
+	*) fail "PrivateTmp: /tmp is not a private directory: '$line'"; rc=1 ;;
+	esac
+	line=$(awk '$5 == "/dev"' "$mi" | tail -n 1)
+	case $line in
+	*" - tmpfs "*) ;;
+	*) fail "PrivateDevices: /dev is not a private tmpfs: '$line'"; rc=1 ;;
+	esac
+	line=$(awk '$5 == "/proc"' "$mi" | tail -n 1)
+	case $line in
+	*hidepid=invisible*subset=pid*|*subset=pid*hidepid=invisible*) ;;
+	*) fail "ProtectProc=invisible/ProcSubset=pid: /proc is '$line'"; rc=1 ;;
+	esac
+	line=$(awk '$5 == "/sys/fs/cgroup"' "$mi" | tail -n 1)
+	case " $(echo "$line" | awk '{ print $6 }' | tr , ' ') " in
+	*" ro "*) ;;
+	*) fail "ProtectControlGroups: /sys/fs/cgroup is not read-only: '$line'"; rc=1 ;;
+	esac
+	line=$(awk '$5 == "/root"' "$mi" | tail -n 1)
+	[ -n "$line" ] || { fail "ProtectHome: nothing mounted over /root"; rc=1; }
+	diag "daemon's mounts: $(wc -l <"$mi") entries; / $(awk '$5 == "/" { o = $6 } END { print o }' "$mi"); /proc $(awk '$5 == "/proc" { o = $NF } END { print o }' "$mi"); /dev $(awk '$5 == "/dev" { for (i = 7; $i != "-"; i++); t = $(i + 1) } END { print t }' "$mi")"
+
+	# The BPF programs systemd attaches to the unit's cgroup, tried from a
+	# helper process moved into that cgroup (seccomp and namespaces are
+	# per process, these filters are per cgroup).  IPAddressDeny=any: a
+	# TCP connect to a closed port of 127.0.0.1 is refused at once from
+	# here (the control), but from the unit's cgroup the SYN is dropped
+	# (EPERM or a time-out).  DevicePolicy=closed: /dev/ttyS0 cannot be
+	# opened there, /dev/null can.  The helper's output goes to files:
+	# it must not open devices it is denied.
+	if [ -n "$cg" ] && [ -d "/sys/fs/cgroup$cg" ]; then
+		rm -f /tmp/cg.*
+		: >/tmp/cg.in
+		nc -w 2 127.0.0.1 4421 </tmp/cg.in >/tmp/cg.control 2>&1
+		sh -c 'echo $$ >"$1/cgroup.procs" || exit 9
+			nc -w 2 127.0.0.1 4421 </tmp/cg.in >/tmp/cg.nc 2>&1
+			echo "nc=$?" >>/tmp/cg.res
+			(exec 3</dev/ttyS0) 2>/tmp/cg.tty && echo tty=opened >>/tmp/cg.res || echo tty=denied >>/tmp/cg.res
+			(exec 3</dev/null) 2>>/tmp/cg.tty && echo null=opened >>/tmp/cg.res || echo null=denied >>/tmp/cg.res
+			' _ "/sys/fs/cgroup$cg" </dev/null >/tmp/cg.out 2>&1
+		v=$?
+		diag "connect to 127.0.0.1:4421 from the test unit: $(tr '\n' ' ' </tmp/cg.control); from $cg: $(tr '\n' ' ' </tmp/cg.nc 2>/dev/null)"
+		diag "opening devices from $cg (helper exit $v): $(tr '\n' ' ' </tmp/cg.res 2>/dev/null) $(tr '\n' ' ' </tmp/cg.tty 2>/dev/null)"
+		grep -q -i 'refused' /tmp/cg.control ||
+			{ fail "control: connect to a closed port of 127.0.0.1 was not refused"; rc=1; }
+		grep -q -i -E 'not permitted|timed out' /tmp/cg.nc 2>/dev/null ||
+			{ fail "IPAddressDeny=any: connect to 127.0.0.1 from the unit's cgroup was not dropped"; rc=1; }
+		grep -q tty=denied /tmp/cg.res 2>/dev/null ||
+			{ fail "DevicePolicy=closed: /dev/ttyS0 could be opened from the unit's cgroup"; rc=1; }
+		grep -q null=opened /tmp/cg.res 2>/dev/null ||
+			{ fail "DevicePolicy=closed: /dev/null could not be opened from the unit's cgroup"; rc=1; }
+	else
+		fail "no cgroup directory for the daemon ($cg)"
+		rc=1
+	fi
+
+	# What systemd reports for the unit (one "systemctl show" call).
+	props=ProtectSystem,PrivateTmp,PrivateDevices,ProtectHome,NoNewPrivileges,MemoryDenyWriteExecute,ProtectProc,ProcSubset,ProtectKernelModules,ProtectKernelTunables,ProtectKernelLogs,ProtectControlGroups,ProtectClock,ProtectHostname,RestrictNamespaces,LockPersonality,RestrictRealtime,RestrictSUIDSGID,PrivateMounts,CapabilityBoundingSet,SystemCallArchitectures,DevicePolicy,Type,RestrictAddressFamilies,IPAddressDeny,SystemCallFilter,KeyringMode
+	systemctl show -p "$props" "$UNIT" >/tmp/show 2>>"$DIAG"
+	for want in ProtectSystem=strict PrivateTmp=yes PrivateDevices=yes ProtectHome=yes \
+		NoNewPrivileges=yes MemoryDenyWriteExecute=yes ProtectProc=invisible ProcSubset=pid \
+		ProtectKernelModules=yes ProtectKernelTunables=yes ProtectKernelLogs=yes \
+		ProtectControlGroups=yes ProtectClock=yes ProtectHostname=yes RestrictNamespaces=yes \
+		LockPersonality=yes RestrictRealtime=yes RestrictSUIDSGID=yes PrivateMounts=yes \
+		CapabilityBoundingSet=cap_net_admin SystemCallArchitectures=native \
+		DevicePolicy=closed Type=notify KeyringMode=private; do
+		k=${want%%=*}
+		v=$(sed -n "s/^$k=//p" /tmp/show)
+		[ "$k=$v" = "$want" ] || { fail "systemctl show: $k=$v, want $want"; rc=1; }
+	done
+	v=$(sed -n 's/^RestrictAddressFamilies=//p' /tmp/show | tr ' ' '\n' | sort | tr '\n' ' ')
+	[ "$v" = "AF_NETLINK AF_UNIX " ] ||
+		{ fail "systemctl show: RestrictAddressFamilies=$v, want AF_NETLINK and AF_UNIX only"; rc=1; }
+	v=$(sed -n 's/^IPAddressDeny=//p' /tmp/show)
+	[ "$(echo "$v" | tr ' ' '\n' | sort | tr '\n' ' ')" = "0.0.0.0/0 ::/0 " ] ||
+		{ fail "systemctl show: IPAddressDeny=$v, want 0.0.0.0/0 and ::/0 (any)"; rc=1; }
+	v=$(sed -n 's/^SystemCallFilter=//p' /tmp/show)
+	[ -n "$v" ] || { fail "systemctl show: SystemCallFilter is empty"; rc=1; }
+	diag "systemctl show: $(grep -c . /tmp/show) properties as configured; SystemCallFilter allows $(echo "$v" | wc -w) calls; RestrictAddressFamilies=$(sed -n 's/^RestrictAddressFamilies=//p' /tmp/show); IPAddressDeny=$(sed -n 's/^IPAddressDeny=//p' /tmp/show)"
+
+	# Anything PID 1 could not apply would be logged.
+	v=$(journalctl -b _PID=1 -o cat --no-pager 2>/dev/null |
+		grep -i -E 'not supported|unsupported|proceeding without|failed to (set up|apply|install|attach|load)|seccomp|bpf' | head -n 5)
+	[ -z "$v" ] || { diag "PID 1 on features it could not use:"; echo "$v" | sed 's/^/  /' >>"$DIAG"; }
+
+	# systemd's own rating of the running unit.
+	if command -v systemd-analyze >/dev/null; then
+		t0=$(now_ms)
+		sec=$(systemd-analyze security --no-pager "$UNIT" 2>&1)
+		level=$(echo "$sec" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+		if [ -n "$level" ]; then
+			diag "systemd-analyze security $UNIT (running unit): overall exposure $level (limit $MAX_EXPOSURE), $(($(now_ms) - t0)) ms"
+			echo "$level" >/tmp/exposure
+			# (The items that add to the exposure: "-" in the C locale.)
+			echo "$sec" | grep -E '^(- |✗ )' | sed -e 's/  */ /g' -e 's/^/  /' >>"$DIAG"
+			awk -v l="$level" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(l <= m) }' ||
+				{ fail "exposure $level > $MAX_EXPOSURE"; rc=1; }
+		else
+			fail "systemd-analyze security gave no overall exposure:"
+			echo "$sec" | tail -n 10 | sed 's/^/  /' >>"$DIAG"
+			rc=1
+		fi
+	else
+		diag "no systemd-analyze in the image: exposure not rated"
+	fi
+	return $rc
+}
+
+DESC3="NVMe/TCP TLS loopback connect (PSK) and a $READ_MB MiB read (kTLS) under the sandboxed service"
+test_3() {
+	[ "$(systemctl is-active "$UNIT")" = active ] || { fail "$UNIT is not active"; return 1; }
+	connect_and_read || return 1
+	CTRL1=$CTRL
+	[ "$(systemctl is-active "$UNIT")" = active ] || { fail "$UNIT is no longer active"; return 1; }
+}
+
+DESC4="journal: per-handshake entries of the unit (MESSAGE_ID, TLSHD_* fields) for both roles; STATUS= counts them"
+test_4() {
+	local rc=0 n1 n2 all ident st ok lost
+	# Wait until the daemon's handshake entries (by SYSLOG_IDENTIFIER,
+	# whatever unit they are attributed to) have reached the journal.
+	wait_for 'set -- $(good_counts SYSLOG_IDENTIFIER=tlshd); [ "$1" -ge 1 ] && [ "$2" -ge 1 ]' 10 ||
+		{ fail "no good handshake entries with SYSLOG_IDENTIFIER=tlshd at all"; rc=1; }
+	handshake_entries SYSLOG_IDENTIFIER=tlshd >/tmp/hs.ident
+	handshake_entries >/tmp/hs.unit
+	n1=$(good_in client </tmp/hs.unit) n2=$(good_in server </tmp/hs.unit)
+	all=$(wc -l </tmp/hs.unit) ident=$(wc -l </tmp/hs.ident)
+	diag "handshake entries: $ident with SYSLOG_IDENTIFIER=tlshd, $all with journalctl -u $UNIT ($n1 good client, $n2 good server)"
+	sed 's/^/  /' /tmp/hs.ident >>"$DIAG"
+	[ "$n1" -ge 1 ] || { fail "journalctl -u $UNIT: no client entry with MESSAGE_ID=$MSGID_OK TLSHD_AUTH=psk TLSHD_RESULT=succeeded TLSHD_ERRNO=0, TLSHD_CIPHER, TLSHD_DURATION_MS"; rc=1; }
+	[ "$n2" -ge 1 ] || { fail "journalctl -u $UNIT: no server entry with MESSAGE_ID=$MSGID_OK TLSHD_AUTH=psk TLSHD_RESULT=succeeded TLSHD_ERRNO=0, TLSHD_CIPHER, TLSHD_DURATION_MS"; rc=1; }
+	# Every handshake entry the daemon wrote must be one of the unit's.
+	lost=$((ident - all))
+	[ "$lost" -le 0 ] || { fail "$lost of $ident handshake entries (SYSLOG_IDENTIFIER=tlshd) are missing from journalctl -u $UNIT (see UNIT=, the entry's _SYSTEMD_UNIT)"; rc=1; }
+	if grep -q "RESULT=failed" /tmp/hs.ident; then
+		fail "failed handshakes logged"
+		rc=1
+	fi
+	journalctl SYSLOG_IDENTIFIER=tlshd "MESSAGE_ID=$MSGID_OK" -o verbose --no-pager -n 1 2>/dev/null |
+		grep -E '^ *(MESSAGE|MESSAGE_ID|TLSHD_[A-Z_]*|_SYSTEMD_[A-Z_]*|_PID|_COMM)=' | sed 's/^ */  /' >>"$DIAG"
+	# STATUS= as systemctl status shows it ("Status: ...").
+	ok=0
+	wait_for 'st=$(systemctl status --no-pager "$UNIT" 2>/dev/null | sed -n "s/^ *Status: \"\(.*\)\"$/\1/p"); echo "$st" | grep -q -E "handshakes: [0-9]+ in flight, [1-9][0-9]* succeeded, [0-9]+ failed"' 5 && ok=1
+	diag "systemctl status: Status: \"$st\""
+	[ "$ok" = 1 ] || { fail "no 'Status: \"handshakes: N in flight, M succeeded ...\"' with M > 0 in systemctl status"; rc=1; }
+	return $rc
+}
+
+DESC5="systemctl reload with a broken config: rejected, service still active (same MainPID), new connect succeeds"
+test_5() {
+	local pid0 pid1 rc=0 r n0 n1 c0 s0 state
+	[ -n "${CTRL1:-}" ] && { disconnect "$CTRL1" || diag "could not delete nvme$CTRL1"; }
+	pid0=$(main_pid)
+	n0=$(unit_count 'rejected, keeping the current one')
+	# (New handshake entries are counted by SYSLOG_IDENTIFIER: whether
+	# they are attributed to the unit is test 4's business.)
+	set -- $(good_counts SYSLOG_IDENTIFIER=tlshd)
+	c0=$1 s0=$2
+	cp "$TLSHD_CONF" /tmp/tlshd.conf.good
+	printf '[debug\nloglevel=1\n' >"$TLSHD_CONF"
+	systemctl reload "$UNIT" 2>>"$DIAG"
+	r=$?
+	state=$(systemctl is-active "$UNIT")
+	pid1=$(main_pid)
+	diag "systemctl reload exited $r; is-active: $state; MainPID $pid0 -> $pid1; NRestarts=$(prop NRestarts)"
+	[ "$r" = 0 ] || { fail "systemctl reload exited $r"; rc=1; }
+	[ "$state" = active ] || { fail "is-active says '$state' after the reload"; rc=1; }
+	[ "$pid0" = "$pid1" ] || { fail "MainPID changed ($pid0 -> $pid1): the daemon restarted"; rc=1; }
+	wait_for '[ "$(unit_count "rejected, keeping the current one")" -gt "$n0" ]' 5 ||
+		{ fail "no 'rejected, keeping the current one' line in the journal"; rc=1; }
+	unit_messages | grep -E 'reloading|rejected|malformed|tlshd.conf' | tail -n 4 | sed 's/^/  /' >>"$DIAG"
+	# Still serving, with the old configuration.
+	if connect_and_read; then
+		wait_for 'set -- $(good_counts SYSLOG_IDENTIFIER=tlshd); [ "$1" -gt "$c0" ] && [ "$2" -gt "$s0" ]' 10 ||
+			{ fail "no new good client and server handshake entries after the reload"; rc=1; }
+		disconnect "$CTRL" || diag "could not delete nvme$CTRL"
+	else
+		rc=1
+	fi
+	[ "$(systemctl is-active "$UNIT")" = active ] || { fail "$UNIT is no longer active"; rc=1; }
+	cp /tmp/tlshd.conf.good "$TLSHD_CONF"
+	return $rc
+}
+
+DESC6="systemctl stop: inactive (not failed), 'shutting down' logged, exit status 0, no tlshd process left"
+test_6() {
+	local rc=0 r state n0 n1 v t0
+	disconnect_all
+	n0=$(unit_count 'shutting down')
+	n1=$(journalctl SYSLOG_IDENTIFIER=tlshd -o cat --no-pager 2>/dev/null | grep -c 'shutting down')
+	t0=$(now_ms)
+	systemctl stop "$UNIT" 2>>"$DIAG"
+	r=$?
+	state=$(systemctl is-active "$UNIT")
+	systemctl show -p Result,ExecMainCode,ExecMainStatus "$UNIT" >/tmp/show6 2>>"$DIAG"
+	diag "systemctl stop exited $r after $(($(now_ms) - t0)) ms; is-active: $state; $(tr '\n' ' ' </tmp/show6)"
+	[ "$r" = 0 ] || { fail "systemctl stop exited $r"; rc=1; }
+	[ "$state" = inactive ] || { fail "is-active says '$state', want 'inactive'"; rc=1; }
+	# (ExecMainCode=1 is CLD_EXITED: the status is an exit status, not a
+	# signal, and not the zero of a unit systemd has forgotten.)
+	grep -q '^ExecMainCode=1$' /tmp/show6 || { fail "ExecMainCode is not 1 (exited)"; rc=1; }
+	grep -q '^ExecMainStatus=0$' /tmp/show6 || { fail "ExecMainStatus is not 0"; rc=1; }
+	grep -q '^Result=success$' /tmp/show6 || { fail "Result is not success"; rc=1; }
+	if ! wait_for '[ "$(unit_count "shutting down")" -gt "$n0" ]' 5; then
+		fail "no 'shutting down' line in journalctl -u $UNIT"
+		rc=1
+		[ "$(journalctl SYSLOG_IDENTIFIER=tlshd -o cat --no-pager 2>/dev/null | grep -c 'shutting down')" -gt "$n1" ] &&
+			diag "(the line is in the journal with SYSLOG_IDENTIFIER=tlshd, not attributed to $UNIT:" \
+				"$(journalctl SYSLOG_IDENTIFIER=tlshd -o verbose --no-pager -n 1 2>/dev/null | grep -E '^ *(_PID|_SYSTEMD_UNIT|_SYSTEMD_CGROUP)=' | tr -s ' \n' ' '))"
+	fi
+	pidof tlshd >/dev/null && { fail "tlshd processes still running: $(pidof tlshd)"; rc=1; }
+	diag "checks done $(($(now_ms) - t0)) ms after the stop"
+	return $rc
+}
+
+# ------------------------------------------------------------------ main ---
+
+echo
+echo "@@GUEST-UP@@ uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$KVER"
+echo "@@TAP-BEGIN@@"
+echo "1..6"
+echo "# kernel $KVER, systemd $(systemctl --version | awk 'NR == 1 { print $2 }') as PID 1 ($(readlink /proc/1/exe)), test unit started at $(cut -d' ' -f1 /proc/uptime) s"
+for n in 1 2 3 4 5 6; do
+	: >"$DIAG"
+	t0=$(now_ms)
+	eval "desc=\$DESC$n"
+	if "test_$n"; then res=ok; else res="not ok"; fi
+	[ "$res" = ok ] || dump_state
+	echo "$res $n - [$KLABEL] $desc"
+	echo "# test $n took $(($(now_ms) - t0)) ms"
+	sed -e '/^$/d' -e 's/^/#   /' "$DIAG"
+done
+disconnect_all
+echo "@@TAP-END@@"
+echo "@@GUEST-DONE@@ uptime=$(cut -d' ' -f1 /proc/uptime)"
+
+echo "@@DAEMON-LOG-BEGIN@@"
+journalctl -b --no-pager -o short-monotonic 2>&1
+echo "@@DAEMON-LOG-END@@"
+echo "@@DMESG-BEGIN@@"
+dmesg | grep -i -E 'nvme|tls|handshake|keyring|bpf|seccomp|bug|warn|oops|panic|call trace|segfault' | tail -n 150
+echo "@@DMESG-END@@"
+exit 0
