@@ -83,5 +83,36 @@ out=$("$tlshd" --check-config -c "$dir/absent.conf" 2>&1); rc=$?
 [ "$rc" = 1 ] && grep -q "absent.conf" <<<"$out" && pass "--check-config: a missing -c file (exit 1)" \
 	|| fail "--check-config: a missing -c file" "rc=$rc $out"
 
+# --- make install ----------------------------------------------------------
+if [ -n "${TLSHD_BUILDDIR:-}" ] && [ -f "$TLSHD_BUILDDIR/Makefile" ]; then
+	stage=$dir/stage
+	if make -s -C "$TLSHD_BUILDDIR" install DESTDIR="$stage" >"$dir/install.log" 2>&1; then
+		missing=""
+		for f in sbin/tlshd lib/systemd/system/tlshd.service share/man/man8/tlshd.8 \
+			 share/man/man5/tlshd.conf.5; do
+			[ -n "$(find "$stage" -path "*/$f" -print -quit)" ] || missing="$missing $f"
+		done
+		conf=$(find "$stage" -name tlshd.conf -path '*etc*' -print -quit)
+		[ -n "$conf" ] || missing="$missing etc/tlshd.conf"
+		[ -z "$missing" ] && pass "make install: binary, unit, man pages and example config" \
+			|| fail "make install: binary, unit, man pages and example config" "missing:$missing"
+		unit=$(find "$stage" -name tlshd.service -print -quit)
+		bin=$(sed -n 's/^ExecStart=//p' "$unit")
+		[ -x "$stage$bin" ] && pass "installed unit starts the installed binary ($bin)" \
+			|| fail "installed unit starts the installed binary" "ExecStart=$bin"
+		if [ -n "$conf" ]; then
+			echo "# edited by the administrator" >> "$conf"
+			make -s -C "$TLSHD_BUILDDIR" install DESTDIR="$stage" >>"$dir/install.log" 2>&1
+			grep -q "edited by the administrator" "$conf" \
+				&& pass "make install keeps an existing tlshd.conf" \
+				|| fail "make install keeps an existing tlshd.conf" "it was overwritten"
+		fi
+	else
+		fail "make install" "$(tail -5 "$dir/install.log")"
+	fi
+else
+	skip "make install" "TLSHD_BUILDDIR not set"
+fi
+
 echo "1..$n"
 [ "$failed" = 0 ]
