@@ -11,7 +11,7 @@
 #
 # Neither suite is in the host's apt sources, so apt runs with a private
 # sources list and state directory under the cache; the mirror URI is read
-# from the host's own apt configuration (never hard-coded here).
+# from the host's own apt configuration (never hard-coded here; lib.sh).
 #
 # Result, under CACHE_DIR (default ${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}):
 #   kernels/<kver>/vmlinuz
@@ -45,24 +45,21 @@ WANTED_DIRS="kernel/crypto kernel/arch/x86/crypto kernel/lib/crypto"
 # Bump when the module selection changes, so cached trees get rebuilt.
 TREE_FORMAT=2
 
-die() { echo "fetch-kernels: error: $*" >&2; exit 1; }
-log() { echo "fetch-kernels: $*" >&2; }
+PROG=fetch-kernels
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for tool in apt-get apt-cache dpkg-deb depmod xz flock; do
 	command -v "$tool" >/dev/null || die "'$tool' not found (install apt, dpkg, kmod, xz-utils, util-linux)"
 done
 [ -r "$KEYRING" ] || die "$KEYRING missing (install debian-archive-keyring)"
 
-mkdir -p "$CACHE_DIR" || die "cannot create cache directory $CACHE_DIR"
-CACHE_DIR=$(cd "$CACHE_DIR" && pwd)
+# Serialise concurrent runs (e.g. two "make check" in parallel).
+lock_cache .fetch.lock
 APT_DIR=$CACHE_DIR/apt
 DEB_DIR=$CACHE_DIR/debs
 KERNELS_DIR=$CACHE_DIR/kernels
 LIST=$CACHE_DIR/kernels.list
-
-# Serialise concurrent runs (e.g. two "make check" in parallel).
-exec 9>"$CACHE_DIR/.fetch.lock"
-flock 9
 
 # ---------------------------------------------------------------------------
 # Cache check: everything listed is present and was built by this format.
@@ -89,51 +86,18 @@ if [ "${TLSHD_VM_REFRESH:-0}" != 1 ] && cache_complete; then
 fi
 
 # ---------------------------------------------------------------------------
-# Mirror: the first non-security Debian archive URI of the host's apt config.
-# shellcheck source=apt-mirror.sh
-. "$(dirname "${BASH_SOURCE[0]}")/apt-mirror.sh"
-
-MIRROR=$(find_mirror) || die "no Debian mirror found in /etc/apt/sources.list{,.d/*} (set TLSHD_VM_MIRROR)"
-MIRROR=${MIRROR%/}
-log "mirror from the host's apt configuration: $MIRROR"
-
-mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/archives/partial" "$APT_DIR/cache" "$DEB_DIR" "$KERNELS_DIR"
-cat >"$APT_DIR/sources.list" <<EOF
-deb [arch=$ARCH signed-by=$KEYRING] $MIRROR bookworm-backports main
-deb [arch=$ARCH signed-by=$KEYRING] $MIRROR trixie-backports main
-EOF
-
-APT_OPTS=(
-	-o "Dir::Etc::SourceList=$APT_DIR/sources.list"
-	-o "Dir::Etc::SourceParts=/dev/null"
-	-o "Dir::State::Lists=$APT_DIR/lists"
-	-o "Dir::Cache=$APT_DIR/cache"
-	-o "Dir::Cache::archives=$APT_DIR/archives"
-	-o "APT::Architecture=$ARCH"
-	-o "APT::Architectures=$ARCH"
-	-o "Acquire::Languages=none"
-	-o "APT::Sandbox::User=root"
-)
+# Private apt: the backports suites of the host's mirror (see lib.sh).
+apt_private bookworm-backports trixie-backports
+mkdir -p "$KERNELS_DIR"
 
 log "updating private package lists (bookworm-backports, trixie-backports)"
-apt-get "${APT_OPTS[@]}" -q update >"$APT_DIR/update.log" 2>&1 || {
-	cat "$APT_DIR/update.log" >&2
-	die "apt-get update of the backports suites failed (no network or mirror?)"
-}
-# apt-get update exits 0 even when an index could not be fetched.
-if grep -qE '^(W|E): (Failed|Some index)' "$APT_DIR/update.log"; then
-	cat "$APT_DIR/update.log" >&2
-	die "apt-get update could not fetch the backports indexes"
-fi
+apt_update "apt-get update of the backports suites failed (no network or mirror?)" \
+	"apt-get update could not fetch the backports indexes"
 
 # Newest package whose name matches an extended regex; the version is part of
 # the name, so a version sort of the names picks the newest.
 newest_pkg() {
 	apt-cache "${APT_OPTS[@]}" pkgnames "$1" 2>/dev/null | grep -E "$2" | sort -V | tail -n 1
-}
-
-pkg_version() {
-	apt-cache "${APT_OPTS[@]}" show "$1" 2>/dev/null | awk '$1 == "Version:" { print $2; exit }'
 }
 
 # The .deb file apt-get download makes for a package (epoch ':' -> %3a).
@@ -153,9 +117,7 @@ download() {
 			log "already downloaded: $pkg $ver"
 			continue
 		fi
-		log "downloading $pkg $ver"
-		(cd "$DEB_DIR" && apt-get "${APT_OPTS[@]}" -q download "$pkg=$ver") >&2 ||
-			die "apt-get download $pkg=$ver failed"
+		apt_download "$pkg" "$ver"
 		[ -s "$(deb_of "$pkg")" ] || die "apt-get download made no $(deb_of "$pkg")"
 	done
 }

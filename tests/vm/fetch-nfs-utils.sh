@@ -10,7 +10,7 @@
 #
 # apt runs with a private sources list (bookworm main) and state directory
 # under the cache; the mirror URI is read from the host's apt configuration
-# (apt-mirror.sh), never hard-coded.
+# (lib.sh), never hard-coded.
 #
 # Result, under CACHE_DIR (default ${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}):
 #   nfs-utils/root/...      the unpacked packages (dpkg-deb -x)
@@ -31,22 +31,19 @@ PACKAGES="nfs-common nfs-kernel-server rpcbind libtirpc3 libtirpc-common
 # Bump when the package selection or layout changes.
 TREE_FORMAT=1
 
-die() { echo "fetch-nfs-utils: error: $*" >&2; exit 1; }
-log() { echo "fetch-nfs-utils: $*" >&2; }
+PROG=fetch-nfs-utils
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for tool in apt-get apt-cache dpkg-deb flock; do
 	command -v "$tool" >/dev/null || die "'$tool' not found (install apt, dpkg, util-linux)"
 done
 [ -r "$KEYRING" ] || die "$KEYRING missing (install debian-archive-keyring)"
 
-mkdir -p "$CACHE_DIR" || die "cannot create cache directory $CACHE_DIR"
-CACHE_DIR=$(cd "$CACHE_DIR" && pwd)
+lock_cache .fetch-nfs.lock
 APT_DIR=$CACHE_DIR/apt-$SUITE
 DEB_DIR=$CACHE_DIR/debs-nfs
 OUT=$CACHE_DIR/nfs-utils
-
-exec 9>"$CACHE_DIR/.fetch-nfs.lock"
-flock 9
 
 if [ "${TLSHD_VM_REFRESH:-0}" != 1 ] && [ -x "$OUT/root/usr/sbin/rpc.nfsd" ] &&
 	[ "$(cat "$OUT/.format" 2>/dev/null)" = "$TREE_FORMAT" ]; then
@@ -54,41 +51,12 @@ if [ "${TLSHD_VM_REFRESH:-0}" != 1 ] && [ -x "$OUT/root/usr/sbin/rpc.nfsd" ] &&
 	exit 0
 fi
 
-# shellcheck source=apt-mirror.sh
-. "$(dirname "${BASH_SOURCE[0]}")/apt-mirror.sh"
-MIRROR=$(find_mirror) || die "no Debian mirror found in /etc/apt/sources.list{,.d/*} (set TLSHD_VM_MIRROR)"
-MIRROR=${MIRROR%/}
-log "mirror from the host's apt configuration: $MIRROR"
-
-mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/archives/partial" "$APT_DIR/cache" "$DEB_DIR"
-cat >"$APT_DIR/sources.list" <<EOF
-deb [arch=$ARCH signed-by=$KEYRING] $MIRROR $SUITE main
-EOF
-APT_OPTS=(
-	-o "Dir::Etc::SourceList=$APT_DIR/sources.list"
-	-o "Dir::Etc::SourceParts=/dev/null"
-	-o "Dir::State::Lists=$APT_DIR/lists"
-	-o "Dir::Cache=$APT_DIR/cache"
-	-o "Dir::Cache::archives=$APT_DIR/archives"
-	-o "APT::Architecture=$ARCH"
-	-o "APT::Architectures=$ARCH"
-	-o "Acquire::Languages=none"
-	-o "APT::Sandbox::User=root"
-)
+# Private apt: $SUITE of the host's mirror (see lib.sh).
+apt_private "$SUITE"
 
 log "updating the private package list ($SUITE main)"
-apt-get "${APT_OPTS[@]}" -q update >"$APT_DIR/update.log" 2>&1 || {
-	cat "$APT_DIR/update.log" >&2
-	die "apt-get update of $SUITE failed (no network or mirror?)"
-}
-if grep -qE '^(W|E): (Failed|Some index)' "$APT_DIR/update.log"; then
-	cat "$APT_DIR/update.log" >&2
-	die "apt-get update could not fetch the $SUITE index"
-fi
-
-pkg_version() {
-	apt-cache "${APT_OPTS[@]}" show "$1" 2>/dev/null | awk '$1 == "Version:" { print $2; exit }'
-}
+apt_update "apt-get update of $SUITE failed (no network or mirror?)" \
+	"apt-get update could not fetch the $SUITE index"
 
 WORK=$(mktemp -d "$CACHE_DIR/nfs-unpack.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -100,9 +68,7 @@ for pkg in $PACKAGES; do
 	[ -n "$ver" ] || die "package $pkg not found in $SUITE"
 	deb=$(ls "$DEB_DIR/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -n 1 || true)
 	if [ -z "$deb" ]; then
-		log "downloading $pkg $ver"
-		(cd "$DEB_DIR" && apt-get "${APT_OPTS[@]}" -q download "$pkg=$ver") >&2 ||
-			die "apt-get download $pkg=$ver failed"
+		apt_download "$pkg" "$ver"
 		deb=$(ls "$DEB_DIR/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -n 1 || true)
 		[ -n "$deb" ] || die "apt-get download made no .deb for $pkg $ver"
 	fi

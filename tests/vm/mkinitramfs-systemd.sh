@@ -15,8 +15,10 @@
 #     the configuration file and the man pages, at their installed paths;
 #   - KERNEL_DIR/lib/modules/<kver> (trimmed, uncompressed, depmod'ed: the
 #     same module tree mkinitramfs.sh copies);
-#   - the guest test script (systemd/test.sh) and an environment file
-#     naming the installed unit, binary and configuration file.
+#   - the guest test script (systemd/test.sh) with its function library
+#     (guest/lib.sh, shared with the scenarios of mkinitramfs.sh) and an
+#     environment file naming the installed unit, binary and configuration
+#     file.
 # Prints "mkinitramfs-systemd: unit=... exec=... config=..." on stderr.
 # Must run as root (device nodes, file ownership).
 set -euo pipefail
@@ -24,26 +26,19 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$HERE/systemd
 
-die() { echo "mkinitramfs-systemd: error: $*" >&2; exit 1; }
+PROG=mkinitramfs-systemd
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
 [ $# -eq 3 ] || die "usage: $0 KERNEL_DIR OUTPUT STAGING_DIR"
 KDIR=$1 OUT=$2 INST=$3
 
-[ -f "$KDIR/vmlinuz" ] || die "$KDIR/vmlinuz missing (run fetch-kernels.sh)"
-KVER=$(ls "$KDIR/lib/modules" 2>/dev/null | head -n 1)
-[ -n "$KVER" ] || die "no modules under $KDIR/lib/modules"
+image_kernel "$KDIR"
 [ -d "$INST" ] || die "staging directory $INST missing"
 INST=$(cd "$INST" && pwd)
 [ "$(id -u)" = 0 ] || die "must run as root"
 
-BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
-	[ -x "$b" ] && { BUSYBOX=$b; break; }
-done
-[ -n "$BUSYBOX" ] || die "busybox not found (install busybox-static)"
-if ldd "$BUSYBOX" >/dev/null 2>&1; then
-	die "$BUSYBOX is dynamically linked (install busybox-static)"
-fi
+find_static_busybox
 KEYCTL=$(command -v keyctl) || die "keyctl not found (install keyutils)"
 for t in cpio gzip ldd; do
 	command -v "$t" >/dev/null || die "$t not found"
@@ -80,32 +75,11 @@ CONF=$("$INST$EXEC" --help 2>&1 | sed -n 's/.*read FILE instead of \([^ ]*\).*/\
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/tlshd-initramfs-sd.XXXXXX")
 trap 'rm -rf "$STAGE"' EXIT
 
-# Merged-/usr layout, like the host: /bin, /sbin, /lib, /lib64 are links.
-mkdir -p "$STAGE"/{usr/bin,usr/sbin,usr/lib,usr/lib64,usr/libexec/tlshd-vm,etc/systemd,dev,proc,sys,run,root,var/log}
-mkdir -p "$STAGE/tmp" "$STAGE/var/tmp"
+# Merged-/usr layout and device nodes (lib.sh).  (Binaries are copied with
+# their libraries by copy_with_libs, lib.sh.)
+image_skeleton
+mkdir -p "$STAGE/etc/systemd" "$STAGE/var/log" "$STAGE/tmp" "$STAGE/var/tmp"
 chmod 1777 "$STAGE/tmp" "$STAGE/var/tmp"
-ln -s usr/bin "$STAGE/bin"
-ln -s usr/sbin "$STAGE/sbin"
-ln -s usr/lib "$STAGE/lib"
-ln -s usr/lib64 "$STAGE/lib64"
-
-# The kernel opens /dev/console before it runs /init (devtmpfs comes later).
-mknod -m 600 "$STAGE/dev/console" c 5 1
-mknod -m 666 "$STAGE/dev/null" c 1 3
-
-# Copy a dynamically linked binary to DEST (path inside the image), with the
-# libraries ldd resolves (kept at the paths ldd prints, which go through the
-# /lib -> usr/lib link as on the host).
-copy_with_libs() {
-	local bin=$1 dest=$2 lib
-	rm -f "$STAGE/$dest"
-	install -D -m 755 "$bin" "$STAGE/$dest"
-	for lib in $(ldd "$bin" 2>/dev/null | grep -o -E '/[^ ]+'); do
-		[ -e "$STAGE$lib" ] && continue
-		mkdir -p "$STAGE$(dirname "$lib")"
-		cp -L "$lib" "$STAGE$lib"
-	done
-}
 
 # --- systemd ----------------------------------------------------------------
 for b in systemd systemd-journald systemd-shutdown systemd-executor; do
@@ -130,16 +104,7 @@ ln -s tlshd-vm.target "$U/default.target"
 install -m 644 "$SRC/system.conf" "$STAGE/etc/systemd/system.conf"
 
 # --- busybox and keyctl (no existing file is replaced) ----------------------
-cp "$BUSYBOX" "$STAGE/usr/bin/busybox"
-"$BUSYBOX" --list-full | while read -r applet; do
-	applet=${applet#/}
-	case $applet in
-	bin/*|sbin/*) applet=usr/$applet ;;
-	esac
-	[ -e "$STAGE/$applet" ] || [ -L "$STAGE/$applet" ] && continue
-	[ -d "$STAGE/${applet%/*}" ] || mkdir -p "$STAGE/${applet%/*}"
-	ln -s /usr/bin/busybox "$STAGE/$applet"
-done
+install_busybox
 copy_with_libs "$KEYCTL" usr/bin/keyctl
 
 # --- the installed daemon: every file of the staging tree --------------------
@@ -151,8 +116,7 @@ done
 copy_with_libs "$INST$EXEC" "${EXEC#/}"
 
 # --- kernel modules -----------------------------------------------------------
-mkdir -p "$STAGE/usr/lib/modules"
-cp -a "$KDIR/lib/modules/$KVER" "$STAGE/usr/lib/modules/$KVER"
+install_modules "$KDIR"
 
 # --- /etc ---------------------------------------------------------------------
 cat >"$STAGE/etc/passwd" <<'EOF'
@@ -177,15 +141,13 @@ tr -d '-' </proc/sys/kernel/random/uuid >"$STAGE/etc/machine-id"
 ln -s ../proc/self/mounts "$STAGE/etc/mtab"
 
 install -m 755 "$SRC/test.sh" "$STAGE/usr/libexec/tlshd-vm/systemd-test.sh"
+install -m 644 "$HERE/guest/lib.sh" "$STAGE/usr/libexec/tlshd-vm/lib.sh"
 cat >"$STAGE/usr/libexec/tlshd-vm/systemd-test.env" <<EOF
 TLSHD_UNIT_PATH='$UNIT'
 TLSHD_EXEC='$EXEC'
 TLSHD_CONF='$CONF'
 EOF
 
-mkdir -p "$(dirname "$OUT")"
-(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
-	cpio --null --create --format=newc --owner=0:0 --quiet) | gzip -1 >"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+pack_image "$OUT" 1
 echo "mkinitramfs-systemd: unit=$UNIT exec=$EXEC config=$CONF" >&2
 echo "mkinitramfs-systemd: $OUT ($KVER, $(du -h "$OUT" | cut -f1))" >&2

@@ -14,6 +14,7 @@
 #     (certtool) into /etc/tlshd: never stored anywhere but in the image
 #   - KERNEL_DIR/lib/modules/<kver> (trimmed, uncompressed, depmod'ed)
 #   - /etc/passwd, /etc/group, /etc/hosts, /init and the guest scenario script
+#     with its function library (guest/lib.sh)
 #
 # Without a tlshd binary (or NFS user space) the image is still built (the
 # scenarios that need it then fail inside the guest and say why).
@@ -23,7 +24,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GUEST=$HERE/guest
 
-die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
+PROG=mkinitramfs
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
 [ $# -ge 2 ] || die "usage: $0 KERNEL_DIR OUTPUT [TLSHD_BIN [NFS_ROOT]]"
 KDIR=$1
@@ -31,21 +34,10 @@ OUT=$2
 TLSHD_BIN=${3:-${TLSHD_BIN:-}}
 NFS_ROOT=${4:-${TLSHD_VM_NFS_ROOT:-}}
 
-[ -f "$KDIR/vmlinuz" ] || die "$KDIR/vmlinuz missing (run fetch-kernels.sh)"
-KVER=$(ls "$KDIR/lib/modules" 2>/dev/null | head -n 1)
-[ -n "$KVER" ] || die "no modules under $KDIR/lib/modules"
+image_kernel "$KDIR"
 [ "$(id -u)" = 0 ] || die "must run as root"
 
-BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
-	[ -x "$b" ] && { BUSYBOX=$b; break; }
-done
-[ -n "$BUSYBOX" ] || die "busybox not found (install busybox-static)"
-# The dynamic "busybox" package also installs /bin/busybox; we need the
-# static one (no libraries to carry, full applet set).
-if ldd "$BUSYBOX" >/dev/null 2>&1; then
-	die "$BUSYBOX is dynamically linked (install busybox-static)"
-fi
+find_static_busybox
 KEYCTL=$(command -v keyctl) || die "keyctl not found (install keyutils)"
 for t in cpio gzip ldd certtool openssl; do
 	command -v "$t" >/dev/null || die "$t not found"
@@ -54,57 +46,17 @@ done
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/tlshd-initramfs.XXXXXX")
 trap 'rm -rf "$STAGE" "$STAGE.tmpl" "$STAGE.pki.log"' EXIT
 
-# Merged-/usr layout, like the host: /bin, /sbin, /lib, /lib64 are links.
-mkdir -p "$STAGE"/{usr/bin,usr/sbin,usr/lib,usr/lib64,usr/libexec/tlshd-vm,etc,dev,proc,sys,tmp,root,run,var}
-ln -s usr/bin "$STAGE/bin"
-ln -s usr/sbin "$STAGE/sbin"
-ln -s usr/lib "$STAGE/lib"
-ln -s usr/lib64 "$STAGE/lib64"
+# Merged-/usr layout and device nodes (lib.sh), busybox and its applets.
+image_skeleton
+mkdir -p "$STAGE/tmp"
 # (rpcbind listens on /run/rpcbind.sock; the kernel's rpcbind client
 # connects to /var/run/rpcbind.sock.)
 ln -s ../run "$STAGE/var/run"
+install_busybox
 
-# The kernel opens /dev/console before it runs /init (devtmpfs comes later).
-mknod -m 600 "$STAGE/dev/console" c 5 1
-mknod -m 666 "$STAGE/dev/null" c 1 3
-
-# busybox and its applets (no existing file is replaced).
-cp "$BUSYBOX" "$STAGE/usr/bin/busybox"
-"$BUSYBOX" --list-full | while read -r applet; do
-	applet=${applet#/}
-	case $applet in
-	bin/*|sbin/*) applet=usr/$applet ;;
-	esac
-	[ -e "$STAGE/$applet" ] || [ -L "$STAGE/$applet" ] && continue
-	mkdir -p "$STAGE/$(dirname "$applet")"
-	ln -s /usr/bin/busybox "$STAGE/$applet"
-done
-
-# Copy a dynamically linked binary to DEST (path inside the image), with the
-# libraries ldd resolves (kept at the paths ldd prints; /lib is a link into
-# /usr/lib as on the host).
-# Libraries unpacked under NFS_ROOT are preferred to the host's (ldd then
-# prints their NFS_ROOT path; they go to the same path without the prefix).
-copy_with_libs() {
-	local bin=$1 dest=$2 lib ldpath='' out dst
-	if [ -n "$NFS_ROOT" ]; then
-		ldpath=$NFS_ROOT/usr/lib/x86_64-linux-gnu:$NFS_ROOT/lib/x86_64-linux-gnu
-	fi
-	rm -f "$STAGE/$dest"
-	install -D -m 755 "$bin" "$STAGE/$dest"
-	out=$(LD_LIBRARY_PATH=$ldpath ldd "$bin" 2>/dev/null) || true
-	if echo "$out" | grep -q 'not found'; then
-		die "$bin: shared libraries not found: $(echo "$out" | grep 'not found' | tr -s ' \t\n' ' ')"
-	fi
-	for lib in $(echo "$out" | grep -o -E '/[^ ]+'); do
-		dst=$lib
-		[ -n "$NFS_ROOT" ] && dst=${lib#"$NFS_ROOT"}
-		[ -e "$STAGE$dst" ] && continue
-		mkdir -p "$STAGE$(dirname "$dst")"
-		cp -L "$lib" "$STAGE$dst"
-	done
-}
-
+# Binaries with their libraries; those unpacked under NFS_ROOT are
+# preferred to the host's.
+LIB_ROOT=$NFS_ROOT
 copy_with_libs "$KEYCTL" usr/bin/keyctl
 if [ -n "$TLSHD_BIN" ]; then
 	[ -x "$TLSHD_BIN" ] || die "tlshd binary $TLSHD_BIN not found or not executable"
@@ -113,8 +65,7 @@ else
 	echo "mkinitramfs: warning: no tlshd binary given; daemon scenarios will fail" >&2
 fi
 
-mkdir -p "$STAGE/usr/lib/modules"
-cp -a "$KDIR/lib/modules/$KVER" "$STAGE/usr/lib/modules/$KVER"
+install_modules "$KDIR"
 
 # (rpcbind drops privileges to _rpc and exits if the user is unknown.)
 cat >"$STAGE/etc/passwd" <<'EOF'
@@ -194,9 +145,7 @@ rm -f "$PKI/ca.key" "$STAGE.tmpl" "$STAGE.pki.log"
 
 install -m 755 "$GUEST/init" "$STAGE/init"
 install -m 755 "$GUEST/scenarios.sh" "$STAGE/usr/libexec/tlshd-vm/scenarios.sh"
+install -m 644 "$GUEST/lib.sh" "$STAGE/usr/libexec/tlshd-vm/lib.sh"
 
-mkdir -p "$(dirname "$OUT")"
-(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
-	cpio --null --create --format=newc --owner=0:0 --quiet) | gzip -6 >"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+pack_image "$OUT" 6
 echo "mkinitramfs: $OUT ($KVER, $(du -h "$OUT" | cut -f1))" >&2

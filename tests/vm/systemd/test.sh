@@ -34,6 +34,10 @@ READ_MB=4
 KVER=$(uname -r)
 KLABEL=${KVER%%[+-]*}
 
+# diag, fail, now_ms, tls_stat, and the NVMe target and host functions
+# shared with guest/scenarios.sh.
+. /usr/libexec/tlshd-vm/lib.sh
+
 # Kernel messages stay in the ring buffer (they would cut TAP lines).
 echo 1 >/proc/sys/kernel/printk
 # Lets the kernel autoload modules (kTLS needs gcm/ccm/chacha20poly1305 ...).
@@ -41,10 +45,6 @@ echo /sbin/modprobe >/proc/sys/kernel/modprobe
 ip link set lo up 2>/dev/null
 
 # ---------------------------------------------------------------- helpers ---
-
-diag() { echo "$*" >>"$DIAG"; }
-fail() { diag "FAIL: $*"; return 1; }
-now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
 # Wait up to $2 seconds for the command $1 (a shell snippet) to succeed.
 # (The snippet may use "set --": keep it in a variable of its own.)
@@ -125,130 +125,27 @@ dump_state() {
 NVME_KR=
 TARGET_STATE=
 
-modload() {
-	# Modules built into this kernel are not in modules.dep: fine.
-	if grep -q -E "/$1\.ko:|/$(echo "$1" | tr _ -)\.ko:|/$(echo "$1" | tr - _)\.ko:" \
-		"/lib/modules/$KVER/modules.dep"; then
-		modprobe "$1" || { fail "modprobe $1 failed"; return 1; }
-	fi
-	return 0
-}
-
+# The NVMe/TLS setup of the scenarios (guest/lib.sh), once.
 setup_target() {
 	case $TARGET_STATE in
 	ok) return 0 ;;
 	failed) fail "NVMe target setup failed earlier"; return 1 ;;
 	esac
 	TARGET_STATE=failed
-	local m hex s=$CFS/subsystems/$SUBNQN p=$CFS/ports/1 i=0
-	for m in configfs nvme-keyring tls nvme-fabrics nvme-tcp nvmet nvmet-tcp null_blk; do
-		modload "$m" || return 1
-	done
-	# No sys-kernel-config.mount in this image: mount configfs here.
-	grep -q ' /sys/kernel/config configfs ' /proc/mounts ||
-		mount -t configfs configfs /sys/kernel/config || { fail "cannot mount configfs"; return 1; }
-	hex=$(awk '$8 == "keyring" && $9 == ".nvme:" { print $1; exit }' /proc/keys)
-	[ -n "$hex" ] || { fail "no .nvme keyring in /proc/keys"; return 1; }
-	NVME_KR=$((0x$hex))
-	while [ ! -b /dev/nullb0 ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	{
-		mkdir "$s" &&
-		echo 1 >"$s/attr_allow_any_host" &&
-		mkdir "$s/namespaces/1" &&
-		echo -n /dev/nullb0 >"$s/namespaces/1/device_path" &&
-		echo 1 >"$s/namespaces/1/enable" &&
-		mkdir "$p" &&
-		echo tcp >"$p/addr_trtype" &&
-		echo ipv4 >"$p/addr_adrfam" &&
-		echo 127.0.0.1 >"$p/addr_traddr" &&
-		echo "$PORT" >"$p/addr_trsvcid" &&
-		echo tls1.3 >"$p/addr_tsas" &&
-		ln -s "$s" "$p/subsystems/$SUBNQN"
-	} 2>>"$DIAG" || { fail "nvmet configfs setup failed"; return 1; }
-	diag "nvmet port 1: 127.0.0.1:$PORT tsas=$(cat "$p/addr_tsas"); .nvme keyring $NVME_KR"
+	# (No sys-kernel-config.mount in this image: nvmet_setup mounts configfs.)
+	nvmet_setup 2>/tmp/target.err || { sed 's/^/FAIL: /' /tmp/target.err >>"$DIAG"; return 1; }
+	diag "nvmet port 1: 127.0.0.1:$PORT tsas=$(cat "$CFS/ports/1/addr_tsas"); .nvme keyring $NVME_KR"
 	TARGET_STATE=ok
 }
-
-# A host identity and its retained PSK in .nvme: HOSTNQN, HOSTID.
-new_host() {
-	HOSTID=$(cat /proc/sys/kernel/random/uuid)
-	HOSTNQN="nqn.2014-08.org.nvmexpress:uuid:$HOSTID"
-	head -c 32 /dev/urandom >"/tmp/psk.$HOSTID"
-	keyctl padd psk "NVMe0R01 $HOSTNQN $SUBNQN" "$NVME_KR" <"/tmp/psk.$HOSTID" >/dev/null ||
-		{ fail "keyctl padd psk into .nvme ($NVME_KR) failed"; return 1; }
-}
-
-# nvme_connect HOSTNQN HOSTID: sets CTRL, or CONNECT_ERR; CONNECT_MS.
-nvme_connect() {
-	local opts="transport=tcp,traddr=127.0.0.1,trsvcid=$PORT,nqn=$SUBNQN,hostnqn=$1,hostid=$2,tls"
-	local t0 out rc
-	CTRL= CONNECT_ERR=
-	t0=$(now_ms)
-	out=$(timeout 60 sh -c 'exec 3<>/dev/nvme-fabrics || exit 1
-		printf "%s" "$1" | dd bs=4096 2>/tmp/connect.err.$$ >&3 ||
-			{ grep -v records /tmp/connect.err.$$ | sed "s|standard output|/dev/nvme-fabrics|"; exit 1; }
-		cat <&3' _ "$opts" 2>&1)
-	rc=$?
-	CONNECT_MS=$(($(now_ms) - t0))
-	if [ "$rc" -ne 0 ]; then
-		CONNECT_ERR="exit $rc: $(echo "$out" | tr '\n' ' ')"
-		return 1
-	fi
-	CTRL=$(echo "$out" | sed -n 's/.*instance=\([0-9]*\).*/\1/p')
-	[ -n "$CTRL" ] || { CONNECT_ERR="unexpected answer '$out'"; return 1; }
-}
-
-# Namespace 1 of controller $1 as a block device: NS_DEV (multipath head
-# or the controller's own disk), within $2 seconds.
-wait_ns() {
-	local i=0 d p
-	NS_DEV=
-	while [ "$i" -lt $(($2 * 10)) ]; do
-		for d in "/sys/class/nvme/nvme$1"/nvme*n1; do
-			[ -e "$d/stat" ] || continue
-			p=${d##*/}
-			NS_DEV=/dev/$(echo "$p" | sed 's/c[0-9]*n/n/')
-			[ -b "$NS_DEV" ] && return 0
-		done
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
-disconnect() {
-	[ -e "/sys/class/nvme/nvme$1/delete_controller" ] || return 0
-	echo 1 >"/sys/class/nvme/nvme$1/delete_controller" 2>/dev/null
-	local i=0
-	while [ -e "/sys/class/nvme/nvme$1" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	[ ! -e "/sys/class/nvme/nvme$1" ]
-}
-
-disconnect_all() {
-	local c
-	for c in /sys/class/nvme/nvme*; do
-		[ -e "$c" ] || continue
-		disconnect "${c##*/nvme}" || diag "could not delete controller ${c##*/}"
-	done
-}
-
-tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat 2>/dev/null; }
 
 # Connect a new host, read $READ_MB MiB with O_DIRECT through the namespace,
 # check that kTLS carries it; the controller stays connected (CTRL).
 connect_and_read() {
-	local bytes t0 tx rx
 	setup_target || return 1
 	new_host || return 1
-	nvme_connect "$HOSTNQN" "$HOSTID" || { fail "connect failed after ${CONNECT_MS} ms: $CONNECT_ERR"; return 1; }
+	nvme_connect "" "$HOSTNQN" "$HOSTID" || { fail "connect failed after ${CONNECT_MS} ms: $CONNECT_ERR"; return 1; }
 	diag "connected nvme$CTRL in ${CONNECT_MS} ms (hostnqn $HOSTNQN)"
-	wait_ns "$CTRL" 15 || { fail "no namespace block device for nvme$CTRL within 15 s"; return 1; }
-	t0=$(now_ms)
-	bytes=$(dd if="$NS_DEV" bs=1M count="$READ_MB" iflag=direct 2>/dev/null | wc -c)
-	[ "$bytes" = $((READ_MB * 1048576)) ] || { fail "read $bytes bytes from $NS_DEV, want $((READ_MB * 1048576))"; return 1; }
-	tx=$(tls_stat TlsCurrTxSw) rx=$(tls_stat TlsCurrRxSw)
-	diag "read $bytes bytes from $NS_DEV in $(($(now_ms) - t0)) ms; tls_stat TlsCurrTxSw=${tx:-?} TlsCurrRxSw=${rx:-?}"
-	[ "${tx:-0}" -gt 0 ] && [ "${rx:-0}" -gt 0 ] || { fail "kTLS not active (TlsCurrTxSw=$tx TlsCurrRxSw=$rx)"; return 1; }
+	read_over_tls "$CTRL" "$READ_MB"
 }
 
 # ------------------------------------------------------------------ tests ---

@@ -1,0 +1,191 @@
+# lib.sh: shell functions shared by the guest-side test scripts (busybox
+# sh; sourced, never run): guest/scenarios.sh and systemd/test.sh.  Both
+# images install it as /usr/libexec/tlshd-vm/lib.sh.
+#
+# The sourcing script sets:
+#   KVER     the running kernel's release (uname -r)
+#   DIAG     file collecting the diagnostics of the running test
+#   CFS      nvmet's configfs directory (/sys/kernel/config/nvmet)
+#   SUBNQN   NQN of the test subsystem
+#   PORT     TCP port of the NVMe/TCP target on 127.0.0.1
+# nvmet_setup sets NVME_KR; new_host sets HOSTNQN, HOSTID and PSK_SERIAL;
+# nvme_connect sets CTRL, CONNECT_MS and CONNECT_ERR; wait_ns sets NS_PATH
+# and NS_DEV.
+
+# ---------------------------------------------------------------- helpers ---
+
+# Add a line to the diagnostics of the running test (printed as "#" lines
+# after its result).
+diag() { echo "$*" >>"$DIAG"; }
+
+# Add "FAIL: MESSAGE" to the diagnostics; returns 1.
+fail() { diag "FAIL: $*"; return 1; }
+
+# Uptime in milliseconds.
+now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+
+new_uuid() { cat /proc/sys/kernel/random/uuid; }
+
+# A counter of /proc/net/tls_stat (e.g. TlsCurrTxSw; empty without kTLS).
+tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat 2>/dev/null; }
+
+# keyring_serial DESCRIPTION: serial of the keyring (type "keyring") with
+# that description, in decimal; fails if there is none.
+keyring_serial() {
+	local hex
+	hex=$(awk -v d="$1:" '$8 == "keyring" && $9 == d { print $1; exit }' /proc/keys)
+	[ -n "$hex" ] || return 1
+	echo $((0x$hex))
+}
+
+# modload MODULE: modprobe MODULE unless it is built into this kernel (not
+# in modules.dep: fine); fails if modprobe does.
+modload() {
+	if grep -q -E "/$1\.ko:|/$(echo "$1" | tr _ -)\.ko:|/$(echo "$1" | tr - _)\.ko:" \
+		"/lib/modules/$KVER/modules.dep"; then
+		modprobe "$1" || return 1
+	fi
+	return 0
+}
+
+# ------------------------------------------------- NVMe target and host ---
+# The kernel NVMe host and target (nvmet) talk to each other over 127.0.0.1,
+# both handshakes going to the daemon under test.
+
+# Subsystem $SUBNQN (any host, namespace 1 on /dev/nullb0) on TLS port 1.
+configure_nvmet() {
+	local s=$CFS/subsystems/$SUBNQN p=$CFS/ports/1
+	mkdir "$s" &&
+		echo 1 >"$s/attr_allow_any_host" &&
+		mkdir "$s/namespaces/1" &&
+		echo -n /dev/nullb0 >"$s/namespaces/1/device_path" &&
+		echo 1 >"$s/namespaces/1/enable" &&
+		mkdir "$p" &&
+		echo tcp >"$p/addr_trtype" &&
+		echo ipv4 >"$p/addr_adrfam" &&
+		echo 127.0.0.1 >"$p/addr_traddr" &&
+		echo "$PORT" >"$p/addr_trsvcid" &&
+		echo tls1.3 >"$p/addr_tsas" &&
+		ln -s "$s" "$p/subsystems/$SUBNQN"
+	# (addr_tsas must be set before the link enables the port.)
+}
+
+# nvmet_setup: load the NVMe/TCP host and target modules, mount configfs if
+# it is not, find the kernel's .nvme keyring (NVME_KR) and configure the
+# subsystem and its TLS port.  On failure it returns 1 and says why on
+# stderr (after the errors of the configfs writes, if any).
+nvmet_setup() {
+	local m i=0
+	for m in configfs nvme-keyring tls nvme-fabrics nvme-tcp nvmet nvmet-tcp null_blk; do
+		modload "$m" || { echo "modprobe $m failed" >&2; return 1; }
+	done
+	grep -q ' /sys/kernel/config configfs ' /proc/mounts ||
+		mount -t configfs configfs /sys/kernel/config || { echo "cannot mount configfs" >&2; return 1; }
+	NVME_KR=$(keyring_serial .nvme) || { echo "no .nvme keyring in /proc/keys" >&2; return 1; }
+	while [ ! -b /dev/nullb0 ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	configure_nvmet || { echo "nvmet configfs setup failed" >&2; return 1; }
+}
+
+# add_psk KEYRING HOSTNQN FILE: store a retained SHA-256 (version 0) PSK for
+# HOSTNQN -> SUBNQN; prints the key serial.
+add_psk() {
+	keyctl padd psk "NVMe0R01 $2 $SUBNQN" "$1" <"$3"
+}
+
+# A host identity (hostnqn with a fresh uuid, hostid = that uuid) and its
+# PSK in the .nvme keyring.  Sets HOSTNQN, HOSTID, PSK_SERIAL.
+new_host() {
+	HOSTID=$(new_uuid)
+	HOSTNQN="nqn.2014-08.org.nvmexpress:uuid:$HOSTID"
+	head -c 32 /dev/urandom >"/tmp/psk.$HOSTID"
+	PSK_SERIAL=$(add_psk "$NVME_KR" "$HOSTNQN" "/tmp/psk.$HOSTID") || {
+		fail "keyctl padd psk into .nvme ($NVME_KR) failed"
+		return 1
+	}
+}
+
+# nvme_connect "extra,fabrics,options" HOSTNQN HOSTID
+# On success sets CTRL (controller instance number); on failure CONNECT_ERR.
+# CONNECT_MS is the time the write to /dev/nvme-fabrics took.
+nvme_connect() {
+	local opts="transport=tcp,traddr=127.0.0.1,trsvcid=$PORT,nqn=$SUBNQN,hostnqn=$2,hostid=$3,tls${1:+,$1}"
+	local t0 out rc
+	CTRL= CONNECT_ERR=
+	t0=$(now_ms)
+	# One write() of the whole option string (dd reports the errno if it
+	# fails), then read back "instance=N,cntlid=M" from the same open file.
+	# timeout guards against a hung connect.
+	out=$(timeout 60 sh -c 'exec 3<>/dev/nvme-fabrics || exit 1
+		printf "%s" "$1" | dd bs=4096 2>/tmp/connect.err.$$ >&3 ||
+			{ grep -v records /tmp/connect.err.$$ | sed "s|standard output|/dev/nvme-fabrics|"; exit 1; }
+		cat <&3' _ "$opts" 2>&1)
+	rc=$?
+	CONNECT_MS=$(($(now_ms) - t0))
+	if [ "$rc" -ne 0 ]; then
+		CONNECT_ERR="exit $rc: $(echo "$out" | tr '\n' ' ')"
+		return 1
+	fi
+	CTRL=$(echo "$out" | sed -n 's/.*instance=\([0-9]*\).*/\1/p')
+	[ -n "$CTRL" ] || { CONNECT_ERR="unexpected answer '$out'"; return 1; }
+	return 0
+}
+
+# Namespace 1 of controller $1: wait up to $2 s for it and set
+#   NS_PATH  the controller's own disk in sysfs: "nvme0c1n1" with native NVMe
+#            multipath (one hidden path disk per controller), else "nvme1n1";
+#   NS_DEV   the block device to read: the multipath head "/dev/nvme0n1"
+#            (shared by every controller of the subsystem), else /dev/nvme1n1.
+wait_ns() {
+	local i=0 d
+	NS_PATH= NS_DEV=
+	while [ "$i" -lt $(($2 * 10)) ]; do
+		for d in "/sys/class/nvme/nvme$1"/nvme*n1; do
+			[ -e "$d/stat" ] || continue
+			NS_PATH=${d##*/}
+			NS_DEV=/dev/$(echo "$NS_PATH" | sed 's/c[0-9]*n/n/')
+			[ -b "$NS_DEV" ] && return 0
+		done
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# Bytes read from a block device with O_DIRECT (bypassing the page cache,
+# so every byte comes through the TLS connection): read_bytes DEV MIB.
+read_bytes() {
+	dd if="$1" bs=1M count="$2" iflag=direct 2>/dev/null | wc -c
+}
+
+# read_over_tls CTRL MIB: wait up to 15 s for namespace 1 of controller
+# CTRL (NS_DEV), read MIB MiB from it with O_DIRECT and check that kTLS
+# carried them (software kTLS sockets in both directions).
+read_over_tls() {
+	local bytes t0 tx rx want=$(($2 * 1048576))
+	wait_ns "$1" 15 || { fail "no namespace block device for nvme$1 within 15 s"; return 1; }
+	t0=$(now_ms)
+	bytes=$(read_bytes "$NS_DEV" "$2")
+	[ "$bytes" = "$want" ] || { fail "read $bytes bytes from $NS_DEV, want $want"; return 1; }
+	tx=$(tls_stat TlsCurrTxSw) rx=$(tls_stat TlsCurrRxSw)
+	diag "read $bytes bytes from $NS_DEV in $(($(now_ms) - t0)) ms; tls_stat TlsCurrTxSw=${tx:-?} TlsCurrRxSw=${rx:-?}"
+	[ "${tx:-0}" -gt 0 ] && [ "${rx:-0}" -gt 0 ] || { fail "kTLS not active (TlsCurrTxSw=$tx TlsCurrRxSw=$rx)"; return 1; }
+}
+
+# disconnect CTRL: delete controller nvmeCTRL (if it exists) and wait up to
+# 10 s for it to go.
+disconnect() {
+	[ -e "/sys/class/nvme/nvme$1/delete_controller" ] || return 0
+	echo 1 >"/sys/class/nvme/nvme$1/delete_controller" 2>/dev/null
+	local i=0
+	while [ -e "/sys/class/nvme/nvme$1" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ ! -e "/sys/class/nvme/nvme$1" ]
+}
+
+# Delete every NVMe controller (a diagnostic line for each that stays).
+disconnect_all() {
+	local c
+	for c in /sys/class/nvme/nvme*; do
+		[ -e "$c" ] || continue
+		disconnect "${c##*/nvme}" || diag "could not delete controller ${c##*/}"
+	done
+}
