@@ -163,8 +163,40 @@ int tlshd_tls_session_new(struct tlshd_handshake *hs, unsigned int flags,
 	/* The engine enforces the deadline itself, around poll(). */
 	gnutls_handshake_set_timeout(s, GNUTLS_INDEFINITE_TIMEOUT);
 	gnutls_session_set_ptr(s, hs);
+	hs->session_opened = true;
 	*ret = s;
 	return 0;
+}
+
+/*
+ * A server that fails before it has a session (no certificate, no usable
+ * suite) still owes the client an answer to its ClientHello: a fatal
+ * alert in the clear, so that the client fails at once instead of seeing
+ * a closed connection and retrying.
+ */
+#define TLSHD_REJECT_WAIT_MS	2000
+
+static void tls_reject_early(struct tlshd_handshake *hs)
+{
+	gnutls_alert_description_t alert = hs->result.status == ENOMEM ?
+		GNUTLS_A_INTERNAL_ERROR : GNUTLS_A_HANDSHAKE_FAILURE;
+	struct pollfd p = { .fd = hs->fd, .events = POLLIN };
+	unsigned char hello[4096];
+	gnutls_session_t s;
+	int ms = tls_ms_left(hs);
+
+	/* Answer the ClientHello, not the connection: wait (briefly) until it
+	 * is there and consume it, so that the client is reading when the
+	 * alert arrives and closing the socket does not reset it. */
+	if (poll(&p, 1, ms < TLSHD_REJECT_WAIT_MS ? ms : TLSHD_REJECT_WAIT_MS) == 1)
+		while (recv(hs->fd, hello, sizeof(hello), MSG_DONTWAIT) > 0)
+			;
+	if (tlshd_tls_session_new(hs, GNUTLS_SERVER, &s) < 0)
+		return;
+	/* GnuTLS needs a priority to frame even a plaintext alert. */
+	if (gnutls_set_default_priority(s) == 0)
+		gnutls_alert_send(s, GNUTLS_AL_FATAL, alert);
+	gnutls_deinit(s);
 }
 
 /* The handshake's small flights must not wait for delayed ACKs. */
@@ -380,6 +412,8 @@ int tlshd_tls_drive(struct tlshd_handshake *hs, gnutls_session_t s,
 
 int tlshd_handshake_run(struct tlshd_handshake *hs)
 {
+	int r;
+
 	hs->result = (struct tlshd_result){ .status = EIO };
 	hs->reason[0] = '\0';
 	hs->cipher[0] = '\0';
@@ -389,7 +423,10 @@ int tlshd_handshake_run(struct tlshd_handshake *hs)
 	case TLSHD_ROLE_CLIENT:
 		return tlshd_tls_client(hs);
 	case TLSHD_ROLE_SERVER:
-		return tlshd_tls_server(hs);
+		r = tlshd_tls_server(hs);
+		if (r < 0 && !hs->session_opened)
+			tls_reject_early(hs);
+		return r;
 	}
 	return tlshd_tls_fail(hs, NULL, -EINVAL, "unknown role");
 }

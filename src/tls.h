@@ -60,6 +60,7 @@ struct tlshd_handshake {
 	char verify_name[TLSHD_PEERNAME_MAX];	/* client: name the server must carry */
 	unsigned int verify_status;	/* GnuTLS verification status of a rejection */
 	bool peer_verified;		/* server: a client certificate verified */
+	bool session_opened;		/* a GnuTLS session exists on the socket */
 };
 
 /* Sets hs->deadline from the request's timeout (or the default). */

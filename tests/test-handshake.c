@@ -168,6 +168,32 @@ static void test_no_key(void)
 	close(sv[1]);
 }
 
+/* nfsd's request with no server certificate configured: the client must
+ * get a fatal alert at once, not a closed connection it would retry. */
+static void test_server_x509_without_certificate(void)
+{
+	pthread_t tc, ts;
+	struct side c, s;
+	int sv[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	side_init(&c, TLSHD_ROLE_CLIENT, sv[0]);
+	c.req.auth = TLSHD_AUTH_UNAUTH;
+	c.req.has_peername = true;
+	strcpy(c.req.peername, "server.test");
+	side_init(&s, TLSHD_ROLE_SERVER, sv[1]);
+	s.req.auth = TLSHD_AUTH_X509;
+	pthread_create(&tc, NULL, side_run, &c);
+	pthread_create(&ts, NULL, side_run, &s);
+	pthread_join(tc, NULL);
+	pthread_join(ts, NULL);
+	is_int(s.hs.result.status, ENOKEY, "server without a certificate: ENOKEY (%s)",
+	       s.hs.reason);
+	is_int(c.hs.result.status, EACCES, "the client got a fatal alert, EACCES (%s)",
+	       c.hs.reason);
+	ok(strstr(c.hs.reason, "alert") != NULL, "the client's reason names the alert");
+}
+
 static long elapsed_ms(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -228,6 +254,7 @@ int main(void)
 	test_psk_mismatch();
 	test_psk_unknown();
 	test_no_key();
+	test_server_x509_without_certificate();
 	test_server_vs("garbage peer", "GET / HTTP/1.0\r\n\r\n", false, EPROTO, 5000);
 	test_server_vs("peer closes at once", NULL, true, ETIMEDOUT, 5000);
 	test_server_vs("silent peer", NULL, false, ETIMEDOUT, 300);
