@@ -78,6 +78,28 @@ static void x509_log_peer(gnutls_session_t s, const char *what)
 	gnutls_x509_crt_deinit(crt);
 }
 
+/* Verifies the peer's chain against the role's trust store and CRLs and
+ * against @data; a rejection is logged and recorded with its reason. */
+static int x509_check(struct tlshd_handshake *hs, gnutls_session_t s,
+		      gnutls_typed_vdata_st *data, unsigned int n, const char *whose)
+{
+	unsigned int status = 0;
+	int r;
+
+	r = gnutls_certificate_verify_peers(s, data, n, &status);
+	if (r < 0) {
+		snprintf(hs->reason, sizeof(hs->reason), "cannot verify the %s certificate: %s",
+			 whose, gnutls_strerror(r));
+		hs->verify_status = GNUTLS_CERT_INVALID;
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	if (status) {
+		x509_log_rejection(hs, whose, status);
+		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+	}
+	return 0;
+}
+
 /* Server certificate: chain, CRL, validity, server purpose, and the name
  * the consumer asked for (an IP literal only matches IP SANs). */
 static int x509_verify_server(struct tlshd_handshake *hs, gnutls_session_t s)
@@ -86,7 +108,6 @@ static int x509_verify_server(struct tlshd_handshake *hs, gnutls_session_t s)
 		{ .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (void *)GNUTLS_KP_TLS_WWW_SERVER },
 	};
 	unsigned char ip[16];
-	unsigned int status = 0;
 	int r;
 
 	if (inet_pton(AF_INET, hs->verify_name, ip) == 1) {
@@ -97,17 +118,9 @@ static int x509_verify_server(struct tlshd_handshake *hs, gnutls_session_t s)
 		data[1] = (gnutls_typed_vdata_st){ GNUTLS_DT_DNS_HOSTNAME,
 						   (void *)hs->verify_name, 0 };
 	}
-	r = gnutls_certificate_verify_peers(s, data, 2, &status);
-	if (r < 0) {
-		snprintf(hs->reason, sizeof(hs->reason), "cannot verify the server certificate: %s",
-			 gnutls_strerror(r));
-		hs->verify_status = GNUTLS_CERT_INVALID;
-		return GNUTLS_E_CERTIFICATE_ERROR;
-	}
-	if (status) {
-		x509_log_rejection(hs, "server", status);
-		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
-	}
+	r = x509_check(hs, s, data, 2, "server");
+	if (r < 0)
+		return r;
 	if (tlshd_log_debug_enabled())
 		x509_log_peer(s, "server certificate verified");
 	return 0;
@@ -119,22 +132,14 @@ static int x509_verify_client(struct tlshd_handshake *hs, gnutls_session_t s)
 	gnutls_typed_vdata_st data[1] = {
 		{ .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT },
 	};
-	unsigned int status = 0, n = 0;
+	unsigned int n = 0;
 	int r;
 
 	if (!gnutls_certificate_get_peers(s, &n) || n == 0)
 		return 0;
-	r = gnutls_certificate_verify_peers(s, data, 1, &status);
-	if (r < 0) {
-		snprintf(hs->reason, sizeof(hs->reason), "cannot verify the client certificate: %s",
-			 gnutls_strerror(r));
-		hs->verify_status = GNUTLS_CERT_INVALID;
-		return GNUTLS_E_CERTIFICATE_ERROR;
-	}
-	if (status) {
-		x509_log_rejection(hs, "client", status);
-		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
-	}
+	r = x509_check(hs, s, data, 1, "client");
+	if (r < 0)
+		return r;
 	hs->peer_verified = true;
 	x509_log_peer(s, "client certificate verified");
 	return 0;
