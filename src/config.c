@@ -5,9 +5,6 @@
 #include "build-config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +12,10 @@
 
 #include "config.h"
 #include "log.h"
+#include "util.h"
+
+/* A configuration file is small; a larger one is a mistake. */
+#define TLSHD_CONFIG_MAX_SIZE	(1024 * 1024)
 
 struct config_key {
 	const char *group;
@@ -184,23 +185,17 @@ static int config_get_keyrings(GKeyFile *kf, const char *name, struct tlshd_conf
 static int config_get_x509(GKeyFile *kf, const char *name, const char *group,
 			   struct tlshd_config_x509 *x)
 {
-	int r, first = 0;
+	int r = 0;
 
-	r = config_get_path(kf, name, group, "x509.truststore", &x->truststore);
-	first = first ? first : r;
-	r = config_get_path(kf, name, group, "x509.crl", &x->crl);
-	first = first ? first : r;
-	r = config_get_path(kf, name, group, "x509.certificate", &x->certificate);
-	first = first ? first : r;
-	r = config_get_path(kf, name, group, "x509.private_key", &x->private_key);
-	return first ? first : r;
-}
-
-/* Keeps the first error but goes on, so that every problem is reported. */
-static void config_first_error(int *first, int r)
-{
-	if (r < 0 && *first == 0)
-		*first = r;
+	/* Every key is checked, so that every problem is reported. */
+	tlshd_util_keep_first(&r, config_get_path(kf, name, group, "x509.truststore",
+						  &x->truststore));
+	tlshd_util_keep_first(&r, config_get_path(kf, name, group, "x509.crl", &x->crl));
+	tlshd_util_keep_first(&r, config_get_path(kf, name, group, "x509.certificate",
+						  &x->certificate));
+	tlshd_util_keep_first(&r, config_get_path(kf, name, group, "x509.private_key",
+						  &x->private_key));
+	return r;
 }
 
 static int config_from_keyfile(GKeyFile *kf, const char *name, struct tlshd_config *cfg)
@@ -208,11 +203,11 @@ static int config_from_keyfile(GKeyFile *kf, const char *name, struct tlshd_conf
 	int r = 0;
 
 	config_warn_unknown(kf, name);
-	config_first_error(&r, config_get_uint(kf, name, "debug", "loglevel", &cfg->loglevel));
-	config_first_error(&r, config_get_uint(kf, name, "debug", "tls", &cfg->tls_debug));
-	config_first_error(&r, config_get_keyrings(kf, name, cfg));
-	config_first_error(&r, config_get_x509(kf, name, "authenticate.client", &cfg->client));
-	config_first_error(&r, config_get_x509(kf, name, "authenticate.server", &cfg->server));
+	tlshd_util_keep_first(&r, config_get_uint(kf, name, "debug", "loglevel", &cfg->loglevel));
+	tlshd_util_keep_first(&r, config_get_uint(kf, name, "debug", "tls", &cfg->tls_debug));
+	tlshd_util_keep_first(&r, config_get_keyrings(kf, name, cfg));
+	tlshd_util_keep_first(&r, config_get_x509(kf, name, "authenticate.client", &cfg->client));
+	tlshd_util_keep_first(&r, config_get_x509(kf, name, "authenticate.server", &cfg->server));
 	return r;
 }
 
@@ -246,57 +241,6 @@ int tlshd_config_parse(const char *data, size_t len, const char *name,
 	return 0;
 }
 
-/* Reads a whole regular file of at most 1 MiB into a NUL-terminated buffer. */
-static int config_read_file(const char *path, char **ret, size_t *ret_len)
-{
-	struct stat st;
-	size_t len = 0;
-	char *buf;
-	int fd, r;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		goto out_close;
-	}
-	if (st.st_size > 1024 * 1024) {
-		r = -EFBIG;
-		goto out_close;
-	}
-	buf = malloc(st.st_size + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out_close;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, st.st_size - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			free(buf);
-			goto out_close;
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
-	buf[len] = '\0';
-	*ret = buf;
-	*ret_len = len;
-	r = 0;
-out_close:
-	close(fd);
-	return r;
-}
-
 int tlshd_config_load(const char *path, bool must_exist, struct tlshd_config **ret)
 {
 	struct tlshd_config *cfg;
@@ -304,7 +248,7 @@ int tlshd_config_load(const char *path, bool must_exist, struct tlshd_config **r
 	size_t len = 0;
 	int r;
 
-	r = config_read_file(path, &data, &len);
+	r = tlshd_util_read_file(path, TLSHD_CONFIG_MAX_SIZE, &data, &len, NULL);
 	if (r == -ENOENT && !must_exist) {
 		tlshd_notice("%s not found, using built-in defaults", path);
 		cfg = tlshd_config_new_default();

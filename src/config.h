@@ -10,9 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#ifndef SYSCONFDIR
-#define SYSCONFDIR "/etc"
-#endif
+/* SYSCONFDIR comes from configure (build-config.h). */
 #define TLSHD_DEFAULT_CONFIG	SYSCONFDIR "/tlshd.conf"
 
 /* [authenticate.client] and [authenticate.server] */

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "creds.h"
 #include "log.h"
+#include "util.h"
 
 /* Anything that looks like "scheme:" (pkcs11:, tpmkey:, system:) is a
  * GnuTLS key URL; a file whose name has a colon is written "./a:b". */
@@ -33,53 +34,8 @@ static bool creds_is_url(const char *s)
 	return true;
 }
 
-/* Reads a small file whole; the caller wipes and frees it. */
-static int creds_read(const char *path, gnutls_datum_t *ret, struct stat *ret_st)
-{
-	struct stat st;
-	size_t len = 0;
-	int fd, r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 4 * 1024 * 1024) {
-		r = -EINVAL;
-		goto out;
-	}
-	ret->data = malloc(st.st_size + 1);
-	if (!ret->data) {
-		r = -ENOMEM;
-		goto out;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, ret->data + len, st.st_size - len);
-
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			explicit_bzero(ret->data, len);
-			free(ret->data);
-			goto out;
-		}
-		len += n;
-	}
-	ret->size = len;
-	if (ret_st)
-		*ret_st = st;
-out:
-	close(fd);
-	return r;
-}
-
-static void creds_wipe(gnutls_datum_t *d)
-{
-	if (d->data) {
-		explicit_bzero(d->data, d->size);
-		free(d->data);
-	}
-	d->data = NULL;
-	d->size = 0;
-}
+/* Key files are small; anything larger is not one. */
+#define TLSHD_KEY_FILE_MAX	(4 * 1024 * 1024)
 
 static int creds_load_trust(struct tlshd_creds_role *role, const struct tlshd_config_x509 *x)
 {
@@ -199,23 +155,26 @@ bool tlshd_creds_key_matches(const gnutls_pcert_st *pcert, gnutls_privkey_t key)
 
 static int creds_load_key_file(struct tlshd_creds_role *role, const char *path)
 {
-	gnutls_datum_t pem = { 0 };
+	gnutls_datum_t pem;
 	struct stat st = { 0 };
+	size_t len = 0;
+	char *data;
 	int r;
 
-	r = creds_read(path, &pem, &st);
+	r = tlshd_util_read_file(path, TLSHD_KEY_FILE_MAX, &data, &len, &st);
 	if (r < 0)
 		return tlshd_log_errno(LOG_ERR, r, "%s: [%s] x509.private_key: cannot read %s",
 				       role->file, role->section, path);
 	if (st.st_mode & (S_IROTH | S_IWOTH)) {
-		creds_wipe(&pem);
+		tlshd_util_wipe_free(data, len);
 		tlshd_err("%s: [%s] x509.private_key: %s is accessible to other users (mode %04o); "
 			  "refusing it: chmod o-rwx it", role->file, role->section, path,
 			  (unsigned int)(st.st_mode & 07777));
 		return -EPERM;
 	}
+	pem = (gnutls_datum_t){ (unsigned char *)data, len };
 	r = gnutls_privkey_import_x509_raw(role->key, &pem, GNUTLS_X509_FMT_PEM, NULL, 0);
-	creds_wipe(&pem);
+	tlshd_util_wipe_free(data, len);
 	if (r < 0) {
 		tlshd_err("%s: [%s] x509.private_key: %s: %s", role->file, role->section, path, gnutls_strerror(r));
 		return -EINVAL;
@@ -286,7 +245,7 @@ static void creds_role_done(struct tlshd_creds_role *role)
 static int creds_role_load(struct tlshd_creds_role *role, const char *file,
 			   const char *section, const struct tlshd_config_x509 *x)
 {
-	int r, first;
+	int r = 0;
 
 	memset(role, 0, sizeof(*role));
 	role->section = section;
@@ -295,15 +254,12 @@ static int creds_role_load(struct tlshd_creds_role *role, const char *file,
 		return -ENOMEM;
 	/* Every check runs, so that every problem is logged; the first
 	 * error is returned. */
-	r = creds_load_trust(role, x);
-	first = r;
-	r = creds_load_crl(role, x);
-	first = first ? first : r;
-	r = creds_load_own(role, x);
-	first = first ? first : r;
-	if (first < 0)
+	tlshd_util_keep_first(&r, creds_load_trust(role, x));
+	tlshd_util_keep_first(&r, creds_load_crl(role, x));
+	tlshd_util_keep_first(&r, creds_load_own(role, x));
+	if (r < 0)
 		creds_role_done(role);
-	return first;
+	return r;
 }
 
 int tlshd_creds_load(const struct tlshd_config *cfg, struct tlshd_creds *ret)

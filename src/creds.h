@@ -45,7 +45,9 @@ int tlshd_creds_load(const struct tlshd_config *cfg, struct tlshd_creds *ret);
 void tlshd_creds_done(struct tlshd_creds *creds);
 
 /* Loads a DER certificate and DER private key (as the kernel's keyring
- * hands them over); the caller frees with tlshd_creds_pcert_done(). */
+ * hands them over). On success the caller owns both and releases them
+ * with gnutls_pcert_deinit() and gnutls_privkey_deinit(); on failure
+ * nothing is left allocated. */
 int tlshd_creds_import_der(const gnutls_datum_t *cert, const gnutls_datum_t *key,
 			   gnutls_pcert_st *ret_pcert, gnutls_privkey_t *ret_key);
 

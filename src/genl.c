@@ -119,48 +119,35 @@ static ssize_t genl_recv(struct tlshd_genl *g, void *buf, size_t size, int flags
 	return n;
 }
 
-static bool genl_is_ready(const struct tlshd_genl *g, const struct nlmsghdr *nlh)
-{
-	const struct genlmsghdr *ghdr;
-	const struct nlattr *a;
-	int rem;
+/* Called for each message received; returns 0 to go on reading, or a
+ * value that ends genl_receive() and is returned by it. */
+typedef int (*genl_handler_t)(const struct nlmsghdr *nlh, size_t len, void *data);
 
-	if (nlh->nlmsg_type != g->family ||
-	    nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN)
-		return false;
-	ghdr = nlmsg_data(nlh);
-	if (ghdr->cmd != TLSHD_HS_CMD_READY)
-		return false;
-	nla_for_each_attr(a, genlmsg_attrdata(ghdr, 0), genlmsg_attrlen(ghdr, 0), rem) {
-		uint32_t class;
-
-		if (nla_type(a) != TLSHD_HS_A_ACCEPT_HANDLER_CLASS ||
-		    nla_len(a) != sizeof(class))
-			continue;
-		memcpy(&class, nla_data(a), sizeof(class));
-		return class == TLSHD_HS_HANDLER_CLASS_TLSHD;
-	}
-	return false;
-}
-
-int tlshd_genl_read_ready(struct tlshd_genl *g, unsigned int *count)
+/*
+ * The one receive loop: hands every message to @fn until it says stop.
+ * With MSG_DONTWAIT in @flags, an empty socket ends the loop (0, or
+ * -ENOBUFS if the kernel dropped messages meanwhile; the socket stays
+ * usable, so reading goes on after an overrun).
+ */
+static int genl_receive(struct tlshd_genl *g, int flags, genl_handler_t fn, void *data)
 {
 	char *buf = malloc(GENL_RECV_BUFSIZE);
-	ssize_t n;
+	bool overrun = false;
 	int r = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	for (;;) {
+	while (r == 0) {
 		struct nlmsghdr *nlh;
+		ssize_t n = genl_recv(g, buf, GENL_RECV_BUFSIZE, flags);
 		int len;
 
-		n = genl_recv(g, buf, GENL_RECV_BUFSIZE, MSG_DONTWAIT);
-		if (n == -EAGAIN)
+		if (n == -EAGAIN && (flags & MSG_DONTWAIT)) {
+			r = overrun ? -ENOBUFS : 0;
 			break;
+		}
 		if (n == -ENOBUFS) {
-			/* Keep reading: the socket is still usable. */
-			r = -ENOBUFS;
+			overrun = true;
 			continue;
 		}
 		if (n < 0) {
@@ -168,12 +155,33 @@ int tlshd_genl_read_ready(struct tlshd_genl *g, unsigned int *count)
 			break;
 		}
 		len = n;
-		for (nlh = (struct nlmsghdr *)buf; nlmsg_ok(nlh, len); nlh = nlmsg_next(nlh, &len))
-			if (genl_is_ready(g, nlh))
-				(*count)++;
+		for (nlh = (struct nlmsghdr *)buf; r == 0 && nlmsg_ok(nlh, len);
+		     nlh = nlmsg_next(nlh, &len))
+			r = fn(nlh, len, data);
 	}
 	free(buf);
 	return r;
+}
+
+struct genl_ready_count {
+	int family;
+	unsigned int *count;
+};
+
+static int genl_on_ready(const struct nlmsghdr *nlh, size_t len, void *data)
+{
+	struct genl_ready_count *c = data;
+
+	if (tlshd_request_is_ready(nlh, len, c->family))
+		(*c->count)++;
+	return 0;
+}
+
+int tlshd_genl_read_ready(struct tlshd_genl *g, unsigned int *count)
+{
+	struct genl_ready_count c = { .family = g->family, .count = count };
+
+	return genl_receive(g, MSG_DONTWAIT, genl_on_ready, &c);
 }
 
 static int genl_send(struct tlshd_genl *g, struct nl_msg *msg, uint32_t *ret_seq)
@@ -196,44 +204,44 @@ static int genl_error_of(const struct nlmsghdr *nlh)
 	return e->error;
 }
 
-/*
- * Reads until the answer to @seq arrives. With @req set, the answer is
- * an ACCEPT reply parsed into it; otherwise an ack is expected.
- */
+/* The answer to one request: an ack (req NULL) or an ACCEPT reply. */
+struct genl_answer {
+	int family;
+	uint32_t seq;
+	struct tlshd_request *req;
+	int result;
+};
+
+/* Ends the wait (1) once the answer to our sequence number arrived. */
+static int genl_on_answer(const struct nlmsghdr *nlh, size_t len, void *data)
+{
+	struct genl_answer *a = data;
+
+	if (nlh->nlmsg_seq != a->seq)
+		return 0;
+	if (nlh->nlmsg_type == NLMSG_ERROR) {
+		a->result = genl_error_of(nlh);
+		/* An ack is no answer to ACCEPT: no request came with it. */
+		if (a->req && a->result == 0)
+			a->result = -EBADMSG;
+		return 1;
+	}
+	if (a->req && nlh->nlmsg_type == a->family) {
+		a->result = tlshd_request_parse(nlh, len, a->req);
+		return 1;
+	}
+	return 0;
+}
+
+/* Blocks until the answer to @seq arrives; returns the kernel's verdict
+ * or the parser's. */
 static int genl_wait(struct tlshd_genl *g, uint32_t seq, struct tlshd_request *req)
 {
-	char *buf = malloc(GENL_RECV_BUFSIZE);
-	int r = -EBADMSG;
+	struct genl_answer a = { .family = g->family, .seq = seq, .req = req };
+	int r;
 
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		struct nlmsghdr *nlh;
-		ssize_t n;
-		int len;
-
-		n = genl_recv(g, buf, GENL_RECV_BUFSIZE, 0);
-		if (n < 0) {
-			r = n;
-			break;
-		}
-		len = n;
-		for (nlh = (struct nlmsghdr *)buf; nlmsg_ok(nlh, len); nlh = nlmsg_next(nlh, &len)) {
-			if (nlh->nlmsg_seq != seq)
-				continue;
-			if (nlh->nlmsg_type == NLMSG_ERROR) {
-				r = genl_error_of(nlh);
-				goto out;
-			}
-			if (req && nlh->nlmsg_type == g->family) {
-				r = tlshd_request_parse(nlh, len, req);
-				goto out;
-			}
-		}
-	}
-out:
-	free(buf);
-	return r;
+	r = genl_receive(g, 0, genl_on_answer, &a);
+	return r < 0 ? r : a.result;
 }
 
 int tlshd_genl_accept(struct tlshd_genl *g, struct tlshd_request *req)

@@ -12,13 +12,11 @@
 
 #include "keyring.h"
 #include "log.h"
+#include "util.h"
 
 void tlshd_psk_done(struct tlshd_psk *psk)
 {
-	if (psk->key) {
-		explicit_bzero(psk->key, psk->key_len);
-		free(psk->key);
-	}
+	tlshd_util_wipe_free(psk->key, psk->key_len);
 	free(psk->identity);
 	memset(psk, 0, sizeof(*psk));
 }
@@ -81,8 +79,7 @@ int tlshd_keyring_read_psk(key_serial_t serial, struct tlshd_psk *ret)
 		goto fail;
 	}
 	if (len < 1 || len > TLSHD_PSK_KEY_MAX) {
-		explicit_bzero(payload, len);
-		free(payload);
+		tlshd_util_wipe_free(payload, len);
 		tlshd_debug("key %d holds %ld bytes, not a PSK", serial, len);
 		r = -EKEYREJECTED;
 		goto fail;
@@ -113,13 +110,6 @@ int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len)
 	return 0;
 }
 
-void tlshd_keyring_free(void *data, size_t len)
-{
-	if (!data)
-		return;
-	explicit_bzero(data, len);
-	free(data);
-}
 
 void tlshd_keyring_possess(const char *const *names)
 {

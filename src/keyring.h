@@ -32,10 +32,9 @@ int tlshd_keyring_read_psk(key_serial_t serial, struct tlshd_psk *ret);
 /*
  * Reads the payload of key @serial (a DER certificate or private key the
  * kernel names) into *ret, malloc'd; the caller wipes and frees it with
- * tlshd_keyring_free(). Returns 0 or -ENOKEY.
+ * tlshd_util_wipe_free(). Returns 0 or -ENOKEY.
  */
 int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len);
-void tlshd_keyring_free(void *data, size_t len);
 
 /*
  * Links the keyrings described @names (NULL-terminated; missing ones are

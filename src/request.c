@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ACCEPT reply parser and DONE builder.
+ * READY and ACCEPT reply parsers, and the DONE builder.
  *
  * The parser trusts nothing: every attribute's length is checked against
  * its type before the value is read, strings must be NUL-terminated
@@ -206,15 +206,20 @@ static const struct nlattr *find_sockfd(const struct nlattr *head, int len)
 	return NULL;
 }
 
-static int check_header(const struct nlmsghdr *nlh, size_t len)
+/* The generic netlink header of a well-formed message, or NULL. */
+static const struct genlmsghdr *genl_header(const struct nlmsghdr *nlh, size_t len)
 {
-	const struct genlmsghdr *ghdr;
-
 	if (len < NLMSG_HDRLEN + GENL_HDRLEN || nlh->nlmsg_len > len ||
 	    nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN)
-		return -EBADMSG;
-	ghdr = nlmsg_data(nlh);
-	if (ghdr->cmd != TLSHD_HS_CMD_ACCEPT)
+		return NULL;
+	return nlmsg_data(nlh);
+}
+
+static int check_header(const struct nlmsghdr *nlh, size_t len)
+{
+	const struct genlmsghdr *ghdr = genl_header(nlh, len);
+
+	if (!ghdr || ghdr->cmd != TLSHD_HS_CMD_ACCEPT)
 		return -EBADMSG;
 	return 0;
 }
@@ -273,6 +278,24 @@ fail:
 			ret->sockfd = fd;
 	}
 	return r;
+}
+
+bool tlshd_request_is_ready(const struct nlmsghdr *nlh, size_t len, int family)
+{
+	const struct genlmsghdr *ghdr = genl_header(nlh, len);
+	const struct nlattr *a;
+	int rem;
+
+	if (!ghdr || nlh->nlmsg_type != family || ghdr->cmd != TLSHD_HS_CMD_READY)
+		return false;
+	nla_for_each_attr(a, genlmsg_attrdata(ghdr, 0), genlmsg_attrlen(ghdr, 0), rem) {
+		uint32_t class;
+
+		if (nla_type(a) != TLSHD_HS_A_ACCEPT_HANDLER_CLASS)
+			continue;
+		return attr_u32(a, &class) == 0 && class == TLSHD_HS_HANDLER_CLASS_TLSHD;
+	}
+	return false;
 }
 
 int tlshd_request_build_accept(struct nl_msg *msg, int family)

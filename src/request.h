@@ -60,6 +60,13 @@ struct tlshd_request {
  */
 int tlshd_request_parse(const struct nlmsghdr *nlh, size_t len, struct tlshd_request *ret);
 
+/*
+ * Whether the @len bytes at @nlh are a READY notification of @family for
+ * our handler class (tlshd). Anything else on the multicast group, and
+ * anything malformed, is not.
+ */
+bool tlshd_request_is_ready(const struct nlmsghdr *nlh, size_t len, int family);
+
 const char *tlshd_role_name(enum tlshd_role role);
 const char *tlshd_auth_name(enum tlshd_auth auth);
 

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "supervisor.h"
+#include "util.h"
 #include "worker.h"
 
 int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers)
@@ -57,7 +58,7 @@ void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid)
 			continue;
 		sv->slots[i].pid = pid;
 		sv->slots[i].killed = false;
-		clock_gettime(CLOCK_MONOTONIC, &sv->slots[i].started);
+		sv->slots[i].started_ms = tlshd_util_now_ms();
 		break;
 	}
 	sv->running++;
@@ -114,19 +115,15 @@ void tlshd_supervisor_reap(struct tlshd_supervisor *sv)
 
 int tlshd_supervisor_police(struct tlshd_supervisor *sv)
 {
-	long long next = -1;
-	struct timespec now;
+	long long next = -1, now = tlshd_util_now_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	for (unsigned int i = 0; i < sv->max_workers; i++) {
 		struct tlshd_worker_slot *w = &sv->slots[i];
-		long long age_ms, left;
+		long long left;
 
 		if (!w->pid || w->killed)
 			continue;
-		age_ms = (now.tv_sec - w->started.tv_sec) * 1000LL +
-			 (now.tv_nsec - w->started.tv_nsec) / 1000000;
-		left = TLSHD_WORKER_KILL_AFTER_S * 1000LL - age_ms;
+		left = TLSHD_WORKER_KILL_AFTER_S * 1000LL - (now - w->started_ms);
 		if (left <= 0) {
 			tlshd_err("worker %d still running after %d s, killing it",
 				  (int)w->pid, TLSHD_WORKER_KILL_AFTER_S);

@@ -7,7 +7,6 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
-#include <time.h>
 
 #define TLSHD_MAX_WORKERS_DEFAULT	256
 /* A worker's handshake deadline is at most TLSHD_MAX_TIMEOUT_MS; past
@@ -16,7 +15,7 @@
 
 struct tlshd_worker_slot {
 	pid_t pid;
-	struct timespec started;
+	long long started_ms;		/* CLOCK_MONOTONIC */
 	bool killed;
 };
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Handshake engine, client role (the kernel sent CLIENTHELLO).
+ * Handshake engine, client role (the kernel sent CLIENTHELLO): which PSK
+ * we offer, and whom the server's certificate must name.
  */
 #include "build-config.h"
 
@@ -11,16 +12,16 @@
 
 #include "keyring.h"
 #include "log.h"
-#include "tls.h"
+#include "tls-internal.h"
+#include "util.h"
 
 /*
  * The kernel names up to five PSKs, in its order of preference. GnuTLS
  * offers one external PSK per ClientHello, so the first one that can be
  * read is offered; the others are logged and skipped.
  */
-static int client_pick_psk(struct tlshd_handshake *hs, struct tlshd_psk *ret)
+static int client_pick_psk(const struct tlshd_request *req, struct tlshd_psk *ret)
 {
-	const struct tlshd_request *req = hs->req;
 	int last = -ENOKEY;
 
 	for (unsigned int i = 0; i < req->num_peerids; i++) {
@@ -60,78 +61,75 @@ static int client_psk_credentials(const struct tlshd_psk *psk,
 	return gnutls_psk_allocate_client_credentials(ret) < 0 ? -ENOMEM : 0;
 }
 
-static int client_psk(struct tlshd_handshake *hs)
+/* Credentials for @psk, owned by the session. */
+static int client_psk_attach(struct tlshd_handshake *hs, const struct tlshd_psk *psk)
 {
-	gnutls_psk_client_credentials_t cred = NULL;
-	gnutls_session_t s = NULL;
-	struct tlshd_psk psk = { 0 };
-	gnutls_datum_t key;
-	enum tlshd_prio kind;
+	struct tlshd_session *sess = hs->sess;
+	gnutls_datum_t key = { psk->key, psk->key_len };
 	int r;
 
-	r = client_pick_psk(hs, &psk);
+	r = client_psk_credentials(psk, &sess->psk_client);
+	if (r == -EOPNOTSUPP)
+		return tlshd_tls_fail(hs, r, "PSK %d is a %zu-byte SHA-384 key; binding it needs "
+				      "GnuTLS 3.8.1 or later", psk->serial, psk->key_len);
 	if (r < 0)
-		return tlshd_tls_fail(hs, NULL, r == -ENOMEM ? r : -ENOKEY,
+		return tlshd_tls_fail(hs, -ENOMEM, "out of memory");
+	r = gnutls_psk_set_client_credentials(sess->psk_client, psk->identity, &key,
+					      GNUTLS_PSK_KEY_RAW);
+	if (r < 0)
+		return tlshd_tls_fail(hs, -EKEYREJECTED, "PSK %d rejected by GnuTLS: %s",
+				      psk->serial, gnutls_strerror(r));
+	return 0;
+}
+
+static int client_psk_with(struct tlshd_handshake *hs, const struct tlshd_psk *psk)
+{
+	gnutls_priority_t prio = hs->ctx->prio.prio[tlshd_priority_for_psk(psk->key_len)];
+	int r;
+
+	if (!prio)
+		return tlshd_tls_fail(hs, -EOPNOTSUPP, "the TLS policy allows no suite for a "
+				      "%zu-byte PSK", psk->key_len);
+	r = client_psk_attach(hs, psk);
+	if (r < 0)
+		return r;
+	r = tlshd_session_start(hs, GNUTLS_CLIENT, prio);
+	if (r < 0)
+		return r;
+	gnutls_credentials_set(hs->sess->gs, GNUTLS_CRD_PSK, hs->sess->psk_client);
+	hs->psk_len = psk->key_len;
+	hs->peerid = psk->serial;
+	tlshd_debug("offering PSK %d '%s' (%zu bytes)", psk->serial, psk->identity, psk->key_len);
+	return 0;
+}
+
+int tlshd_client_psk_open(struct tlshd_handshake *hs)
+{
+	struct tlshd_psk psk = { 0 };
+	int r;
+
+	r = client_pick_psk(hs->req, &psk);
+	if (r < 0)
+		return tlshd_tls_fail(hs, r == -ENOMEM ? r : -ENOKEY,
 				      "none of the %u PSK(s) the kernel named can be used",
 				      hs->req->num_peerids);
-	kind = tlshd_priority_for_psk(psk.key_len);
-	if (!hs->ctx->prio.prio[kind]) {
-		r = tlshd_tls_fail(hs, NULL, -EOPNOTSUPP,
-				   "the TLS policy allows no suite for a %zu-byte PSK", psk.key_len);
-		goto out;
-	}
-	r = client_psk_credentials(&psk, &cred);
-	if (r == -EOPNOTSUPP) {
-		r = tlshd_tls_fail(hs, NULL, r, "PSK %d is a %zu-byte SHA-384 key; binding it needs "
-				   "GnuTLS 3.8.1 or later", psk.serial, psk.key_len);
-		goto out;
-	}
-	if (r < 0) {
-		r = tlshd_tls_fail(hs, NULL, -ENOMEM, "out of memory");
-		goto out;
-	}
-	key.data = psk.key;
-	key.size = psk.key_len;
-	r = gnutls_psk_set_client_credentials(cred, psk.identity, &key, GNUTLS_PSK_KEY_RAW);
-	if (r < 0) {
-		r = tlshd_tls_fail(hs, NULL, -EKEYREJECTED, "PSK %d rejected by GnuTLS: %s",
-				   psk.serial, gnutls_strerror(r));
-		goto out;
-	}
-	r = tlshd_tls_session_new(hs, GNUTLS_CLIENT, &s);
-	if (r < 0) {
-		r = tlshd_tls_fail(hs, NULL, r, "out of memory");
-		goto out;
-	}
-	gnutls_priority_set(s, hs->ctx->prio.prio[kind]);
-	gnutls_credentials_set(s, GNUTLS_CRD_PSK, cred);
-	tlshd_debug("offering PSK %d '%s' (%zu bytes)", psk.serial, psk.identity, psk.key_len);
-	r = tlshd_tls_drive(hs, s, NULL);
-	if (r == 0) {
-		hs->result.remote_auth[0] = psk.serial;
-		hs->result.num_remote_auth = 1;
-	}
-out:
-	if (s)
-		gnutls_deinit(s);
-	if (cred)
-		gnutls_psk_free_client_credentials(cred);
+	/* GnuTLS copies the key into the credentials. */
+	r = client_psk_with(hs, &psk);
 	tlshd_psk_done(&psk);
 	return r;
 }
 
 /* Whom the server certificate must name: the consumer's PEERNAME, or
  * else the address we are connected to. Only a DNS name goes into SNI. */
-static int client_set_server_name(struct tlshd_handshake *hs, gnutls_session_t s)
+static int client_set_server_name(struct tlshd_handshake *hs)
 {
 	const struct tlshd_request *req = hs->req;
 	unsigned char ip[16];
-	int r;
 
 	if (!req->has_peername) {
-		r = tlshd_tls_peer_address(hs->fd, hs->verify_name, sizeof(hs->verify_name));
-		if (r < 0)
-			return tlshd_tls_fail(hs, NULL, -EINVAL, "no peer name and no peer address "
+		if (tlshd_util_peer_address(req->sockfd, hs->verify_name,
+					    sizeof(hs->verify_name), NULL) < 0)
+			return tlshd_tls_fail(hs, -EINVAL, "no peer name and no peer address "
 					      "to verify the server against");
 		return 0;
 	}
@@ -139,41 +137,25 @@ static int client_set_server_name(struct tlshd_handshake *hs, gnutls_session_t s
 	if (inet_pton(AF_INET, req->peername, ip) == 1 ||
 	    inet_pton(AF_INET6, req->peername, ip) == 1)
 		return 0;
-	if (gnutls_server_name_set(s, GNUTLS_NAME_DNS, req->peername,
+	if (gnutls_server_name_set(hs->sess->gs, GNUTLS_NAME_DNS, req->peername,
 				   strlen(req->peername)) < 0)
-		return tlshd_tls_fail(hs, NULL, -EINVAL, "invalid server name '%s'", req->peername);
+		return tlshd_tls_fail(hs, -EINVAL, "invalid server name '%s'", req->peername);
 	return 0;
 }
 
 /* UNAUTH (xprtsec=tls) and X509 (xprtsec=mtls): the server's certificate
  * is verified either way; with X509 we present ours. */
-static int client_x509(struct tlshd_handshake *hs)
+int tlshd_client_x509_open(struct tlshd_handshake *hs)
 {
-	gnutls_session_t s = NULL;
 	int r;
 
-	r = tlshd_tls_x509_session(hs, &hs->ctx->creds.client, GNUTLS_CLIENT,
-				   hs->req->auth == TLSHD_AUTH_X509, &s);
-	if (!r)
-		r = client_set_server_name(hs, s);
-	if (!r) {
-		tlshd_debug("verifying the server as '%s'", hs->verify_name);
-		r = tlshd_tls_drive(hs, s, NULL);
-	}
-	if (s)
-		gnutls_deinit(s);
-	tlshd_tls_x509_release(hs);
-	return r;
-}
-
-int tlshd_tls_client(struct tlshd_handshake *hs)
-{
-	switch (hs->req->auth) {
-	case TLSHD_AUTH_PSK:
-		return client_psk(hs);
-	case TLSHD_AUTH_UNAUTH:
-	case TLSHD_AUTH_X509:
-		return client_x509(hs);
-	}
-	return tlshd_tls_fail(hs, NULL, -EINVAL, "unknown auth mode");
+	r = tlshd_x509_open(hs, &hs->ctx->creds.client, GNUTLS_CLIENT,
+			    hs->req->auth == TLSHD_AUTH_X509);
+	if (r < 0)
+		return r;
+	r = client_set_server_name(hs);
+	if (r < 0)
+		return r;
+	tlshd_debug("verifying the server as '%s'", hs->verify_name);
+	return 0;
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Handshake engine, X.509 parts shared by both roles: which certificate
- * we present, how the peer's is verified, and what a failed verification
- * tells the peer and the log.
+ * we present, how the peer's is verified, and which alert tells the peer
+ * why its certificate was refused.
  *
  * The credentials (trust store, CRLs, configured chain and key) come
  * loaded from creds.c; the callbacks below read the per-handshake choices
@@ -12,7 +12,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,9 +22,10 @@
 #include "creds.h"
 #include "keyring.h"
 #include "log.h"
-#include "tls.h"
+#include "tls-internal.h"
+#include "util.h"
 
-/* Certificate selection: whatever tlshd_tls_x509_own_cert() chose. */
+/* Certificate selection: whatever tlshd_x509_open() chose. */
 static int x509_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, int nreqs,
 			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
 			 gnutls_pcert_st **pcert, unsigned int *pcert_length,
@@ -33,29 +33,43 @@ static int x509_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, i
 {
 	struct tlshd_handshake *hs = gnutls_session_get_ptr(s);
 
-	*pcert = hs->own_chain;
-	*pcert_length = hs->own_chain_len;
-	*privkey = hs->own_key;
+	*pcert = (gnutls_pcert_st *)hs->sess->chain;
+	*pcert_length = hs->sess->chain_len;
+	*privkey = hs->sess->key;
 	return 0;
 }
 
-static void x509_log_rejection(struct tlshd_handshake *hs, const char *whose,
-			       unsigned int status)
+/* The alert that tells the peer why its certificate was refused. */
+static gnutls_alert_description_t x509_alert(unsigned int status)
+{
+	if (status & GNUTLS_CERT_REVOKED)
+		return GNUTLS_A_CERTIFICATE_REVOKED;
+	if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
+		return GNUTLS_A_CERTIFICATE_EXPIRED;
+	if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+		return GNUTLS_A_UNKNOWN_CA;
+	if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
+		return GNUTLS_A_UNSUPPORTED_CERTIFICATE;
+	return GNUTLS_A_BAD_CERTIFICATE;
+}
+
+static void x509_refuse(struct tlshd_handshake *hs, const char *whose, unsigned int status)
 {
 	gnutls_datum_t out = { 0 };
+	char why[200] = "";
+	size_t n;
 
 	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) < 0)
-		snprintf(hs->reason, sizeof(hs->reason), "%s certificate rejected (status 0x%x)",
-			 whose, status);
+		snprintf(why, sizeof(why), "status 0x%x", status);
 	else
-		snprintf(hs->reason, sizeof(hs->reason), "%s certificate rejected: %s", whose,
-			 (char *)out.data);
+		snprintf(why, sizeof(why), "%s", (char *)out.data);
 	gnutls_free(out.data);
 	/* GnuTLS ends its description with a blank. */
-	for (size_t n = strlen(hs->reason); n && hs->reason[n - 1] == ' '; n--)
-		hs->reason[n - 1] = '\0';
-	hs->verify_status = status;
-	tlshd_err("%s", hs->reason);
+	for (n = strlen(why); n && why[n - 1] == ' '; n--)
+		why[n - 1] = '\0';
+	tlshd_tls_refuse(hs, -EACCES, x509_alert(status), "%s certificate rejected: %s",
+			 whose, why);
+	tlshd_err("%s certificate rejected: %s", whose, why);
 }
 
 /* Names a verified peer certificate by subject and issuer. */
@@ -79,7 +93,7 @@ static void x509_log_peer(gnutls_session_t s, const char *what)
 }
 
 /* Verifies the peer's chain against the role's trust store and CRLs and
- * against @data; a rejection is logged and recorded with its reason. */
+ * against @data; a rejection is logged and recorded with its alert. */
 static int x509_check(struct tlshd_handshake *hs, gnutls_session_t s,
 		      gnutls_typed_vdata_st *data, unsigned int n, const char *whose)
 {
@@ -88,13 +102,12 @@ static int x509_check(struct tlshd_handshake *hs, gnutls_session_t s,
 
 	r = gnutls_certificate_verify_peers(s, data, n, &status);
 	if (r < 0) {
-		snprintf(hs->reason, sizeof(hs->reason), "cannot verify the %s certificate: %s",
-			 whose, gnutls_strerror(r));
-		hs->verify_status = GNUTLS_CERT_INVALID;
+		tlshd_tls_refuse(hs, -EACCES, GNUTLS_A_BAD_CERTIFICATE,
+				 "cannot verify the %s certificate: %s", whose, gnutls_strerror(r));
 		return GNUTLS_E_CERTIFICATE_ERROR;
 	}
 	if (status) {
-		x509_log_rejection(hs, whose, status);
+		x509_refuse(hs, whose, status);
 		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
 	}
 	return 0;
@@ -140,7 +153,7 @@ static int x509_verify_client(struct tlshd_handshake *hs, gnutls_session_t s)
 	r = x509_check(hs, s, data, 1, "client");
 	if (r < 0)
 		return r;
-	hs->peer_verified = true;
+	hs->peerid = TLSHD_PEERID_CERT_VERIFIED;
 	x509_log_peer(s, "client certificate verified");
 	return 0;
 }
@@ -154,7 +167,7 @@ static int x509_verify(gnutls_session_t s)
 	return x509_verify_client(hs, s);
 }
 
-void tlshd_tls_x509_attach(struct tlshd_creds *creds)
+void tlshd_x509_attach(struct tlshd_creds *creds)
 {
 	struct tlshd_creds_role *roles[] = { &creds->client, &creds->server };
 
@@ -164,135 +177,90 @@ void tlshd_tls_x509_attach(struct tlshd_creds *creds)
 	}
 }
 
-/* The alert that tells the peer why its certificate was refused. */
-gnutls_alert_description_t tlshd_tls_x509_alert(unsigned int status)
+/* Imports the DER pair into the session, which owns it from then on. */
+static int x509_import_pair(struct tlshd_handshake *hs, void *cert, size_t cert_len,
+			    void *key, size_t key_len)
 {
-	if (status & GNUTLS_CERT_REVOKED)
-		return GNUTLS_A_CERTIFICATE_REVOKED;
-	if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
-		return GNUTLS_A_CERTIFICATE_EXPIRED;
-	if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
-		return GNUTLS_A_UNKNOWN_CA;
-	if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
-		return GNUTLS_A_UNSUPPORTED_CERTIFICATE;
-	return GNUTLS_A_BAD_CERTIFICATE;
+	const struct tlshd_request *req = hs->req;
+	struct tlshd_session *sess = hs->sess;
+	gnutls_datum_t dc = { cert, cert_len }, dk = { key, key_len };
+
+	if (tlshd_creds_import_der(&dc, &dk, &sess->kr_cert, &sess->kr_key) < 0)
+		return tlshd_tls_fail(hs, -EKEYREJECTED, "keys %d/%d do not hold a DER "
+				      "certificate and private key", req->cert, req->privkey);
+	if (!tlshd_creds_key_matches(&sess->kr_cert, sess->kr_key))
+		return tlshd_tls_fail(hs, -EKEYREJECTED, "private key %d does not belong to "
+				      "certificate %d", req->privkey, req->cert);
+	sess->chain = &sess->kr_cert;
+	sess->chain_len = 1;
+	sess->key = sess->kr_key;
+	tlshd_debug("presenting certificate %d from the keyring", req->cert);
+	return 0;
 }
 
 /* The kernel named a certificate and key (DER payloads) in the
  * CERTIFICATE nest: load them for this handshake only. */
 static int x509_load_from_keyring(struct tlshd_handshake *hs)
 {
-	const struct tlshd_request *req = hs->req;
-	void *cert = NULL, *key = NULL;
-	size_t cert_len = 0, key_len = 0;
-	gnutls_datum_t dc, dk;
-	int r;
-
 	/* NFS's cert_serial=/privkey_serial= keys live in the .nfs keyring
 	 * (Linux 6.17+), which the kernel does not link for us. */
 	static const char *const consumer_rings[] = { ".nfs", ".nfsd", NULL };
+	const struct tlshd_request *req = hs->req;
+	void *cert = NULL, *key = NULL;
+	size_t cert_len = 0, key_len = 0;
+	int r;
 
 	tlshd_keyring_possess(consumer_rings);
 	tlshd_keyring_possess((const char *const *)hs->ctx->cfg->keyrings);
 	r = tlshd_keyring_read(req->cert, &cert, &cert_len);
 	if (!r)
 		r = tlshd_keyring_read(req->privkey, &key, &key_len);
-	if (r < 0) {
-		r = tlshd_tls_fail(hs, NULL, -ENOKEY, "certificate key %d or private key %d "
-				   "named by the kernel cannot be read", req->cert, req->privkey);
-		goto out;
-	}
-	dc = (gnutls_datum_t){ cert, cert_len };
-	dk = (gnutls_datum_t){ key, key_len };
-	r = tlshd_creds_import_der(&dc, &dk, &hs->req_pcert, &hs->req_key);
-	if (r < 0) {
-		r = tlshd_tls_fail(hs, NULL, -EKEYREJECTED, "keys %d/%d do not hold a DER "
-				   "certificate and private key", req->cert, req->privkey);
-		goto out;
-	}
-	hs->req_cert_loaded = true;
-	if (!tlshd_creds_key_matches(&hs->req_pcert, hs->req_key)) {
-		r = tlshd_tls_fail(hs, NULL, -EKEYREJECTED, "private key %d does not belong to "
-				   "certificate %d", req->privkey, req->cert);
-		goto out;
-	}
-	hs->own_chain = &hs->req_pcert;
-	hs->own_chain_len = 1;
-	hs->own_key = hs->req_key;
-	tlshd_debug("presenting certificate %d from the keyring", req->cert);
-out:
-	tlshd_keyring_free(cert, cert_len);
-	tlshd_keyring_free(key, key_len);
+	if (r < 0)
+		r = tlshd_tls_fail(hs, -ENOKEY, "certificate key %d or private key %d named "
+				   "by the kernel cannot be read", req->cert, req->privkey);
+	else
+		r = x509_import_pair(hs, cert, cert_len, key, key_len);
+	tlshd_util_wipe_free(cert, cert_len);
+	tlshd_util_wipe_free(key, key_len);
 	return r;
 }
 
-int tlshd_tls_x509_own_cert(struct tlshd_handshake *hs, const struct tlshd_creds_role *role,
+static int x509_choose_cert(struct tlshd_handshake *hs, const struct tlshd_creds_role *role,
 			    bool required)
 {
 	const struct tlshd_request *req = hs->req;
+	struct tlshd_session *sess = hs->sess;
 
 	if (req->auth == TLSHD_AUTH_X509 && req->cert && req->privkey)
 		return x509_load_from_keyring(hs);
 	if (req->auth != TLSHD_AUTH_X509 && req->role == TLSHD_ROLE_CLIENT)
 		return 0;		/* xprtsec=tls: no client certificate */
 	if (role->chain_len) {
-		hs->own_chain = (gnutls_pcert_st *)role->chain;
-		hs->own_chain_len = role->chain_len;
-		hs->own_key = role->key;
+		sess->chain = role->chain;
+		sess->chain_len = role->chain_len;
+		sess->key = role->key;
 		return 0;
 	}
 	if (!required)
 		return 0;
-	return tlshd_tls_fail(hs, NULL, -ENOKEY, "no certificate: the kernel named none and "
+	return tlshd_tls_fail(hs, -ENOKEY, "no certificate: the kernel named none and "
 			      "[%s] sets no x509.certificate and x509.private_key", role->section);
 }
 
-int tlshd_tls_x509_session(struct tlshd_handshake *hs, const struct tlshd_creds_role *role,
-			   unsigned int flags, bool cert_required, gnutls_session_t *ret)
+int tlshd_x509_open(struct tlshd_handshake *hs, const struct tlshd_creds_role *role,
+		    unsigned int flags, bool cert_required)
 {
-	gnutls_session_t s;
+	gnutls_priority_t prio = hs->ctx->prio.prio[TLSHD_PRIO_X509];
 	int r;
 
-	if (!hs->ctx->prio.prio[TLSHD_PRIO_X509])
-		return tlshd_tls_fail(hs, NULL, -EOPNOTSUPP, "the TLS policy allows no x509 suite");
-	r = tlshd_tls_x509_own_cert(hs, role, cert_required);
+	if (!prio)
+		return tlshd_tls_fail(hs, -EOPNOTSUPP, "the TLS policy allows no x509 suite");
+	r = x509_choose_cert(hs, role, cert_required);
 	if (r < 0)
 		return r;
-	r = tlshd_tls_session_new(hs, flags, &s);
+	r = tlshd_session_start(hs, flags, prio);
 	if (r < 0)
-		return tlshd_tls_fail(hs, NULL, r, "out of memory");
-	gnutls_priority_set(s, hs->ctx->prio.prio[TLSHD_PRIO_X509]);
-	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, role->cred);
-	*ret = s;
-	return 0;
-}
-
-void tlshd_tls_x509_release(struct tlshd_handshake *hs)
-{
-	if (hs->req_cert_loaded) {
-		gnutls_pcert_deinit(&hs->req_pcert);
-		gnutls_privkey_deinit(hs->req_key);
-		hs->req_cert_loaded = false;
-	}
-	hs->own_chain = NULL;
-	hs->own_chain_len = 0;
-	hs->own_key = NULL;
-}
-
-/* The numeric address of the peer, to verify against when the kernel
- * sent no name: never a reverse DNS lookup, which could stall the
- * handshake and would only be as trustworthy as DNS. */
-int tlshd_tls_peer_address(int fd, char *buf, size_t size)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-		return -errno;
-	if (getnameinfo((struct sockaddr *)&ss, len, buf, size, NULL, 0, NI_NUMERICHOST) != 0)
-		return -EINVAL;
-	/* A v4-mapped IPv6 peer is an IPv4 peer. */
-	if (!strncmp(buf, "::ffff:", 7) && strchr(buf + 7, '.'))
-		memmove(buf, buf + 7, strlen(buf + 7) + 1);
+		return r;
+	gnutls_credentials_set(hs->sess->gs, GNUTLS_CRD_CERTIFICATE, role->cred);
 	return 0;
 }

@@ -4,99 +4,95 @@
  *   1. ACCEPT: the kernel installs the consumer's socket in our fd table
  *      and links its keyring into our process keyring;
  *   2. parse the request, name the peer;
- *   3. run the handshake engine (credentials, TLS 1.3, kTLS);
- *   4. DONE with the status and the authenticated peer, acked;
+ *   3. drop privileges, run the handshake engine (credentials, TLS 1.3,
+ *      kTLS): one outcome;
+ *   4. DONE with that outcome's status and authenticated peer, acked;
  *   5. one log line, close the socket, exit.
- * Once ACCEPT has handed us a socket, every path ends in exactly one DONE.
+ * Once ACCEPT has handed us a socket, every path ends in exactly one DONE,
+ * sent from one place.
  */
 #include "build-config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "genl.h"
 #include "log.h"
 #include "privs.h"
 #include "tls.h"
+#include "util.h"
 #include "worker.h"
 
-/* "192.0.2.1:2049" or "[2001:db8::1]:4420", numeric: no DNS here. */
-static void worker_peer_name(int fd, char *buf, size_t size)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char host[NI_MAXHOST], serv[NI_MAXSERV];
+#define WORKER_PEER_MAX		(NI_MAXHOST + NI_MAXSERV + 4)
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), serv, sizeof(serv),
-			NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-		snprintf(buf, size, "fd %d (no peer address)", fd);
+/* An outcome decided before the engine ran. */
+static void worker_fail(struct tlshd_tls_outcome *out, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void worker_fail(struct tlshd_tls_outcome *out, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(out, 0, sizeof(*out));
+	out->result.status = -err;
+	va_start(ap, fmt);
+	vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* Steps 2 and 3 for a request that parsed. */
+static void worker_handshake(const struct tlshd_context *ctx, const struct tlshd_request *req,
+			     const char *peer, struct tlshd_tls_outcome *out)
+{
+	int r;
+
+	tlshd_log_set_prefix("%s %s %s: ", tlshd_role_name(req->role),
+			     tlshd_auth_name(req->auth), peer);
+	r = tlshd_privs_drop();
+	if (r < 0) {
+		worker_fail(out, -EIO, "cannot drop privileges: %s", strerror(-r));
 		return;
 	}
-	if (ss.ss_family == AF_INET6)
-		snprintf(buf, size, "[%s]:%s", host, serv);
-	else
-		snprintf(buf, size, "%s:%s", host, serv);
+	tlshd_tls_run(ctx, req, 0, out);
 }
 
-static long worker_ms_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000L + (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
-static void worker_log_result(const struct tlshd_request *req, const char *peer,
-			      const struct tlshd_handshake *hs, long ms)
+/* The one line each request leaves in the log; @req is NULL when the
+ * kernel's request could not be parsed. */
+static void worker_log(const struct tlshd_request *req, const char *peer,
+		       const struct tlshd_tls_outcome *out, int done_err, long long ms)
 {
 	struct tlshd_log_handshake h = {
-		.role = tlshd_role_name(req->role),
-		.auth = tlshd_auth_name(req->auth),
+		.role = req ? tlshd_role_name(req->role) : "?",
+		.auth = req ? tlshd_auth_name(req->auth) : "?",
 		.peer = peer,
-		.peername = req->has_peername ? req->peername : NULL,
-		.status = hs->result.status,
-		.cipher = hs->cipher,
-		.reason = hs->reason,
+		.peername = req && req->has_peername ? req->peername : NULL,
+		.status = out->result.status,
+		.cipher = out->cipher,
+		.reason = out->reason,
 		.duration_ms = ms,
 	};
 
+	/* The handshake worked, but the consumer was never told. */
+	if (!h.status && done_err < 0) {
+		h.status = -done_err;
+		h.reason = "the kernel rejected DONE";
+	}
 	tlshd_log_set_prefix(NULL);
 	tlshd_log_handshake(&h);
 }
 
-/* The ACCEPT reply was unusable: answer EINVAL if we know the socket. */
-static int worker_reject(struct tlshd_genl *g, const struct tlshd_request *req, int err)
-{
-	struct tlshd_result res = { .status = EINVAL };
-	int r;
-
-	tlshd_err("kernel sent an unusable handshake request: %s", strerror(-err));
-	if (req->sockfd < 0) {
-		tlshd_err("request has no socket, cannot answer it; the consumer will time out");
-		return TLSHD_WORKER_ERROR;
-	}
-	r = tlshd_genl_done(g, req->sockfd, &res);
-	if (r < 0)
-		tlshd_log_errno(LOG_ERR, r, "kernel rejected DONE for fd %d", req->sockfd);
-	close(req->sockfd);
-	return TLSHD_WORKER_FAILED;
-}
-
 int tlshd_worker_run(const struct tlshd_context *ctx, int family)
 {
-	struct tlshd_handshake hs = { .ctx = ctx };
 	struct tlshd_genl g = { 0 };
+	struct tlshd_tls_outcome out;
 	struct tlshd_request req;
-	struct timespec start;
-	char peer[NI_MAXHOST + NI_MAXSERV + 4];
-	int r, ret;
+	char peer[WORKER_PEER_MAX];
+	long long start;
+	int r, done, ret;
 
 	r = tlshd_genl_connect(&g, family);
 	if (r < 0) {
@@ -104,7 +100,7 @@ int tlshd_worker_run(const struct tlshd_context *ctx, int family)
 		return TLSHD_WORKER_ERROR;
 	}
 	r = tlshd_genl_accept(&g, &req);
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	start = tlshd_util_now_ms();
 	if (r == -EAGAIN) {
 		ret = TLSHD_WORKER_IDLE;
 		goto out;
@@ -114,37 +110,26 @@ int tlshd_worker_run(const struct tlshd_context *ctx, int family)
 		ret = TLSHD_WORKER_ERROR;
 		goto out;
 	}
-	if (r < 0) {
-		ret = worker_reject(&g, &req, r);
+	if (r < 0 && req.sockfd < 0) {
+		tlshd_log_errno(LOG_ERR, r, "kernel sent an unusable handshake request with no "
+				"socket, cannot answer it; the consumer will time out");
+		ret = TLSHD_WORKER_ERROR;
 		goto out;
 	}
 
-	worker_peer_name(req.sockfd, peer, sizeof(peer));
-	tlshd_log_set_prefix("%s %s %s: ", tlshd_role_name(req.role),
-			     tlshd_auth_name(req.auth), peer);
-	hs.req = &req;
-	hs.fd = req.sockfd;
-	tlshd_handshake_set_deadline(&hs);
-	r = tlshd_privs_drop();
-	if (r < 0) {
-		hs.result.status = EIO;
-		snprintf(hs.reason, sizeof(hs.reason), "cannot drop privileges: %s",
-			 strerror(-r));
-	} else {
-		tlshd_handshake_run(&hs);
-	}
+	tlshd_util_peer_label(req.sockfd, peer, sizeof(peer));
+	if (r < 0)
+		worker_fail(&out, -EINVAL, "kernel sent an unusable handshake request: %s",
+			    strerror(-r));
+	else
+		worker_handshake(ctx, &req, peer, &out);
 
-	r = tlshd_genl_done(&g, req.sockfd, &hs.result);
-	if (r < 0) {
-		tlshd_log_errno(LOG_ERR, r, "kernel rejected DONE (status %s)",
-				tlshd_errno_name(hs.result.status));
-		if (!hs.result.status) {
-			hs.result.status = -r;
-			snprintf(hs.reason, sizeof(hs.reason), "kernel rejected DONE");
-		}
-	}
-	worker_log_result(&req, peer, &hs, worker_ms_since(&start));
-	ret = hs.result.status ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
+	done = tlshd_genl_done(&g, req.sockfd, &out.result);
+	if (done < 0)
+		tlshd_log_errno(LOG_ERR, done, "kernel rejected DONE (status %s)",
+				tlshd_errno_name(out.result.status));
+	worker_log(r < 0 ? NULL : &req, peer, &out, done, tlshd_util_now_ms() - start);
+	ret = out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
 	close(req.sockfd);
 out:
 	tlshd_genl_close(&g);

@@ -26,16 +26,15 @@ static key_serial_t server_ring, client_ring;
 
 struct side {
 	struct tlshd_request req;
-	struct tlshd_handshake hs;
-	int ret;
+	struct tlshd_tls_outcome out;
 };
 
 static void *side_run(void *arg)
 {
 	struct side *s = arg;
 
-	s->ret = tlshd_handshake_run(&s->hs);
-	close(s->hs.fd);
+	tlshd_tls_run(&ctx, &s->req, TLSHD_TLS_NO_KTLS, &s->out);
+	close(s->req.sockfd);
 	return NULL;
 }
 
@@ -46,10 +45,6 @@ static void side_init(struct side *s, enum tlshd_role role, int fd)
 	s->req.auth = TLSHD_AUTH_PSK;
 	s->req.sockfd = fd;
 	s->req.timeout_ms = 5000;
-	s->hs.ctx = &ctx;
-	s->hs.req = &s->req;
-	s->hs.fd = fd;
-	s->hs.no_ktls = true;
 }
 
 /* Runs a client offering @client_key against a server searching
@@ -95,17 +90,17 @@ static void test_psk_ok(size_t len, const char *want_suite)
 	snprintf(id, sizeof(id), "NVMe0R0%d host-%zu sub", len == 48 ? 2 : 1, len);
 	k = add_psk(id, len, 0x5a, server_ring);
 	run_pair(&c, &s, k);
-	is_int(c.ret, 0, "%zu-byte PSK: client handshake (%s)", len, c.hs.reason);
-	is_int(s.ret, 0, "%zu-byte PSK: server handshake (%s)", len, s.hs.reason);
-	ok(strlen(c.hs.cipher) > 7 &&
-	   !strcmp(c.hs.cipher + strlen(c.hs.cipher) - 7, want_suite),
-	   "%zu-byte PSK negotiates a *%s suite (got %s)", len, want_suite, c.hs.cipher);
-	ok(same_keys(&c.hs.tx, &s.hs.rx) && same_keys(&c.hs.rx, &s.hs.tx),
+	is_int(c.out.result.status, 0, "%zu-byte PSK: client handshake (%s)", len, c.out.reason);
+	is_int(s.out.result.status, 0, "%zu-byte PSK: server handshake (%s)", len, s.out.reason);
+	ok(strlen(c.out.cipher) > 7 &&
+	   !strcmp(c.out.cipher + strlen(c.out.cipher) - 7, want_suite),
+	   "%zu-byte PSK negotiates a *%s suite (got %s)", len, want_suite, c.out.cipher);
+	ok(same_keys(&c.out.tx, &s.out.rx) && same_keys(&c.out.rx, &s.out.tx),
 	   "%zu-byte PSK: client TX = server RX and client RX = server TX", len);
-	ok(!same_keys(&c.hs.tx, &c.hs.rx), "directions use different keys");
-	ok(c.hs.result.num_remote_auth == 1 && c.hs.result.remote_auth[0] == k,
+	ok(!same_keys(&c.out.tx, &c.out.rx), "directions use different keys");
+	ok(c.out.result.num_remote_auth == 1 && c.out.result.remote_auth[0] == k,
 	   "client reports the PSK it used as REMOTE_AUTH");
-	ok(s.hs.result.num_remote_auth == 1 && s.hs.result.remote_auth[0] == k,
+	ok(s.out.result.num_remote_auth == 1 && s.out.result.remote_auth[0] == k,
 	   "server reports the PSK it found as REMOTE_AUTH");
 }
 
@@ -118,10 +113,10 @@ static void __attribute__((unused)) test_psk_sha384_refused(void)
 
 	k = add_psk("NVMe0R02 host-48 sub", 48, 0x5a, server_ring);
 	run_pair(&c, &s, k);
-	is_int(c.hs.result.status, EOPNOTSUPP, "48-byte PSK with GnuTLS < 3.8.1: EOPNOTSUPP");
-	ok(strstr(c.hs.reason, "GnuTLS 3.8.1") != NULL, "the reason names the fix: %s",
-	   c.hs.reason);
-	ok(s.hs.result.status != 0, "the server sees the connection end (%s)", s.hs.reason);
+	is_int(c.out.result.status, EOPNOTSUPP, "48-byte PSK with GnuTLS < 3.8.1: EOPNOTSUPP");
+	ok(strstr(c.out.reason, "GnuTLS 3.8.1") != NULL, "the reason names the fix: %s",
+	   c.out.reason);
+	ok(s.out.result.status != 0, "the server sees the connection end (%s)", s.out.reason);
 }
 
 static void test_psk_mismatch(void)
@@ -132,11 +127,11 @@ static void test_psk_mismatch(void)
 	add_psk("NVMe0R01 mismatch sub", 32, 0x11, server_ring);
 	k = add_psk("NVMe0R01 mismatch sub", 32, 0x22, client_ring);
 	run_pair(&c, &s, k);
-	is_int(s.hs.result.status, EACCES, "different keys: server reports EACCES (%s)",
-	       s.hs.reason);
-	is_int(c.hs.result.status, EACCES, "different keys: client reports EACCES (%s)",
-	       c.hs.reason);
-	is_int(c.hs.result.num_remote_auth, 0, "no REMOTE_AUTH on failure");
+	is_int(s.out.result.status, EACCES, "different keys: server reports EACCES (%s)",
+	       s.out.reason);
+	is_int(c.out.result.status, EACCES, "different keys: client reports EACCES (%s)",
+	       c.out.reason);
+	is_int(c.out.result.num_remote_auth, 0, "no REMOTE_AUTH on failure");
 }
 
 static void test_psk_unknown(void)
@@ -146,11 +141,11 @@ static void test_psk_unknown(void)
 
 	k = add_psk("NVMe0R01 nobody-knows-me sub", 32, 0x33, client_ring);
 	run_pair(&c, &s, k);
-	is_int(s.hs.result.status, EKEYREJECTED, "unknown identity: server EKEYREJECTED (%s)",
-	       s.hs.reason);
-	is_int(c.hs.result.status, EKEYREJECTED,
+	is_int(s.out.result.status, EKEYREJECTED, "unknown identity: server EKEYREJECTED (%s)",
+	       s.out.reason);
+	is_int(c.out.result.status, EKEYREJECTED,
 	       "unknown identity: client sees unknown_psk_identity, EKEYREJECTED (%s)",
-	       c.hs.reason);
+	       c.out.reason);
 }
 
 static void test_no_key(void)
@@ -164,7 +159,7 @@ static void test_no_key(void)
 	c.req.peerids[0] = 0;
 	c.req.peerids[1] = 0x7ffffff0;		/* no such key */
 	side_run(&c);
-	is_int(c.hs.result.status, ENOKEY, "no readable PSK: ENOKEY (%s)", c.hs.reason);
+	is_int(c.out.result.status, ENOKEY, "no readable PSK: ENOKEY (%s)", c.out.reason);
 	close(sv[1]);
 }
 
@@ -187,11 +182,11 @@ static void test_server_x509_without_certificate(void)
 	pthread_create(&ts, NULL, side_run, &s);
 	pthread_join(tc, NULL);
 	pthread_join(ts, NULL);
-	is_int(s.hs.result.status, ENOKEY, "server without a certificate: ENOKEY (%s)",
-	       s.hs.reason);
-	is_int(c.hs.result.status, EACCES, "the client got a fatal alert, EACCES (%s)",
-	       c.hs.reason);
-	ok(strstr(c.hs.reason, "alert") != NULL, "the client's reason names the alert");
+	is_int(s.out.result.status, ENOKEY, "server without a certificate: ENOKEY (%s)",
+	       s.out.reason);
+	is_int(c.out.result.status, EACCES, "the client got a fatal alert, EACCES (%s)",
+	       c.out.reason);
+	ok(strstr(c.out.reason, "alert") != NULL, "the client's reason names the alert");
 }
 
 static long elapsed_ms(const struct timespec *t0)
@@ -219,8 +214,8 @@ static void test_server_vs(const char *what, const char *bytes, bool close_now,
 		close(sv[0]);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	side_run(&s);
-	is_int(s.hs.result.status, want, "%s: server reports %s (%s, %ld ms)", what,
-	       tlshd_errno_name(want), s.hs.reason, elapsed_ms(&t0));
+	is_int(s.out.result.status, want, "%s: server reports %s (%s, %ld ms)", what,
+	       tlshd_errno_name(want), s.out.reason, elapsed_ms(&t0));
 	if (want == ETIMEDOUT && !close_now)
 		ok(elapsed_ms(&t0) >= timeout_ms && elapsed_ms(&t0) < timeout_ms + 2000,
 		   "%s: gave up at the deadline, not before and not much later", what);
@@ -233,10 +228,8 @@ int main(void)
 	struct tlshd_config *cfg = tlshd_config_new_default();
 
 	tlshd_log_open(TLSHD_LOG_STDERR);
-	if (keyctl_join_session_keyring(NULL) < 0) {
-		printf("1..0 # SKIP kernel keyrings unavailable here\n");
-		return 77;
-	}
+	if (keyctl_join_session_keyring(NULL) < 0)
+		return tap_skip_all("kernel keyrings unavailable here");
 	server_ring = add_key("keyring", "tlshd-test-server", NULL, 0, KEY_SPEC_SESSION_KEYRING);
 	client_ring = add_key("keyring", "tlshd-test-client", NULL, 0, KEY_SPEC_SESSION_KEYRING);
 	if (tlshd_tls_init(&ctx, cfg) < 0) {

@@ -298,6 +298,57 @@ static void test_done(void)
 	nlmsg_free(msg);
 }
 
+/*
+ * READY as the kernel multicasts it (net/handshake/netlink.c,
+ * handshake_genl_notify): nlmsghdr with seq and pid 0, genlmsghdr with
+ * cmd READY and version 1, and one u32 HANDLER_CLASS attribute. Family
+ * id 0x1c, as in the other tests.
+ */
+static const unsigned char ready_tlshd[] = {
+	0x1c, 0x00, 0x00, 0x00,  0x1c, 0x00,  0x00, 0x00,	/* len 28, type, flags */
+	0x00, 0x00, 0x00, 0x00,  0x00, 0x00, 0x00, 0x00,	/* seq, pid */
+	0x01, 0x01, 0x00, 0x00,					/* READY, version 1 */
+	0x08, 0x00, 0x02, 0x00,  0x01, 0x00, 0x00, 0x00,	/* HANDLER_CLASS = tlshd */
+};
+
+static bool ready(const unsigned char *bytes, size_t len)
+{
+	unsigned char buf[64] __attribute__((aligned(4)));
+
+	memcpy(buf, bytes, len);
+	return tlshd_request_is_ready((const struct nlmsghdr *)buf, len, FAMILY);
+}
+
+/* The captured message with byte @at replaced by @val. */
+static bool ready_with(size_t at, unsigned char val)
+{
+	unsigned char b[sizeof(ready_tlshd)];
+
+	memcpy(b, ready_tlshd, sizeof(b));
+	b[at] = val;
+	return ready(b, sizeof(b));
+}
+
+static void test_ready(void)
+{
+	unsigned char b[sizeof(ready_tlshd)];
+
+	ok(ready(ready_tlshd, sizeof(ready_tlshd)), "READY for handler class tlshd is ours");
+	ok(!ready_with(24, 2), "READY for another handler class is not");
+	ok(!ready_with(4, 0x1d), "a message of another family is not");
+	ok(!ready_with(16, TLSHD_HS_CMD_ACCEPT), "an ACCEPT is not a READY");
+	ok(!ready(ready_tlshd, sizeof(ready_tlshd) - 1), "a message longer than the bytes read is not");
+	ok(!ready_with(0, 16), "a header shorter than nlmsghdr + genlmsghdr is not");
+	ok(!ready_with(22, 3), "without a HANDLER_CLASS attribute it is not");
+	/* A 2-byte class attribute (nla_len 6): too short for a u32. */
+	memcpy(b, ready_tlshd, sizeof(b));
+	b[20] = 6;
+	ok(!ready(b, sizeof(b)), "a HANDLER_CLASS of the wrong size is not");
+	/* An attribute running past the message's end. */
+	ok(!ready_with(20, 0x40), "an attribute longer than its message is not");
+	ok(!ready(ready_tlshd, 8), "8 bytes are not a message");
+}
+
 int main(void)
 {
 	test_client_psk();
@@ -307,5 +358,6 @@ int main(void)
 	test_repeats();
 	test_truncation();
 	test_done();
+	test_ready();
 	return tap_done();
 }

@@ -70,6 +70,7 @@ static int tcp_accept_one(const char *port)
 	/* Never wait for a client forever. */
 	if (poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, 10000) != 1) {
 		close(lfd);
+		errno = ETIMEDOUT;
 		return -1;
 	}
 	fd = accept(lfd, NULL, NULL);
@@ -178,7 +179,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct tlshd_request req = { .auth = TLSHD_AUTH_UNAUTH };
-	struct tlshd_handshake hs = { 0 };
+	struct tlshd_tls_outcome out;
 	struct tlshd_context ctx;
 	struct tlshd_config *cfg = NULL;
 	const char *config = NULL, *keylog = NULL;
@@ -247,23 +248,21 @@ int main(int argc, char **argv)
 	fd = req.role == TLSHD_ROLE_CLIENT ? tcp_connect(argv[2], argv[3]) :
 					     tcp_accept_one(argv[2]);
 	if (fd < 0) {
-		printf("connect=failed\n");
+		printf("connect=failed: %s\n", strerror(errno));
+		tlshd_tls_done(&ctx);
+		tlshd_config_free(cfg);
 		return 2;
 	}
 	req.sockfd = fd;
-	hs.ctx = &ctx;
-	hs.req = &req;
-	hs.fd = fd;
-	hs.no_ktls = true;
-	tlshd_handshake_run(&hs);
+	tlshd_tls_run(&ctx, &req, TLSHD_TLS_NO_KTLS, &out);
 
-	printf("status=%d\nerrno=%s\nreason=%s\ncipher=%s\n", hs.result.status,
-	       hs.result.status ? tlshd_errno_name(hs.result.status) : "0", hs.reason,
-	       hs.cipher);
-	for (unsigned int i = 0; i < hs.result.num_remote_auth; i++)
-		printf("remote_auth=%u\n", (unsigned int)hs.result.remote_auth[i]);
-	if (!hs.result.status && keylog) {
-		gnutls_mac_algorithm_t mac = strstr(hs.cipher, "SHA384") ? GNUTLS_MAC_SHA384 :
+	printf("status=%d\nerrno=%s\nreason=%s\ncipher=%s\n", out.result.status,
+	       out.result.status ? tlshd_errno_name(out.result.status) : "0", out.reason,
+	       out.cipher);
+	for (unsigned int i = 0; i < out.result.num_remote_auth; i++)
+		printf("remote_auth=%u\n", (unsigned int)out.result.remote_auth[i]);
+	if (!out.result.status && keylog) {
+		gnutls_mac_algorithm_t mac = strstr(out.cipher, "SHA384") ? GNUTLS_MAC_SHA384 :
 									  GNUTLS_MAC_SHA256;
 		bool client = req.role == TLSHD_ROLE_CLIENT;
 
@@ -274,9 +273,9 @@ int main(int argc, char **argv)
 					    keylog_has(keylog, "SERVER_TRAFFIC_SECRET_0")); i++)
 			usleep(50000);
 		bool c_ok = keylog_matches(keylog, "CLIENT_TRAFFIC_SECRET_0", mac,
-					   client ? &hs.tx : &hs.rx);
+					   client ? &out.tx : &out.rx);
 		bool s_ok = keylog_matches(keylog, "SERVER_TRAFFIC_SECRET_0", mac,
-					   client ? &hs.rx : &hs.tx);
+					   client ? &out.rx : &out.tx);
 
 		keylog_ok = c_ok && s_ok;
 		printf("keylog=%s\n", keylog_ok ? "match" :
@@ -284,8 +283,10 @@ int main(int argc, char **argv)
 		       s_ok ? "MISMATCH(client direction)" : "MISMATCH(both)");
 	}
 	fflush(stdout);
+	tlshd_ktls_wipe(&out.tx);
+	tlshd_ktls_wipe(&out.rx);
 	close(fd);
 	tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);
-	return hs.result.status == 0 && keylog_ok ? 0 : 1;
+	return out.result.status == 0 && keylog_ok ? 0 : 1;
 }

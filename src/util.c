@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Small shared helpers (see util.h).
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static int util_read_all(int fd, char *buf, size_t want, size_t *ret_len)
+{
+	size_t len = 0;
+
+	while (len < want) {
+		ssize_t n = read(fd, buf + len, want - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			explicit_bzero(buf, len);
+			return -errno;
+		}
+		if (n == 0)
+			break;		/* the file shrank: take what is there */
+		len += n;
+	}
+	*ret_len = len;
+	return 0;
+}
+
+int tlshd_util_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
+			 struct stat *ret_st)
+{
+	struct stat st;
+	size_t len = 0;
+	char *buf;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out_close;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		r = -EFBIG;
+		goto out_close;
+	}
+	buf = malloc(st.st_size + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out_close;
+	}
+	r = util_read_all(fd, buf, st.st_size, &len);
+	if (r < 0) {
+		free(buf);
+		goto out_close;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	if (ret_st)
+		*ret_st = st;
+out_close:
+	close(fd);
+	return r;
+}
+
+void tlshd_util_wipe_free(void *data, size_t len)
+{
+	if (!data)
+		return;
+	explicit_bzero(data, len);
+	free(data);
+}
+
+int tlshd_util_peer_address(int fd, char *host, size_t size, unsigned int *ret_port)
+{
+	char serv[NI_MAXSERV];
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	/* getnameinfo() calls a local socket's peer "localhost". */
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (getnameinfo((struct sockaddr *)&ss, len, host, size, serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return -EINVAL;
+	/* A v4-mapped IPv6 peer is an IPv4 peer. */
+	if (!strncmp(host, "::ffff:", 7) && strchr(host + 7, '.'))
+		memmove(host, host + 7, strlen(host + 7) + 1);
+	if (ret_port)
+		*ret_port = (unsigned int)strtoul(serv, NULL, 10);
+	return 0;
+}
+
+void tlshd_util_peer_label(int fd, char *buf, size_t size)
+{
+	char host[NI_MAXHOST];
+	unsigned int port;
+
+	if (tlshd_util_peer_address(fd, host, sizeof(host), &port) < 0)
+		snprintf(buf, size, "fd %d (no peer address)", fd);
+	else if (strchr(host, ':'))
+		snprintf(buf, size, "[%s]:%u", host, port);
+	else
+		snprintf(buf, size, "%s:%u", host, port);
+}
+
+long long tlshd_util_now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec * 1000LL + now.tv_nsec / 1000000;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Small helpers that several modules need the same way: whole-file
+ * reads, the peer's numeric address, monotonic time, wiping, and the
+ * "report every problem, return the first" error idiom.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+/*
+ * Reads the regular file @path whole (at most @max bytes) into a
+ * malloc'd, NUL-terminated buffer; *ret_st (optional) gets its stat.
+ * Returns 0, -EFBIG when it is larger than @max, -EINVAL when it is not
+ * a regular file, or the open/read errno. On failure nothing is
+ * allocated and any partial read is wiped. The caller releases the
+ * buffer with tlshd_util_wipe_free() when it may hold a secret.
+ */
+int tlshd_util_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
+			 struct stat *ret_st);
+
+/* Wipes @len bytes at @data and frees it; NULL is fine. */
+void tlshd_util_wipe_free(void *data, size_t len);
+
+/*
+ * The numeric address of the socket's peer ("192.0.2.1", "2001:db8::1"),
+ * never a DNS lookup; a v4-mapped IPv6 peer is written as IPv4. *ret_port
+ * (optional) gets the port. Returns 0, -EAFNOSUPPORT for a socket that is
+ * not IPv4 or IPv6, or another negative errno.
+ */
+int tlshd_util_peer_address(int fd, char *host, size_t size, unsigned int *ret_port);
+
+/* "192.0.2.1:2049" or "[2001:db8::1]:4420" (the same address as above),
+ * or "fd N (no peer address)". */
+void tlshd_util_peer_label(int fd, char *buf, size_t size);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+long long tlshd_util_now_ms(void);
+
+/* Keeps the first error in *first (negative errno) and ignores the rest,
+ * so that a function can go on and report every problem. */
+static inline void tlshd_util_keep_first(int *first, int r)
+{
+	if (r < 0 && *first == 0)
+		*first = r;
+}
