@@ -9,18 +9,21 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ktls.h"
 #include "log.h"
 #include "priority.h"
 
-/* TLS 1.3 suites that kTLS implements, with the hash of each suite. */
+/* The TLS 1.3 suites (RFC 8446, B.4): each cipher comes with one hash.
+ * Which of them kTLS can take over is ktls.c's to say. */
 static const struct {
 	gnutls_cipher_algorithm_t cipher;
 	gnutls_digest_algorithm_t hash;
-} prio_ktls_suites[] = {
+} prio_tls13_suites[] = {
 	{ GNUTLS_CIPHER_AES_128_GCM, GNUTLS_DIG_SHA256 },
 	{ GNUTLS_CIPHER_AES_256_GCM, GNUTLS_DIG_SHA384 },
 	{ GNUTLS_CIPHER_CHACHA20_POLY1305, GNUTLS_DIG_SHA256 },
 	{ GNUTLS_CIPHER_AES_128_CCM, GNUTLS_DIG_SHA256 },
+	{ GNUTLS_CIPHER_AES_128_CCM_8, GNUTLS_DIG_SHA256 },
 };
 
 #define PRIO_BASE	"-VERS-ALL:+VERS-TLS1.3:-COMP-ALL:+COMP-NULL:%NO_TICKETS"
@@ -49,13 +52,15 @@ gnutls_digest_algorithm_t tlshd_priority_psk_hash(size_t key_len)
 
 static bool prio_cipher_fits(enum tlshd_prio kind, unsigned int cipher)
 {
-	for (size_t i = 0; i < sizeof(prio_ktls_suites) / sizeof(prio_ktls_suites[0]); i++) {
-		if (prio_ktls_suites[i].cipher != cipher)
+	if (!tlshd_ktls_cipher_supported(cipher))
+		return false;
+	for (size_t i = 0; i < sizeof(prio_tls13_suites) / sizeof(prio_tls13_suites[0]); i++) {
+		if (prio_tls13_suites[i].cipher != cipher)
 			continue;
 		if (kind == TLSHD_PRIO_PSK_SHA256)
-			return prio_ktls_suites[i].hash == GNUTLS_DIG_SHA256;
+			return prio_tls13_suites[i].hash == GNUTLS_DIG_SHA256;
 		if (kind == TLSHD_PRIO_PSK_SHA384)
-			return prio_ktls_suites[i].hash == GNUTLS_DIG_SHA384;
+			return prio_tls13_suites[i].hash == GNUTLS_DIG_SHA384;
 		return true;
 	}
 	return false;

@@ -50,6 +50,10 @@ static void test_strings(void)
 
 	is_int(tlshd_priority_string(TLSHD_PRIO_PSK_SHA384, only_128, 1, buf, sizeof(buf)),
 	       -EOPNOTSUPP, "a policy without AES-256-GCM has no SHA-384 PSK suite");
+	n = tlshd_priority_string(TLSHD_PRIO_X509, (const unsigned int[]){
+		GNUTLS_CIPHER_AES_128_CCM_8, GNUTLS_CIPHER_AES_128_GCM }, 2, buf, sizeof(buf));
+	ok(n > 0 && !strstr(buf, "CCM-8") && strstr(buf, "+AES-128-GCM"),
+	   "a TLS 1.3 suite kTLS cannot take (AES-128-CCM-8) is left out: %s", buf);
 	is_int(tlshd_priority_string(TLSHD_PRIO_PSK, policy, 5, buf, 20), -ENOSPC,
 	       "short buffer is reported");
 }
