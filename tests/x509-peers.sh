@@ -76,7 +76,9 @@ conf server authenticate.server x509.truststore="$dir/ca.pem" \
 	x509.certificate="$dir/server.pem" x509.private_key="$dir/server.key"
 
 # --- helpers ------------------------------------------------------------
-port=$((20000 + RANDOM % 20000))
+# Below the kernel's ephemeral range (32768 up), so that no client socket
+# of a test running beside this one holds the port.
+port=$((20000 + RANDOM % 12000))
 next_port() { port=$((port + 1)); }
 wait_port() {	# wait until something listens on $1
 	for _ in $(seq 600); do

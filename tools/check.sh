@@ -1,16 +1,24 @@
 #!/bin/bash
 # check.sh: the whole tlshd test suite on a fresh Debian 12 machine, as root.
-# Installs what it needs, builds out of tree, runs `make check` (unit tests
-# on the host, then the VM suite on two real kernels), and ends with one
-# "N passed, N failed" line counted from every TAP result.
+# Installs what it needs, then:
+#   1. builds out of tree and runs `make check`: unit tests on the host,
+#      then the VM suite on two real kernels;
+#   2. builds again with --enable-sanitizers (ASan + UBSan) and runs the
+#      host tests under them;
+# and ends with one "N passed, N failed" line counted from every TAP result
+# of both. It works in any clone, whatever ran there before (tools/demo.sh
+# shares the build directory).
 #
-# Environment: TLSHD_BUILD_DIR (default: build/ in the source tree),
-# TLSHD_VM_CACHE (downloaded kernels, default /var/cache/tlshd-vm),
-# TLSHD_SKIP_DEPS=1 to skip the apt-get step on a prepared machine.
+# Environment: TLSHD_BUILD_DIR (default: build/ in the source tree; the
+# sanitizer build goes to its sibling build-sanitizers/), TLSHD_VM_CACHE
+# (downloaded kernels, default /var/cache/tlshd-vm), TLSHD_SKIP_DEPS=1 to
+# skip the apt-get step on a prepared machine, TLSHD_NO_SANITIZERS=1 to
+# skip step 2.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${TLSHD_BUILD_DIR:-$src/build}
+san=${build%/}-sanitizers
 
 if [ "${TLSHD_SKIP_DEPS:-0}" != 1 ]; then
 	bash "$src/tools/install-deps.sh"
@@ -19,26 +27,33 @@ fi
 # The VM suite is part of the test suite here: it must run, not skip.
 export TLSHD_VM_REQUIRED=1
 
+# build_and_check DIR CONFIGURE-ARGS...: returns make check's status.
+build_and_check() {
+	local dir=$1; shift
+	mkdir -p "$dir"
+	(cd "$dir" && "$src/configure" --prefix=/usr --sysconfdir=/etc "$@" &&
+		make -j"$(nproc)" && make -j"$(nproc)" check)
+}
+
+# Every .trs below the build directories, counted by result.
+count() { cat $(find "$build" "$san" -name '*.trs' 2>/dev/null) | grep -c "^:test-result: \\($1\\)" || true; }
+
 cd "$src"
 autoreconf -fi
-mkdir -p "$build"
-cd "$build"
-"$src/configure" --prefix=/usr --sysconfdir=/etc
-make -j"$(nproc)"
-
 status=0
-make -j"$(nproc)" check || status=$?
+build_and_check "$build" || status=$?
+if [ "${TLSHD_NO_SANITIZERS:-0}" != 1 ]; then
+	echo "=== host tests under AddressSanitizer and UndefinedBehaviorSanitizer ==="
+	build_and_check "$san" --enable-sanitizers --disable-vm-tests || status=$?
+fi
 
-# One summary line over every TAP result of every test program.
-pass=$(cat $(find . -name '*.trs') | grep -c '^:test-result: \(PASS\|XFAIL\)' || true)
-fail=$(cat $(find . -name '*.trs') | grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\)' || true)
-skip=$(cat $(find . -name '*.trs') | grep -c '^:test-result: SKIP' || true)
 if [ "$status" != 0 ]; then
 	echo "=== make check failed; logs of failing tests follow ==="
-	for log in $(grep -l '^:test-result: \(FAIL\|ERROR\)' $(find . -name '*.trs') | sed 's/\.trs$/.log/'); do
+	for log in $(grep -l '^:test-result: \(FAIL\|ERROR\)' $(find "$build" "$san" -name '*.trs' 2>/dev/null) |
+			sed 's/\.trs$/.log/'); do
 		echo "--- $log"
 		tail -n 200 "$log"
 	done
 fi
-echo "$pass passed, $fail failed, $skip skipped"
+echo "$(count 'PASS\|XFAIL') passed, $(count 'FAIL\|XPASS\|ERROR') failed, $(count SKIP) skipped"
 exit "$status"

@@ -45,7 +45,9 @@ fi
 step "Building tlshd in $BUILD"
 (cd "$SRC" && autoreconf -fi)
 mkdir -p "$BUILD"
-(cd "$BUILD" && "$SRC/configure" && make -j"$(nproc)")
+# The same configuration as tools/check.sh and the README's install steps,
+# so that the two commands share build/ in any order.
+(cd "$BUILD" && "$SRC/configure" --prefix=/usr --sysconfdir=/etc && make -j"$(nproc)")
 TLSHD=$BUILD/src/tlshd
 [ -x "$TLSHD" ] || die "build produced no $TLSHD"
 
