@@ -14,7 +14,8 @@
 #     (certtool) into /etc/tlshd: never stored anywhere but in the image
 #   - KERNEL_DIR/lib/modules/<kver> (trimmed, uncompressed, depmod'ed)
 #   - /etc/passwd, /etc/group, /etc/hosts, /init and the guest scenario script
-#     with its function library (guest/lib.sh)
+#     with its fixtures (guest/fixture-*.sh) and function library
+#     (guest/lib.sh)
 #
 # Without a tlshd binary (or NFS user space) the image is still built (the
 # scenarios that need it then fail inside the guest and say why).
@@ -145,7 +146,7 @@ rm -f "$PKI/ca.key" "$STAGE.tmpl" "$STAGE.pki.log"
 
 install -m 755 "$GUEST/init" "$STAGE/init"
 install -m 755 "$GUEST/scenarios.sh" "$STAGE/usr/libexec/tlshd-vm/scenarios.sh"
-install -m 644 "$GUEST/lib.sh" "$STAGE/usr/libexec/tlshd-vm/lib.sh"
+install -m 644 "$GUEST/lib.sh" "$GUEST"/fixture-*.sh "$STAGE/usr/libexec/tlshd-vm/"
 
 pack_image "$OUT" 6
 echo "mkinitramfs: $OUT ($KVER, $(du -h "$OUT" | cut -f1))" >&2

@@ -1,6 +1,6 @@
 # lib.sh: shell functions shared by the guest-side test scripts (busybox
-# sh; sourced, never run): guest/scenarios.sh and systemd/test.sh.  Both
-# images install it as /usr/libexec/tlshd-vm/lib.sh.
+# sh; sourced, never run): guest/scenarios.sh (with its fixture-*.sh) and
+# systemd/test.sh.  Both images install it as /usr/libexec/tlshd-vm/lib.sh.
 #
 # The sourcing script sets:
 #   KVER     the running kernel's release (uname -r)
@@ -24,10 +24,37 @@ fail() { diag "FAIL: $*"; return 1; }
 # Uptime in milliseconds.
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
+# wait_for SNIPPET SECONDS: run the shell snippet (eval'ed) every 0.1 s
+# until it succeeds, for up to SECONDS; fails if it never did.  The snippet
+# sees the caller's local variables, not its positional parameters (and may
+# use "set --": it is kept in a variable of its own).
+wait_for() {
+	local wf_cmd="$1" wf_end=$(($(now_ms) + $2 * 1000))
+	while ! eval "$wf_cmd"; do
+		[ "$(now_ms)" -lt "$wf_end" ] || return 1
+		sleep 0.1
+	done
+}
+
 new_uuid() { cat /proc/sys/kernel/random/uuid; }
 
 # A counter of /proc/net/tls_stat (e.g. TlsCurrTxSw; empty without kTLS).
 tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat 2>/dev/null; }
+
+# ktls_stat: the software kTLS sockets now open, KTLS_TX and KTLS_RX (empty
+# without kTLS), and KTLS, the two for the diagnostics
+# ("tls_stat TlsCurrTxSw=N TlsCurrRxSw=M").
+ktls_stat() {
+	KTLS_TX=$(tls_stat TlsCurrTxSw) KTLS_RX=$(tls_stat TlsCurrRxSw)
+	KTLS="tls_stat TlsCurrTxSw=${KTLS_TX:-?} TlsCurrRxSw=${KTLS_RX:-?}"
+}
+
+# need_ktls [MIN]: after ktls_stat, fail unless at least MIN (default 1)
+# kTLS sockets are open in each direction.
+need_ktls() {
+	[ "${KTLS_TX:-0}" -ge "${1:-1}" ] && [ "${KTLS_RX:-0}" -ge "${1:-1}" ] ||
+		{ fail "kTLS not active: want >= ${1:-1} sockets each way, $KTLS"; return 1; }
+}
 
 # keyring_serial DESCRIPTION: serial of the keyring (type "keyring") with
 # that description, in decimal; fails if there is none.
@@ -36,6 +63,13 @@ keyring_serial() {
 	hex=$(awk -v d="$1:" '$8 == "keyring" && $9 == d { print $1; exit }' /proc/keys)
 	[ -n "$hex" ] || return 1
 	echo $((0x$hex))
+}
+
+# key_unlink KEYRING SERIAL...: unlink keys from a keyring (quietly).
+key_unlink() {
+	local ring=$1 k
+	shift
+	for k; do keyctl unlink "$k" "$ring" >/dev/null 2>&1; done
 }
 
 # modload MODULE: modprobe MODULE unless it is built into this kernel (not
@@ -75,14 +109,14 @@ configure_nvmet() {
 # subsystem and its TLS port.  On failure it returns 1 and says why on
 # stderr (after the errors of the configfs writes, if any).
 nvmet_setup() {
-	local m i=0
+	local m
 	for m in configfs nvme-keyring tls nvme-fabrics nvme-tcp nvmet nvmet-tcp null_blk; do
 		modload "$m" || { echo "modprobe $m failed" >&2; return 1; }
 	done
 	grep -q ' /sys/kernel/config configfs ' /proc/mounts ||
 		mount -t configfs configfs /sys/kernel/config || { echo "cannot mount configfs" >&2; return 1; }
 	NVME_KR=$(keyring_serial .nvme) || { echo "no .nvme keyring in /proc/keys" >&2; return 1; }
-	while [ ! -b /dev/nullb0 ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	wait_for '[ -b /dev/nullb0 ]' 5 || :
 	configure_nvmet || { echo "nvmet configfs setup failed" >&2; return 1; }
 }
 
@@ -136,17 +170,20 @@ nvme_connect() {
 #   NS_DEV   the block device to read: the multipath head "/dev/nvme0n1"
 #            (shared by every controller of the subsystem), else /dev/nvme1n1.
 wait_ns() {
-	local i=0 d
+	local ns_ctrl=$1
 	NS_PATH= NS_DEV=
-	while [ "$i" -lt $(($2 * 10)) ]; do
-		for d in "/sys/class/nvme/nvme$1"/nvme*n1; do
-			[ -e "$d/stat" ] || continue
-			NS_PATH=${d##*/}
-			NS_DEV=/dev/$(echo "$NS_PATH" | sed 's/c[0-9]*n/n/')
-			[ -b "$NS_DEV" ] && return 0
-		done
-		sleep 0.1
-		i=$((i + 1))
+	wait_for 'ns_found "$ns_ctrl"' "$2"
+}
+
+# ns_found CTRL: namespace 1 of controller CTRL has a block device (sets
+# NS_PATH and NS_DEV as wait_ns).
+ns_found() {
+	local d
+	for d in "/sys/class/nvme/nvme$1"/nvme*n1; do
+		[ -e "$d/stat" ] || continue
+		NS_PATH=${d##*/}
+		NS_DEV=/dev/$(echo "$NS_PATH" | sed 's/c[0-9]*n/n/')
+		[ -b "$NS_DEV" ] && return 0
 	done
 	return 1
 }
@@ -161,24 +198,23 @@ read_bytes() {
 # CTRL (NS_DEV), read MIB MiB from it with O_DIRECT and check that kTLS
 # carried them (software kTLS sockets in both directions).
 read_over_tls() {
-	local bytes t0 tx rx want=$(($2 * 1048576))
+	local bytes t0 want=$(($2 * 1048576))
 	wait_ns "$1" 15 || { fail "no namespace block device for nvme$1 within 15 s"; return 1; }
 	t0=$(now_ms)
 	bytes=$(read_bytes "$NS_DEV" "$2")
 	[ "$bytes" = "$want" ] || { fail "read $bytes bytes from $NS_DEV, want $want"; return 1; }
-	tx=$(tls_stat TlsCurrTxSw) rx=$(tls_stat TlsCurrRxSw)
-	diag "read $bytes bytes from $NS_DEV in $(($(now_ms) - t0)) ms; tls_stat TlsCurrTxSw=${tx:-?} TlsCurrRxSw=${rx:-?}"
-	[ "${tx:-0}" -gt 0 ] && [ "${rx:-0}" -gt 0 ] || { fail "kTLS not active (TlsCurrTxSw=$tx TlsCurrRxSw=$rx)"; return 1; }
+	ktls_stat
+	diag "read $bytes bytes from $NS_DEV in $(($(now_ms) - t0)) ms; $KTLS"
+	need_ktls
 }
 
 # disconnect CTRL: delete controller nvmeCTRL (if it exists) and wait up to
 # 10 s for it to go.
 disconnect() {
 	[ -e "/sys/class/nvme/nvme$1/delete_controller" ] || return 0
-	echo 1 >"/sys/class/nvme/nvme$1/delete_controller" 2>/dev/null
-	local i=0
-	while [ -e "/sys/class/nvme/nvme$1" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	[ ! -e "/sys/class/nvme/nvme$1" ]
+	local dc_dir=/sys/class/nvme/nvme$1
+	echo 1 >"$dc_dir/delete_controller" 2>/dev/null
+	wait_for '[ ! -e "$dc_dir" ]' 10
 }
 
 # Delete every NVMe controller (a diagnostic line for each that stays).

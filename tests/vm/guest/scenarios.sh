@@ -20,591 +20,49 @@
 # A scenario that does not apply to the kernel reports "ok N - ... # SKIP".
 # The TAP test number of a scenario is its scenario number, so the host can
 # tell which one is missing if the VM dies half-way.
+#
+# The fixtures (the daemon, the NVMe target and host, the NFS server and
+# client) are in fixture-*.sh, with lib.sh (shared with systemd/test.sh)
+# below them; this file holds the scenarios and the driver.  A scenario is
+# a function scenario_N with its TAP description in DESCN: it returns 0 for
+# "ok" (with SKIP_REASON set for a skip), and says why in "#" diagnostics
+# (diag, fail).
 
-TLSHD=/usr/sbin/tlshd
-TLSHD_LOG=/tmp/tlshd.log
-TLSHD_CONF=/etc/tlshd.conf
-PKI=/etc/tlshd
-CFS=/sys/kernel/config/nvmet
-SUBNQN=nqn.2024-01.org.example.tlshd:vm-test
-PORT=4420
 DIAG=/tmp/diag
-
 KVER=$(uname -r)
 KLABEL=${KVER%%[+-]*}          # "6.12.95+deb12-cloud-amd64" -> "6.12.95"
 
-# diag, fail, now_ms, tls_stat, keyring_serial, modload, and the NVMe target
-# and host functions shared with systemd/test.sh.
-. /usr/libexec/tlshd-vm/lib.sh
+LIBEXEC=/usr/libexec/tlshd-vm
+. "$LIBEXEC/lib.sh"
+. "$LIBEXEC/fixture-daemon.sh"
+. "$LIBEXEC/fixture-nvme.sh"
+. "$LIBEXEC/fixture-nfs.sh"
 
-# ---------------------------------------------------------------- helpers ---
-
-# Number of lines in a file (0 if missing).
-lines_of() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
-
-# Daemon log lines after a mark (a line count taken with log_mark).
-log_mark() { lines_of "$TLSHD_LOG"; }
-log_since() { tail -n +"$(($1 + 1))" "$TLSHD_LOG" 2>/dev/null; }
-log_count() { log_since "$1" | grep -c -e "$2"; }
-
-# Wait up to $3 seconds until at least $4 (default 1) daemon log lines after
-# mark $1 match $2.
-log_wait() {
-	local mark=$1 pat=$2 secs=$3 want=${4:-1} i=0
-	while [ "$i" -lt $((secs * 10)) ]; do
-		[ "$(log_count "$mark" "$pat")" -ge "$want" ] && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
-dmesg_mark() { dmesg | wc -l; }
-# Kernel messages after a mark that are worth showing.
-dmesg_since() {
-	dmesg | tail -n +"$(($1 + 1))" |
-		grep -i -E 'nvme|nfs|rpc|svc|tls|handshake|key|bug|warn|oops|panic|call trace|error|unknown' | tail -n 40
-}
-
-# ------------------------------------------------------------- the daemon ---
-
-DAEMON_PID=
-DAEMON_PROFILE=
-
-daemon_running() {
-	[ -n "$DAEMON_PID" ] || return 1
-	kill -0 "$DAEMON_PID" 2>/dev/null || return 1
-	# A zombie still answers kill -0.
-	[ "$(awk '{ print $3 }' "/proc/$DAEMON_PID/stat" 2>/dev/null)" != Z ]
-}
-
-# Configuration profiles:
-#   psk          [debug] only (the NVMe scenarios: PSKs come from keyrings)
-#   x509         client and server X.509 credentials (test CA in /etc/tlshd)
-#   x509-nocert  the same without a client certificate: an mtls client
-#                handshake can only use one the kernel names (keyring)
-write_config() {
-	printf '[debug]\nloglevel=1\n' >"$TLSHD_CONF"
-	case $1 in
-	x509|x509-nocert)
-		printf '[authenticate.client]\nx509.truststore=%s/ca.pem\n' "$PKI" >>"$TLSHD_CONF"
-		[ "$1" = x509 ] &&
-			printf 'x509.certificate=%s/client.pem\nx509.private_key=%s/client.key\n' "$PKI" "$PKI" >>"$TLSHD_CONF"
-		printf '[authenticate.server]\nx509.truststore=%s/ca.pem\nx509.certificate=%s/server.pem\nx509.private_key=%s/server.key\n' \
-			"$PKI" "$PKI" "$PKI" >>"$TLSHD_CONF"
-		;;
-	esac
-}
-
-# Stop the daemon (if running): SIGTERM, SIGKILL after 5 s.  Sets
-# DAEMON_STATUS to its exit status; fails if it needed the SIGKILL.
-stop_daemon() {
-	local i=0 rc=0
-	daemon_running || { DAEMON_PID=; return 0; }
-	kill "$DAEMON_PID"
-	while daemon_running && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	if daemon_running; then
-		fail "tlshd did not exit within 5 s of SIGTERM; sending SIGKILL"
-		kill -9 "$DAEMON_PID"
-		rc=1
-	fi
-	wait "$DAEMON_PID"
-	DAEMON_STATUS=$?
-	DAEMON_PID=
-	return $rc
-}
-
-# start_daemon [PROFILE]: start tlshd with that configuration (default psk);
-# a daemon running with another profile is restarted.
-start_daemon() {
-	local profile=${1:-psk}
-	if daemon_running; then
-		[ "$DAEMON_PROFILE" = "$profile" ] && return 0
-		stop_daemon
-		diag "tlshd restarted with configuration profile '$profile'"
-	fi
-	[ -x "$TLSHD" ] || { fail "no tlshd binary in the initramfs"; return 1; }
-	write_config "$profile"
-	DAEMON_PROFILE=$profile
-	"$TLSHD" -s -c "$TLSHD_CONF" 2>>"$TLSHD_LOG" </dev/null &
-	DAEMON_PID=$!
-	# No readiness signal: wait until the daemon owns a generic netlink
-	# socket (protocol 16 in /proc/net/netlink), then a little longer for
-	# it to join the multicast group.
-	local i=0
-	while [ "$i" -lt 50 ]; do
-		daemon_running || {
-			wait "$DAEMON_PID"
-			fail "tlshd exited at startup with status $?"
-			DAEMON_PID=
-			return 1
-		}
-		# (libnl's port ids are pid + n << 22.)
-		awk -v p="$DAEMON_PID" '$2 == 16 && $3 % 4194304 == p { f = 1 } END { exit !f }' /proc/net/netlink && break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	sleep 0.3
-	daemon_running || { fail "tlshd died right after startup"; return 1; }
-	return 0
-}
-
-# Check that the daemon is still alive (it must survive every scenario).
-check_daemon_alive() {
-	daemon_running && return 0
-	if [ -n "$DAEMON_PID" ]; then
-		wait "$DAEMON_PID"
-		fail "tlshd (pid $DAEMON_PID) is gone, exit status $?"
-		DAEMON_PID=
-	else
-		fail "tlshd is not running"
-	fi
-	return 1
-}
-
-# ------------------------------------------------- NVMe target and host ---
-
-TARGET_STATE=      # "", "ok" or "failed"
-TARGET_DIAG=/tmp/target.diag
-NVME_KR=
-
-# Load modules, find the .nvme keyring, configure the nvmet subsystem and TLS
-# port (nvmet_setup); done once, by the first scenario that needs it, whose
-# diagnostics (and those of every later one, if it failed) tell how it went.
-setup_target() {
-	case $TARGET_STATE in
-	ok) return 0 ;;
-	failed) cat "$TARGET_DIAG" >>"$DIAG"; return 1 ;;
-	esac
-	TARGET_STATE=failed
-	: >"$TARGET_DIAG"
-	# (/init mounts configfs; nvmet_setup mounts it on a kernel where that
-	# failed.)
-	nvmet_setup 2>>"$TARGET_DIAG" || { cat "$TARGET_DIAG" >>"$DIAG"; return 1; }
-	diag "nvmet port 1: $(cat "$CFS/ports/1/addr_traddr"):$PORT tsas=$(cat "$CFS/ports/1/addr_tsas") treq=$(cat "$CFS/ports/1/addr_treq"); .nvme keyring $NVME_KR"
-	TARGET_STATE=ok
-	return 0
-}
-
-# Reads completed by a disk (first field of /sys/block/<disk>/stat).
-disk_reads() { awk '{ print $1 }' "/sys/block/$1/stat" 2>/dev/null || echo 0; }
-
-# Scenarios 3 to 5 reuse the host identity of scenario 1 (HOST1NQN,
-# HOST1ID): a new one if scenario 1 did not run.
-host1() {
-	[ -n "${HOST1NQN:-}" ] && return 0
-	new_host || return 1
-	HOST1NQN=$HOSTNQN HOST1ID=$HOSTID
-}
-
-# The scenario-1 check, reused after the failure scenarios: connect with
-# HOSTNQN/HOSTID, read 16 MiB, kTLS active, client+server handshakes logged,
-# disconnect.
-good_connect() {
-	local mark n1 n2 ok=0
-	mark=$(log_mark)
-	nvme_connect "" "$HOSTNQN" "$HOSTID" || {
-		fail "connect failed after ${CONNECT_MS} ms: $CONNECT_ERR"
-		return 1
-	}
-	diag "connected nvme$CTRL in ${CONNECT_MS} ms"
-	while :; do
-		read_over_tls "$CTRL" 16 || break
-		log_wait "$mark" 'handshake succeeded: role=client auth=psk' 5 ||
-			{ fail "no 'handshake succeeded: role=client auth=psk' line in the daemon log"; break; }
-		log_wait "$mark" 'handshake succeeded: role=server auth=psk' 5 ||
-			{ fail "no 'handshake succeeded: role=server auth=psk' line in the daemon log"; break; }
-		n1=$(log_count "$mark" 'handshake succeeded: role=client')
-		n2=$(log_count "$mark" 'handshake succeeded: role=server')
-		diag "handshakes logged: $n1 client, $n2 server; $(log_since "$mark" | grep -o 'cipher=[^ ]*' | sort | uniq -c | tr -s ' \n' ' ')"
-		ok=1
-		break
-	done
-	disconnect "$CTRL" || { fail "could not delete controller nvme$CTRL"; ok=0; }
-	[ "$ok" = 1 ]
-}
-
-# --------------------------------------------------- NFS server and client ---
-
-NFS_EXPORT=/srv/nfs          # exported (fsid=0, the NFSv4 root), a tmpfs
-NFS_MNT=/mnt/nfs             # where the client mounts it
-NFS_STATE=                   # "", "ok" or "failed"
-NFS_SETUP_DIAG=/tmp/nfs-setup.diag
-NFS_SETUP_SHOWN=0
-NFS_UP_MS=0                  # uptime when nfsd started (grace period)
-NFS_GRACE=10                 # nfsd's grace and lease time, seconds (minimum)
-NFS_MOUNT_TIMEOUT=60
-TRACE=/sys/kernel/tracing
-# Every mount: NFSv4.2, soft with short timeouts (nothing can hang for
-# long), no retries by mount.nfs itself.
-NFS_OPTS=vers=4.2,soft,timeo=50,retrans=2,retry=0
-
-nfs_setup_fail() { echo "$*" >>"$NFS_SETUP_DIAG"; return 1; }
-
-# Start the NFS server side once: modules, nfsd filesystem, tmpfs export,
-# rpcbind (as _rpc), exportfs, rpc.mountd, rpc.nfsd (NFSv4 only), and the
-# sunrpc tracepoints that show the transport flags nfsd sets after a
-# handshake.  main calls it before the first scenario when any NFS scenario
-# is selected, so that nfsd's grace period runs out meanwhile.
-setup_nfs_server() {
-	case $NFS_STATE in
-	ok) return 0 ;;
-	failed) return 1 ;;
-	esac
-	NFS_STATE=failed
-	: >"$NFS_SETUP_DIAG"
-	local m i ev evs='' t0
-	t0=$(now_ms)
-	[ -x /usr/sbin/rpc.nfsd ] && [ -x /usr/sbin/mount.nfs ] ||
-		{ nfs_setup_fail "no NFS user space in the initramfs (fetch-nfs-utils.sh)"; return 1; }
-	for m in tls sunrpc nfsd nfs nfsv4; do
-		modload "$m" || { nfs_setup_fail "modprobe $m failed"; return 1; }
-	done
-	grep -q ' /proc/fs/nfsd ' /proc/mounts || mount -t nfsd nfsd /proc/fs/nfsd ||
-		{ nfs_setup_fail "cannot mount the nfsd filesystem"; return 1; }
-	mkdir -p /run/rpcbind /var/lib/nfs/v4recovery "$NFS_EXPORT" "$NFS_MNT"
-	touch /var/lib/nfs/etab /var/lib/nfs/rmtab
-	mount -t tmpfs -o mode=0755 tmpfs "$NFS_EXPORT" &&
-		mkdir "$NFS_EXPORT/mtls" &&
-		mount -t tmpfs -o mode=0755 tmpfs "$NFS_EXPORT/mtls" ||
-		{ nfs_setup_fail "cannot mount the export tmpfs"; return 1; }
-	# A loopback mount must not bypass RPC (and TLS) for I/O.
-	if [ -w /sys/module/nfs/parameters/localio_enabled ]; then
-		echo N >/sys/module/nfs/parameters/localio_enabled
-		echo "NFS LOCALIO disabled" >>"$NFS_SETUP_DIAG"
-	fi
-	# nfsd transport events (best effort: evidence for scenario 7).
-	[ -d "$TRACE/events" ] || mount -t tracefs tracefs "$TRACE" 2>/dev/null
-	for ev in svc_tls_start svc_tls_upcall svc_tls_unavailable svc_tls_not_started \
-		svc_tls_timed_out svc_xprt_enqueue svc_xprt_dequeue svc_xprt_detach; do
-		if [ -w "$TRACE/events/sunrpc/$ev/enable" ]; then
-			echo 1 >"$TRACE/events/sunrpc/$ev/enable" && evs="$evs $ev"
-		fi
-	done
-	echo "sunrpc tracepoints enabled:${evs:- none}" >>"$NFS_SETUP_DIAG"
-
-	chown _rpc /run/rpcbind
-	rpcbind -f >/tmp/rpcbind.log 2>&1 </dev/null &
-	RPCBIND_PID=$!
-	i=0
-	while [ ! -S /run/rpcbind.sock ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	[ -S /run/rpcbind.sock ] && kill -0 "$RPCBIND_PID" 2>/dev/null || {
-		nfs_setup_fail "rpcbind did not come up: $(kill -0 "$RPCBIND_PID" 2>/dev/null && echo running || echo exited): $(tr '\n' ' ' </tmp/rpcbind.log)"
-		return 1
-	}
-	exportfs -o rw,sync,insecure,no_root_squash,fsid=0,no_subtree_check "127.0.0.1:$NFS_EXPORT" \
-		2>>"$NFS_SETUP_DIAG" || { nfs_setup_fail "exportfs failed"; return 1; }
-	rpc.mountd 2>>"$NFS_SETUP_DIAG" || { nfs_setup_fail "rpc.mountd failed to start"; return 1; }
-	rpc.nfsd -N 3 -G "$NFS_GRACE" -L "$NFS_GRACE" 2 2>>"$NFS_SETUP_DIAG" ||
-		{ nfs_setup_fail "rpc.nfsd failed: $(dmesg | grep -i nfsd | tail -n 3 | tr '\n' ' ')"; return 1; }
-	NFS_UP_MS=$(now_ms)
-	[ "$(cat /proc/fs/nfsd/threads 2>/dev/null)" -gt 0 ] 2>/dev/null ||
-		{ nfs_setup_fail "nfsd has no threads after rpc.nfsd"; return 1; }
-	echo "registered with rpcbind: $(rpcinfo -s 2>&1 | awk 'NR > 1 { printf "%s(%s) ", $4, $2 }')" >>"$NFS_SETUP_DIAG"
-	echo "nfsd up after $((NFS_UP_MS - t0)) ms: versions '$(cat /proc/fs/nfsd/versions)', $(cat /proc/fs/nfsd/threads) threads, grace ${NFS_GRACE} s; export: $(exportfs -v | tr -s ' \t\n' ' ')" >>"$NFS_SETUP_DIAG"
-	NFS_STATE=ok
-	return 0
-}
-
-# For the scenarios: the server (set up once), its setup notes shown once.
-nfs_server() {
-	setup_nfs_server
-	local rc=$?
-	if [ "$rc" != 0 ] || [ "$NFS_SETUP_SHOWN" = 0 ]; then
-		cat "$NFS_SETUP_DIAG" >>"$DIAG"
-		NFS_SETUP_SHOWN=1
-	fi
-	[ "$rc" = 0 ] || fail "NFS server setup failed"
-}
-
-# Until nfsd's grace period is over, OPEN (file creation) is refused with
-# NFS4ERR_GRACE and the client backs off for up to 15 s: wait it out.
-nfs_wait_grace() {
-	local left=$((NFS_UP_MS + (NFS_GRACE + 1) * 1000 - $(now_ms)))
-	if [ "$left" -gt 0 ]; then
-		diag "waiting ${left} ms for the end of nfsd's grace period"
-		sleep "$((left / 1000 + 1))"
-	fi
-}
-
-# NFS client instances (/proc/fs/nfsfs/servers, header line excluded).
-nfs_clients() { tail -n +2 /proc/fs/nfsfs/servers 2>/dev/null | wc -l; }
-
-# A fresh mount must make a fresh connection (and handshakes): an NFS client
-# instance for the same server and xprtsec policy would be shared.  Wait
-# until the previous one has gone.
-nfs_wait_no_clients() {
-	local i=0
-	while [ "$(nfs_clients)" -gt 0 ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	[ "$(nfs_clients)" = 0 ] || {
-		diag "NFS client instances still present: $(tail -n +2 /proc/fs/nfsfs/servers | tr -s ' \n' ' ')"
-		return 1
-	}
-}
-
-nfs_mounted() { awk -v m="$NFS_MNT" '$2 == m { f = 1 } END { exit !f }' /proc/mounts; }
-
-# nfs_mount SPEC EXTRA_OPTS: mount.nfs SPEC on $NFS_MNT; sets MOUNT_MS, and
-# MOUNT_ERR on failure.
-nfs_mount() {
-	local t0 out rc
-	MOUNT_ERR=
-	nfs_wait_no_clients
-	t0=$(now_ms)
-	out=$(timeout "$NFS_MOUNT_TIMEOUT" mount.nfs "$1" "$NFS_MNT" -o "$NFS_OPTS,$2" 2>&1)
-	rc=$?
-	MOUNT_MS=$(($(now_ms) - t0))
-	if [ "$rc" = 0 ] && nfs_mounted; then
-		return 0
-	fi
-	[ "$rc" = 143 ] || [ "$rc" = 124 ] && out="timed out after $NFS_MOUNT_TIMEOUT s; $out"
-	MOUNT_ERR="exit $rc: $(echo "$out" | tr '\n' ' ')"
-	nfs_mounted && umount "$NFS_MNT" 2>/dev/null
-	return 1
-}
-
-# nfs_mount_or_fail SPEC EXTRA_OPTS: nfs_mount, with a diagnostic line
-# ("mounted ..." or a failure) either way.
-nfs_mount_or_fail() {
-	nfs_mount "$1" "$2" || { fail "mount $1 -o $2 failed after ${MOUNT_MS} ms: $MOUNT_ERR"; return 1; }
-	diag "mounted $1 ($2) in ${MOUNT_MS} ms"
-}
-
-nfs_umount() {
-	nfs_mounted || return 0
-	timeout 30 umount "$NFS_MNT" 2>>"$DIAG" || timeout 10 umount -f -l "$NFS_MNT" 2>>"$DIAG"
-	! nfs_mounted || { fail "could not unmount $NFS_MNT"; return 1; }
-	nfs_wait_no_clients || true
-}
-
-# nfs_rw [SERVER_DIR]: write 1 MiB of random data to a new file in the
-# mount, check that the server's directory (default $NFS_EXPORT) holds the
-# same bytes, then read it back through the mount with O_DIRECT (over the
-# wire, not from the client's page cache).  Also checks kTLS is active.
-NFS_SEQ=0
-nfs_rw() {
-	local srvdir=${1:-$NFS_EXPORT} name want got srv tx rx t0
-	NFS_SEQ=$((NFS_SEQ + 1))
-	name=tlshd-vm-$NFS_SEQ.bin
-	head -c 1048576 /dev/urandom >/tmp/nfs.data
-	want=$(md5sum </tmp/nfs.data | cut -d' ' -f1)
-	nfs_wait_grace
-	t0=$(now_ms)
-	timeout 60 dd if=/tmp/nfs.data of="$NFS_MNT/$name" bs=64k conv=fsync 2>/tmp/dd.err ||
-		{ fail "writing $NFS_MNT/$name failed: $(grep -v records /tmp/dd.err | tr '\n' ' ')"; return 1; }
-	srv=$(md5sum <"$srvdir/$name" 2>/dev/null | cut -d' ' -f1)
-	[ "$srv" = "$want" ] ||
-		{ fail "$srvdir/$name on the server: md5 '${srv:-missing}', written '$want'"; return 1; }
-	got=$(timeout 60 dd if="$NFS_MNT/$name" bs=64k iflag=direct 2>/tmp/dd.err | md5sum | cut -d' ' -f1)
-	[ "$got" = "$want" ] ||
-		{ fail "read back through the mount (O_DIRECT): md5 $got, written $want; $(grep -v records /tmp/dd.err | tr '\n' ' ')"; return 1; }
-	tx=$(tls_stat TlsCurrTxSw) rx=$(tls_stat TlsCurrRxSw)
-	diag "1 MiB written to $NFS_MNT/$name, identical in $srvdir and read back (O_DIRECT) in $(($(now_ms) - t0)) ms; tls_stat TlsCurrTxSw=${tx:-?} TlsCurrRxSw=${rx:-?}"
-	[ "${tx:-0}" -gt 0 ] && [ "${rx:-0}" -gt 0 ] ||
-		{ fail "kTLS not active (TlsCurrTxSw=$tx TlsCurrRxSw=$rx)"; return 1; }
-}
-
-# Daemon log lines for the diagnostics, without the "tlshd[pid]: " prefix.
-daemon_lines() { sed 's/^tlshd\[[0-9]*\]: //' | head -n "${1:-6}"; }
-
-# Require (at least $3, default 1) daemon log lines after mark $1 matching
-# the basic regular expression $2 (waits up to 5 s).
-need_log() {
-	log_wait "$1" "$2" 5 "${3:-1}" || { fail "fewer than ${3:-1} '$2' line(s) in the daemon log"; return 1; }
-}
-
-# Client port of the latest successful server handshake after mark $1.
-server_peer_port() {
-	log_since "$1" | grep 'handshake succeeded: role=server' | tail -n 1 |
-		sed -n 's/.* peer=[^ ]*:\([0-9][0-9]*\) .*/\1/p'
-}
-
-trace_clear() { [ -w "$TRACE/trace" ] && : >"$TRACE/trace"; }
-
-# nfsd's transport flags for the connection from client port $1, as the
-# sunrpc tracepoints printed them after the handshake (the svc_tls_* events
-# themselves fire before it completes): the latest svc_xprt_* event's.
-svc_xprt_flags() {
-	[ -r "$TRACE/trace" ] || return 1
-	grep -E "client=(\[::ffff:)?127\.0\.0\.1\]?:$1 " "$TRACE/trace" | grep svc_xprt_ | tail -n 1 |
-		sed -n 's/.* flags=\([^ ]*\).*/\1/p'
-}
-
-# Lines of the trace about client port $1 (diagnostics).
-trace_for_port() {
-	grep -E "client=(\[::ffff:)?127\.0\.0\.1\]?:$1 " "$TRACE/trace" 2>/dev/null |
-		grep -E 'svc_tls_|svc_xprt_(enqueue|detach)' | head -n "${2:-4}" | sed 's/^ *//'
-}
-
-# peer_auth_check PORT yes|no: nfsd marked the transport from PORT
-# peer-authenticated (XPT_PEER_AUTH) or not, and TLS (XPT_TLS_SESSION).
-peer_auth_check() {
-	local flags
-	flags=$(svc_xprt_flags "$1")
-	if [ -z "$flags" ]; then
-		fail "no sunrpc svc_xprt_* trace event for client port $1 (tracepoints: $(ls "$TRACE/events/sunrpc" 2>/dev/null | grep -c svc_) svc events)"
-		return 1
-	fi
-	diag "nfsd transport from port $1: flags=$flags (sunrpc trace)"
-	case "|$flags|" in
-	*"|TLS_SESSION|"*) ;;
-	*) fail "nfsd transport from port $1 lacks TLS_SESSION"; return 1 ;;
-	esac
-	case "$2|$flags|" in
-	yes*"|PEER_AUTH|"*|no*) ;;
-	*) fail "nfsd transport from port $1 is not PEER_AUTH"; return 1 ;;
-	esac
-	case "$2|$flags|" in
-	no*"|PEER_AUTH|"*) fail "nfsd transport from port $1 is PEER_AUTH without a client certificate"; return 1 ;;
-	esac
-	return 0
-}
-
-# Export $NFS_EXPORT/mtls (its own tmpfs, fsid 1) to 127.0.0.1 for mtls
-# clients only.  exportfs if it knows xprtsec= (nfs-utils >= 2.6.3);
-# otherwise straight into the kernel's export caches, as rpc.mountd would
-# answer the upcalls, never expiring: auth.unix.ip (127.0.0.1 -> client
-# domain), nfsd.fh (fsid 1 -> path) and nfsd.export with "xprtsec 1 4" (one
-# mode: NFSEXP_XPRTSEC_MTLS).  The client domain is the one mountd used for
-# the root export, so call this after a mount of it.
-MTLS_EXPORT_HOW=
-export_mtls_only() {
-	local dom flags expiry=2147483647
-	[ -n "$MTLS_EXPORT_HOW" ] && return 0
-	# (e.g. "/srv/nfs 127.0.0.1(rw,...)")
-	dom=$(awk -v p="$NFS_EXPORT" '$1 == p { sub(/\(.*/, "", $2); print $2; exit }' \
-		/proc/net/rpc/nfsd.export/content 2>/dev/null)
-	[ -n "$dom" ] || {
-		fail "no nfsd.export entry for $NFS_EXPORT (mount the root export first): $(grep -v '^#' /proc/net/rpc/nfsd.export/content | tr '\n' ' ')"
-		return 1
-	}
-	if exportfs -o rw,sync,insecure,no_root_squash,fsid=1,no_subtree_check,xprtsec=mtls \
-		"127.0.0.1:$NFS_EXPORT/mtls" >/tmp/exportfs.err 2>&1; then
-		MTLS_EXPORT_HOW="exportfs -o ...,xprtsec=mtls"
-		return 0
-	fi
-	# (exportfs flushed the kernel's caches on its way out.)
-	diag "exportfs cannot set xprtsec= ($(head -n 1 /tmp/exportfs.err)): writing the export to the kernel's cache channels"
-	# NFSEXP_INSECURE_PORT | NFSEXP_NOSUBTREECHECK | NFSEXP_FSID
-	flags=$((0x2 | 0x400 | 0x2000))
-	printf 'nfsd 127.0.0.1 %s %s\n' "$expiry" "$dom" \
-		>/proc/net/rpc/auth.unix.ip/channel 2>/tmp/channel.err ||
-		{ fail "auth.unix.ip channel write failed: $(cat /tmp/channel.err)"; return 1; }
-	printf '%s 1 \\x01000000 %s %s\n' "$dom" "$expiry" "$NFS_EXPORT/mtls" \
-		>/proc/net/rpc/nfsd.fh/channel 2>/tmp/channel.err ||
-		{ fail "nfsd.fh channel write failed: $(cat /tmp/channel.err)"; return 1; }
-	printf '%s %s %s %s 65534 65534 1 xprtsec 1 4\n' "$dom" "$NFS_EXPORT/mtls" "$expiry" "$flags" \
-		>/proc/net/rpc/nfsd.export/channel 2>/tmp/channel.err ||
-		{ fail "nfsd.export channel write failed: $(cat /tmp/channel.err)"; return 1; }
-	MTLS_EXPORT_HOW="the kernel's export cache ('$dom $NFS_EXPORT/mtls $expiry $flags 65534 65534 1 xprtsec 1 4' into nfsd.export)"
-	diag "nfsd.export now: $(grep "$NFS_EXPORT/mtls" /proc/net/rpc/nfsd.export/content | tr -s ' \t\n' ' ')"
-	return 0
-}
-
-# Clean up after a failed NFS scenario.
-nfs_cleanup() {
-	nfs_mounted && { umount "$NFS_MNT" 2>/dev/null || umount -f -l "$NFS_MNT" 2>/dev/null; }
-	return 0
-}
-
-# -------------------------------------------------------------- scenarios ---
+# ---------------------------------------------------------- NVMe/TCP (PSK) ---
 
 DESC1="nvme-tls loopback: connect, 16 MiB read, kTLS active, both handshakes logged"
 scenario_1() {
-	setup_target || return 1
-	start_daemon || return 1
-	new_host || return 1
-	# Scenarios 3 to 5 reuse this identity.
-	HOST1NQN=$HOSTNQN HOST1ID=$HOSTID
-	good_connect || return 1
+	setup_target && start_daemon && host1 || return 1
+	good_connect "$HOST1NQN" "$HOST1ID" || return 1
 	check_daemon_alive
 }
 
 NCTRL=4
 DESC2="$NCTRL controllers connected at once (concurrent connects, own PSK each): all handshakes succeed, reads through every controller"
 scenario_2() {
-	setup_target || return 1
-	start_daemon || return 1
-	local i mark ctrls='' c d f n p paths devs bytes tx rx n1 n2 nf t0 pids='' rc=0
+	setup_target && start_daemon || return 1
+	local mark c rc=0
 	mark=$(log_mark)
-	i=1
-	while [ "$i" -le "$NCTRL" ]; do
-		new_host || return 1
-		echo "$HOSTNQN $HOSTID" >"/tmp/s2.host.$i"
-		i=$((i + 1))
-	done
-	# Connect all controllers concurrently: many handshakes at once.
-	t0=$(now_ms)
-	i=1
-	while [ "$i" -le "$NCTRL" ]; do
-		(
-			read -r nqn id <"/tmp/s2.host.$i"
-			if nvme_connect "" "$nqn" "$id"; then
-				echo "ok $CTRL $CONNECT_MS" >"/tmp/s2.res.$i"
-			else
-				echo "fail $CONNECT_MS $CONNECT_ERR" >"/tmp/s2.res.$i"
-			fi
-		) &
-		pids="$pids $!"
-		i=$((i + 1))
-	done
-	# (A bare "wait" would also wait for the daemon.)
-	wait $pids
-	diag "$NCTRL concurrent connects done in $(($(now_ms) - t0)) ms"
-	i=1
-	while [ "$i" -le "$NCTRL" ]; do
-		set -- $(cat "/tmp/s2.res.$i" 2>/dev/null)
-		if [ "${1:-}" = ok ]; then
-			ctrls="$ctrls $2"
-		else
-			fail "connect $i failed: $*"
-			rc=1
-		fi
-		i=$((i + 1))
-	done
-	if [ "$rc" = 0 ]; then
-		# All controllers reach the same subsystem, so with native NVMe
-		# multipath they are 4 paths to one namespace head: spread the
-		# reads over them (round-robin) and check that each controller
-		# (each TLS connection) carried some.  Without multipath every
-		# controller has its own block device; the same loop reads each.
-		for f in /sys/class/nvme-subsystem/*/iopolicy; do
-			[ -e "$f" ] && echo round-robin >"$f" 2>/dev/null
-		done
-		paths= devs=
-		for c in $ctrls; do
-			wait_ns "$c" 15 || { fail "no namespace block device for nvme$c within 15 s"; rc=1; continue; }
-			paths="$paths $c:$NS_PATH:$(disk_reads "$NS_PATH")"
-			case " $devs " in *" $NS_DEV "*) ;; *) devs="$devs $NS_DEV" ;; esac
-		done
-		t0=$(now_ms)
-		for d in $devs; do
-			bytes=$(read_bytes "$d" 16)
-			[ "$bytes" = 16777216 ] || { fail "read $bytes bytes from $d, want 16777216"; rc=1; }
-		done
-		diag "read 16 MiB from each of:$devs in $(($(now_ms) - t0)) ms"
-		for p in $paths; do
-			c=${p%%:*} d=${p#*:} ; d=${d%%:*}
-			n=$(($(disk_reads "$d") - ${p##*:}))
-			diag "nvme$c ($d): $n reads"
-			[ "$n" -gt 0 ] || { fail "no reads went through controller nvme$c ($d)"; rc=1; }
-		done
-		tx=$(tls_stat TlsCurrTxSw) rx=$(tls_stat TlsCurrRxSw)
-		diag "controllers:$ctrls; tls_stat TlsCurrTxSw=${tx:-?} TlsCurrRxSw=${rx:-?}"
-		# At least one host and one target socket per controller.
-		[ "${tx:-0}" -ge $((2 * NCTRL)) ] && [ "${rx:-0}" -ge $((2 * NCTRL)) ] ||
-			{ fail "expected >= $((2 * NCTRL)) kTLS sockets each way"; rc=1; }
+	new_hosts "$NCTRL" || return 1
+	if connect_at_once "$NCTRL"; then
+		read_through_each $CTRLS || rc=1
+	else
+		rc=1
 	fi
-	log_wait "$mark" 'handshake succeeded: role=client auth=psk' 5 "$NCTRL" ||
-		{ fail "fewer than $NCTRL successful client handshakes logged"; rc=1; }
-	log_wait "$mark" 'handshake succeeded: role=server auth=psk' 5 "$NCTRL" ||
-		{ fail "fewer than $NCTRL successful server handshakes logged"; rc=1; }
-	n1=$(log_count "$mark" 'handshake succeeded: role=client')
-	n2=$(log_count "$mark" 'handshake succeeded: role=server')
-	nf=$(log_count "$mark" 'handshake failed')
-	diag "handshakes logged: $n1 client ok, $n2 server ok, $nf failed"
-	[ "$nf" = 0 ] || { fail "$nf handshakes failed"; rc=1; }
-	for c in $ctrls; do
+	need_handshakes "$mark" auth=psk auth=psk "$NCTRL" || rc=1
+	handshake_tally "$mark"
+	need_no_log "$mark" 'handshake failed' || rc=1
+	for c in $CTRLS; do
 		disconnect "$c" || { fail "could not delete controller nvme$c"; rc=1; }
 	done
 	check_daemon_alive || rc=1
@@ -614,9 +72,7 @@ scenario_2() {
 MISMATCH_MAX_MS=15000
 DESC3="mismatched PSK: connect fails within $((MISMATCH_MAX_MS / 1000)) s, client and server failures logged, good connect afterwards"
 scenario_3() {
-	setup_target || return 1
-	start_daemon || return 1
-	host1 || return 1
+	setup_target && start_daemon && host1 || return 1
 	local ring key mark rc=0
 	# A private keyring with a "psk" key of the same identity as the
 	# target's key in .nvme, but different bytes.
@@ -625,73 +81,45 @@ scenario_3() {
 	key=$(add_psk "$ring" "$HOST1NQN" /tmp/psk.bad) || { fail "keyctl padd into $ring failed"; return 1; }
 	diag "keyring $ring, mismatched key $key"
 	mark=$(log_mark)
-	if nvme_connect "keyring=$ring" "$HOST1NQN" "$HOST1ID"; then
-		fail "connect with a mismatched PSK SUCCEEDED (nvme$CTRL) after ${CONNECT_MS} ms"
-		disconnect "$CTRL"
-		rc=1
-	else
-		diag "connect failed as expected after ${CONNECT_MS} ms: $CONNECT_ERR"
-		[ "$CONNECT_MS" -le "$MISMATCH_MAX_MS" ] ||
-			{ fail "failing connect took ${CONNECT_MS} ms (limit $MISMATCH_MAX_MS)"; rc=1; }
-	fi
-	log_wait "$mark" 'handshake failed: role=client auth=psk' 5 ||
-		{ fail "no 'handshake failed: role=client auth=psk' line in the daemon log"; rc=1; }
-	log_wait "$mark" 'handshake failed: role=server auth=psk' 5 ||
-		{ fail "no 'handshake failed: role=server auth=psk' line in the daemon log"; rc=1; }
-	diag "$(log_since "$mark" | grep 'handshake failed' | head -n 4)"
-	keyctl unlink "$ring" @u >/dev/null 2>&1
+	nvme_connect_refused "with a mismatched PSK" "keyring=$ring" "$HOST1NQN" "$HOST1ID" "$MISMATCH_MAX_MS" || rc=1
+	need_log "$mark" 'handshake failed: role=client auth=psk' || rc=1
+	need_log "$mark" 'handshake failed: role=server auth=psk' || rc=1
+	log_diag "$mark" 'handshake failed' 4
+	key_unlink @u "$ring"
 	disconnect_all
 	check_daemon_alive || return 1
-	HOSTNQN=$HOST1NQN HOSTID=$HOST1ID
-	good_connect || { fail "good connect after the mismatch failed"; return 1; }
+	good_connect "$HOST1NQN" "$HOST1ID" || { fail "good connect after the mismatch failed"; return 1; }
 	return $rc
 }
 
 DESC4="garbage peer (non-TLS bytes): server handshake fails, daemon keeps serving"
 scenario_4() {
-	setup_target || return 1
-	start_daemon || return 1
-	host1 || return 1
+	setup_target && start_daemon && host1 || return 1
 	local mark t0 rc=0
 	mark=$(log_mark)
 	t0=$(now_ms)
 	printf 'GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' | timeout 20 nc 127.0.0.1 "$PORT" >/tmp/s4.out 2>&1
 	diag "nc exited with status $? after $(($(now_ms) - t0)) ms, received $(wc -c </tmp/s4.out) bytes"
-	log_wait "$mark" 'handshake failed: role=server' 12 ||
-		{ fail "no 'handshake failed: role=server' line in the daemon log"; rc=1; }
-	diag "$(log_since "$mark" | grep 'handshake' | head -n 3)"
+	need_log "$mark" 'handshake failed: role=server' 1 12 || rc=1
+	log_diag "$mark" 'handshake' 3
 	check_daemon_alive || return 1
-	HOSTNQN=$HOST1NQN HOSTID=$HOST1ID
-	good_connect || { fail "good connect after the garbage peer failed"; return 1; }
+	good_connect "$HOST1NQN" "$HOST1ID" || { fail "good connect after the garbage peer failed"; return 1; }
 	return $rc
 }
 
 NODAEMON_MAX_MS=5000
 DESC5="no daemon running: connect fails fast (< $((NODAEMON_MAX_MS / 1000)) s), no hang"
 scenario_5() {
-	setup_target || return 1
-	host1 || return 1
-	local i rc=0 dm
-	if daemon_running; then
-		stop_daemon || rc=1
-		diag "tlshd exited with status $DAEMON_STATUS"
-	fi
-	# No tlshd process at all may remain (e.g. handshake workers).
-	i=0
-	while pidof tlshd >/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	pidof tlshd >/dev/null && { fail "tlshd processes still running: $(pidof tlshd)"; return 1; }
+	setup_target && host1 || return 1
+	local dm rc=0
+	no_daemon || return 1
 	dm=$(dmesg_mark)
-	if nvme_connect "" "$HOST1NQN" "$HOST1ID"; then
-		fail "connect without a daemon SUCCEEDED (nvme$CTRL) after ${CONNECT_MS} ms"
-		disconnect "$CTRL"
-		return 1
-	fi
-	diag "connect failed as expected after ${CONNECT_MS} ms: $CONNECT_ERR"
-	diag "$(dmesg | tail -n +"$((dm + 1))" | grep -i -E 'tls|nvme' | head -n 3)"
+	nvme_connect_refused "without a daemon" "" "$HOST1NQN" "$HOST1ID" || return 1
+	diag "$(dmesg_after "$dm" | grep -i -E 'tls|nvme' | head -n 3)"
 	# -ESRCH (-3) from the handshake upcall: the kernel found no listener,
 	# i.e. the connect failed because there is no daemon, not for another
 	# reason.
-	dmesg | tail -n +"$((dm + 1))" | grep -q 'failed to start TLS.*-3' ||
+	dmesg_after "$dm" | grep -q 'failed to start TLS.*-3' ||
 		{ fail "no 'failed to start TLS ... -3' (ESRCH) kernel message"; rc=1; }
 	[ "$CONNECT_MS" -lt "$NODAEMON_MAX_MS" ] ||
 		{ fail "failing connect took ${CONNECT_MS} ms (limit $NODAEMON_MAX_MS)"; rc=1; }
@@ -699,23 +127,20 @@ scenario_5() {
 	return $rc
 }
 
+# ----------------------------------------------------------- NFS (X.509) ---
+
 DESC6="nfs xprtsec=tls (NFSv4.2 loopback, mount by IP): 1 MiB written and read back, kTLS active, client unauth + server x509 handshakes logged"
 scenario_6() {
-	nfs_server || return 1
-	start_daemon x509 || return 1
-	local mark port rc=0
+	nfs_server && start_daemon x509 || return 1
+	local mark rc=0
 	mark=$(log_mark)
 	trace_clear
 	nfs_mount_or_fail 127.0.0.1:/ xprtsec=tls || return 1
 	nfs_rw || rc=1
-	need_log "$mark" 'handshake succeeded: role=client auth=unauth peer=127.0.0.1:2049' || rc=1
-	need_log "$mark" 'handshake succeeded: role=server auth=x509' || rc=1
-	diag "$(log_since "$mark" | grep 'handshake' | daemon_lines)"
+	need_handshakes "$mark" 'auth=unauth peer=127.0.0.1:2049' auth=x509 || rc=1
+	log_diag "$mark" 'handshake'
 	# No client certificate: nfsd must not see the peer as authenticated.
-	port=$(server_peer_port "$mark")
-	if [ -n "$port" ] && [ -r "$TRACE/trace" ]; then
-		peer_auth_check "$port" no || rc=1
-	fi
+	nfs_peer_auth "$mark" no || rc=1
 	nfs_umount || rc=1
 	check_daemon_alive || rc=1
 	return $rc
@@ -723,51 +148,33 @@ scenario_6() {
 
 DESC7="nfs xprtsec=mtls (mount by DNS name): read back, client x509 + verified client certificate logged, nfsd transport PEER_AUTH, mtls-only export refuses tls"
 scenario_7() {
-	nfs_server || return 1
-	start_daemon x509 || return 1
-	local mark port rc=0
+	nfs_server && start_daemon x509 || return 1
+	local mark rc=0
 	mark=$(log_mark)
 	trace_clear
 	nfs_mount_or_fail nfs.test:/ xprtsec=mtls || return 1
 	nfs_rw || rc=1
-	need_log "$mark" 'handshake succeeded: role=client auth=x509' || rc=1
-	need_log "$mark" 'handshake succeeded: role=server auth=x509' || rc=1
+	need_handshakes "$mark" auth=x509 auth=x509 || rc=1
 	need_log "$mark" "client certificate verified: subject 'CN=tlshd-vm client'" || rc=1
-	diag "$(log_since "$mark" | grep -E 'handshake|verified' | daemon_lines)"
+	log_diag "$mark" 'handshake|verified'
 	# Evidence 1: nfsd's own view of the transport (sunrpc tracepoints).
-	port=$(server_peer_port "$mark")
-	if [ -z "$port" ]; then
-		fail "no server handshake peer port in the daemon log"
-		rc=1
-	else
-		peer_auth_check "$port" yes || { rc=1; trace_for_port "$port" 6 >>"$DIAG"; }
-	fi
+	nfs_peer_auth "$mark" yes || rc=1
 	# mountd's answer for the root export, for comparison with ours.
 	diag "nfsd.export: $(grep -v '^#' /proc/net/rpc/nfsd.export/content | head -n 2 | tr -s ' \t\n' ' ')"
 	nfs_umount || rc=1
 	[ "$rc" = 0 ] || return 1
 
 	# Evidence 2: an export that requires mtls (XPT_PEER_AUTH): the mtls
-	# mount works, a tls mount is refused.
+	# mount works, a tls mount is refused (by the export policy, after a
+	# successful handshake).
 	export_mtls_only || return 1
 	diag "mtls-only export of $NFS_EXPORT/mtls via $MTLS_EXPORT_HOW"
+	nfs_roundtrip nfs.test:/mtls xprtsec=mtls "$NFS_EXPORT/mtls" || rc=1
 	mark=$(log_mark)
-	if nfs_mount_or_fail nfs.test:/mtls xprtsec=mtls; then
-		nfs_rw "$NFS_EXPORT/mtls" || rc=1
-		nfs_umount || rc=1
-	else
-		rc=1
-	fi
-	mark=$(log_mark)
-	if nfs_mount nfs.test:/mtls xprtsec=tls; then
-		fail "mount nfs.test:/mtls -o xprtsec=tls of the mtls-only export SUCCEEDED"
-		ls -la "$NFS_MNT" >>"$DIAG" 2>&1
-		nfs_umount
-		rc=1
-	else
-		diag "xprtsec=tls mount of the mtls-only export refused as expected after ${MOUNT_MS} ms: $MOUNT_ERR"
-		# (and refused by the export policy, not by a failed handshake)
+	if nfs_mount_refused nfs.test:/mtls xprtsec=tls "the export is mtls-only"; then
 		need_log "$mark" 'handshake succeeded: role=client auth=unauth' || rc=1
+	else
+		rc=1
 	fi
 	check_daemon_alive || rc=1
 	return $rc
@@ -776,43 +183,29 @@ scenario_7() {
 WRONGNAME_MAX_MS=30000
 DESC8="nfs wrong server name (nfs-wrong.test not in the certificate): mount fails within $((WRONGNAME_MAX_MS / 1000)) s, name mismatch logged, good mount afterwards"
 scenario_8() {
-	nfs_server || return 1
-	start_daemon x509 || return 1
+	nfs_server && start_daemon x509 || return 1
 	local mark rc=0
 	mark=$(log_mark)
-	if nfs_mount nfs-wrong.test:/ xprtsec=tls; then
-		fail "mount nfs-wrong.test:/ -o xprtsec=tls SUCCEEDED after ${MOUNT_MS} ms (server certificate has no such name)"
-		nfs_umount
-		rc=1
-	else
-		diag "mount nfs-wrong.test:/ failed as expected after ${MOUNT_MS} ms: $MOUNT_ERR"
-		[ "$MOUNT_MS" -le "$WRONGNAME_MAX_MS" ] ||
-			{ fail "failing mount took ${MOUNT_MS} ms (limit $WRONGNAME_MAX_MS)"; rc=1; }
-	fi
+	nfs_mount_refused nfs-wrong.test:/ xprtsec=tls "the server certificate has no such name" "$WRONGNAME_MAX_MS" || rc=1
 	# The failure line carries errno and reason; a separate line says why
 	# the certificate was rejected.
 	need_log "$mark" 'handshake failed: role=client auth=unauth peer=127\.0\.0\.1:2049 errno=EACCES reason=server certificate rejected: .*The name in the certificate does not match the expected' || rc=1
 	need_log "$mark" ': server certificate rejected: .*The name in the certificate does not match the expected' || rc=1
-	diag "$(log_since "$mark" | grep -E 'handshake failed|rejected' | daemon_lines)"
+	log_diag "$mark" 'handshake failed|rejected'
 	diag "handshake attempts by the client: $(log_count "$mark" 'role=client')"
 	nfs_cleanup
 	check_daemon_alive || return 1
 	mark=$(log_mark)
-	nfs_mount nfs.test:/ xprtsec=tls ||
-		{ fail "good mount nfs.test:/ after the mismatch failed after ${MOUNT_MS} ms: $MOUNT_ERR"; return 1; }
-	diag "good mount nfs.test:/ afterwards in ${MOUNT_MS} ms"
-	nfs_rw || rc=1
+	nfs_roundtrip nfs.test:/ xprtsec=tls || { fail "good mount nfs.test:/ after the mismatch failed"; rc=1; }
 	need_log "$mark" 'handshake succeeded: role=client auth=unauth' || rc=1
-	nfs_umount || rc=1
 	check_daemon_alive || rc=1
 	return $rc
 }
 
 DESC9="nfs xprtsec=mtls with the client certificate from the keyring (cert_serial=/privkey_serial=, none configured): read back, keyring certificate verified"
 scenario_9() {
-	nfs_server || return 1
-	start_daemon x509-nocert || return 1
-	local mark ring cert key dm rc=0
+	nfs_server && start_daemon x509-nocert || return 1
+	local mark ring cert key opts dm rc=0
 	# The NFS client's .nfs keyring (6.17+); else the user keyring, for the
 	# attempt that tells whether the kernel knows the options at all.
 	ring=$(keyring_serial .nfs) || ring=@u
@@ -821,29 +214,27 @@ scenario_9() {
 	key=$(keyctl padd user tlshd-vm-client-key "$ring" <"$PKI/keyring-client.key.der") ||
 		{ fail "keyctl padd user (private key) into $ring failed"; return 1; }
 	diag "keyring $ring: certificate key $cert, private key $key"
+	opts=xprtsec=mtls,cert_serial=$cert,privkey_serial=$key
 	mark=$(log_mark)
 	dm=$(dmesg_mark)
-	if ! nfs_mount nfs.test:/ "xprtsec=mtls,cert_serial=$cert,privkey_serial=$key"; then
-		if dmesg | tail -n +"$((dm + 1))" | grep -q -i "unknown parameter 'cert_serial'"; then
-			diag "mount: $MOUNT_ERR; kernel: $(dmesg | tail -n +"$((dm + 1))" | grep -i 'cert_serial' | head -n 1)"
-			SKIP_REASON="kernel has no cert_serial="
-			keyctl unlink "$cert" "$ring" >/dev/null 2>&1
-			keyctl unlink "$key" "$ring" >/dev/null 2>&1
-			return 0
-		fi
-		fail "mount nfs.test:/ -o xprtsec=mtls,cert_serial=$cert,privkey_serial=$key failed after ${MOUNT_MS} ms: $MOUNT_ERR"
-		rc=1
-	else
-		diag "mounted nfs.test:/ (xprtsec=mtls, cert_serial=$cert, privkey_serial=$key) in ${MOUNT_MS} ms"
+	if nfs_mount nfs.test:/ "$opts"; then
+		diag "mounted nfs.test:/ ($opts) in ${MOUNT_MS} ms"
 		[ "$ring" != @u ] || diag "note: no .nfs keyring, yet the kernel accepted cert_serial="
 		nfs_rw || rc=1
 		nfs_umount || rc=1
+	elif dmesg_after "$dm" | grep -q -i "unknown parameter 'cert_serial'"; then
+		diag "mount: $MOUNT_ERR; kernel: $(dmesg_after "$dm" | grep -i 'cert_serial' | head -n 1)"
+		SKIP_REASON="kernel has no cert_serial="
+		key_unlink "$ring" "$cert" "$key"
+		return 0
+	else
+		fail "mount nfs.test:/ -o $opts failed after ${MOUNT_MS} ms: $MOUNT_ERR"
+		rc=1
 	fi
 	need_log "$mark" 'handshake succeeded: role=client auth=x509' || rc=1
 	need_log "$mark" "client certificate verified: subject 'CN=tlshd-vm keyring-client'" || rc=1
-	diag "$(log_since "$mark" | grep -E 'handshake|verified' | daemon_lines)"
-	keyctl unlink "$cert" "$ring" >/dev/null 2>&1
-	keyctl unlink "$key" "$ring" >/dev/null 2>&1
+	log_diag "$mark" 'handshake|verified'
+	key_unlink "$ring" "$cert" "$key"
 	check_daemon_alive || rc=1
 	return $rc
 }

@@ -34,8 +34,8 @@ READ_MB=4
 KVER=$(uname -r)
 KLABEL=${KVER%%[+-]*}
 
-# diag, fail, now_ms, tls_stat, and the NVMe target and host functions
-# shared with guest/scenarios.sh.
+# diag, fail, now_ms, wait_for, tls_stat, and the NVMe target and host
+# functions shared with guest/scenarios.sh.
 . /usr/libexec/tlshd-vm/lib.sh
 
 # Kernel messages stay in the ring buffer (they would cut TAP lines).
@@ -45,16 +45,6 @@ echo /sbin/modprobe >/proc/sys/kernel/modprobe
 ip link set lo up 2>/dev/null
 
 # ---------------------------------------------------------------- helpers ---
-
-# Wait up to $2 seconds for the command $1 (a shell snippet) to succeed.
-# (The snippet may use "set --": keep it in a variable of its own.)
-wait_for() {
-	local wf_cmd="$1" wf_end=$(($(now_ms) + $2 * 1000))
-	while ! eval "$wf_cmd"; do
-		[ "$(now_ms)" -lt "$wf_end" ] || return 1
-		sleep 0.2
-	done
-}
 
 prop() { systemctl show -p "$1" --value "$UNIT" 2>/dev/null; }
 main_pid() { prop MainPID; }
