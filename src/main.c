@@ -30,6 +30,7 @@
 #include "log.h"
 #include "supervisor.h"
 #include "tls.h"
+#include "util.h"
 #include "worker.h"
 
 /* Exit statuses (also in tlshd(8)). */
@@ -186,7 +187,7 @@ static void daemon_reload(struct tlshd_daemon *d)
 /* Returns -EAGAIN when a request is left waiting because fork failed. */
 static int daemon_fork_workers(struct tlshd_daemon *d)
 {
-	while (tlshd_supervisor_should_fork(&d->sv)) {
+	while (tlshd_supervisor_should_fork(&d->sv, tlshd_util_now_ms())) {
 		pid_t pid = fork();
 
 		if (pid < 0) {
@@ -203,7 +204,7 @@ static int daemon_fork_workers(struct tlshd_daemon *d)
 			code = tlshd_worker_run(&d->ctx, d->family);
 			_exit(code);
 		}
-		tlshd_supervisor_started(&d->sv, pid);
+		tlshd_supervisor_started(&d->sv, pid, tlshd_util_now_ms());
 	}
 	return 0;
 }
@@ -215,7 +216,7 @@ static void daemon_on_signal(struct tlshd_daemon *d)
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
-			tlshd_supervisor_reap(&d->sv);
+			tlshd_supervisor_reap(&d->sv, tlshd_util_now_ms());
 			break;
 		case SIGHUP:
 			daemon_reload(d);
@@ -296,7 +297,7 @@ static int daemon_loop(struct tlshd_daemon *d)
 		bool retry = daemon_fork_workers(d) == -EAGAIN;
 
 		daemon_status(d);
-		timeout = tlshd_supervisor_police(&d->sv);
+		timeout = tlshd_supervisor_police(&d->sv, tlshd_util_now_ms());
 		if (retry && (timeout < 0 || timeout > TLSHD_FORK_RETRY_MS))
 			timeout = TLSHD_FORK_RETRY_MS;
 		r = poll(fds, 2, timeout);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests of supervisor.c with real child processes: the worker cap,
- * requests beyond it waiting instead of being dropped, draining at
- * start-up until a worker finds the queue empty, and exit accounting.
+ * Unit tests of supervisor.c with real child processes and a clock the
+ * test drives: the worker cap, requests beyond it waiting instead of being
+ * dropped, draining at start-up until a worker finds the queue empty,
+ * exit accounting, and the back-off after workers that cannot serve.
  */
 #include "build-config.h"
 
@@ -16,29 +17,31 @@
 #include "tap.h"
 #include "worker.h"
 
-/* Forks a child that exits with @code (or dies of SIGKILL if code < 0). */
-static void spawn(struct tlshd_supervisor *sv, int code)
+#define CRASH	(-1)
+
+/* Forks a child that exits with @code (or dies of SIGKILL for CRASH). */
+static void spawn(struct tlshd_supervisor *sv, int code, long long now)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		if (code < 0)
+		if (code == CRASH)
 			raise(SIGKILL);
 		_exit(code);
 	}
-	tlshd_supervisor_started(sv, pid);
+	tlshd_supervisor_started(sv, pid, now);
 }
 
 /* Waits for every child to have exited, then reaps through the
- * supervisor. */
-static void settle(struct tlshd_supervisor *sv)
+ * supervisor at @now. */
+static void settle(struct tlshd_supervisor *sv, long long now)
 {
 	siginfo_t si;
 
 	while (sv->running) {
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT) < 0)
 			break;
-		tlshd_supervisor_reap(sv);
+		tlshd_supervisor_reap(sv, now);
 	}
 }
 
@@ -49,19 +52,19 @@ static void test_cap_and_burst(void)
 
 	tlshd_supervisor_init(&sv, 2);
 	tlshd_supervisor_ready(&sv, 5);
-	while (tlshd_supervisor_should_fork(&sv)) {
-		spawn(&sv, TLSHD_WORKER_SUCCEEDED);
+	while (tlshd_supervisor_should_fork(&sv, 0)) {
+		spawn(&sv, TLSHD_WORKER_SUCCEEDED, 0);
 		forked++;
 	}
 	is_int(forked, 2, "a burst of 5 READY forks only up to the cap of 2");
 	is_int(sv.wanted, 3, "the other 3 requests wait, none dropped");
-	settle(&sv);
+	settle(&sv, 0);
 	while (sv.wanted || sv.running) {
-		while (tlshd_supervisor_should_fork(&sv)) {
-			spawn(&sv, TLSHD_WORKER_SUCCEEDED);
+		while (tlshd_supervisor_should_fork(&sv, 0)) {
+			spawn(&sv, TLSHD_WORKER_SUCCEEDED, 0);
 			forked++;
 		}
-		settle(&sv);
+		settle(&sv, 0);
 	}
 	is_int(forked, 5, "every request of the burst got a worker");
 	is_int(sv.succeeded, 5, "five successes counted");
@@ -76,11 +79,11 @@ static void test_drain(void)
 	tlshd_supervisor_drain(&sv);
 	tlshd_supervisor_drain(&sv);
 	is_int(sv.wanted, 1, "draining forks one worker at a time");
-	spawn(&sv, TLSHD_WORKER_FAILED);
-	settle(&sv);
+	spawn(&sv, TLSHD_WORKER_FAILED, 0);
+	settle(&sv, 0);
 	ok(sv.draining && sv.wanted == 1, "a worker that found a request keeps the drain going");
-	spawn(&sv, TLSHD_WORKER_IDLE);
-	settle(&sv);
+	spawn(&sv, TLSHD_WORKER_IDLE, 0);
+	settle(&sv, 0);
 	ok(!sv.draining && sv.wanted == 0, "a worker that found the queue empty ends it");
 	is_int(sv.failed, 1, "failure counted");
 	is_int(sv.idle, 1, "idle worker counted");
@@ -93,11 +96,81 @@ static void test_crash(void)
 
 	tlshd_supervisor_init(&sv, 1);
 	tlshd_supervisor_ready(&sv, 1);
-	spawn(&sv, -1);
-	settle(&sv);
+	spawn(&sv, CRASH, 0);
+	settle(&sv, 0);
 	is_int(sv.crashed, 1, "a worker killed by a signal is counted as crashed");
 	is_int(sv.running, 0, "and its slot is free again");
-	ok(tlshd_supervisor_police(&sv) == -1, "no worker left to police");
+	is_int(sv.wanted, 1, "its request, maybe still queued, gets another worker");
+	tlshd_supervisor_done(&sv);
+}
+
+/* A drain worker killed (overdue kill, OOM killer, crash) must not leave
+ * the drain stuck: the drain goes on, and a later one is not ignored. */
+static void test_drain_worker_killed(void)
+{
+	struct tlshd_supervisor sv;
+
+	tlshd_supervisor_init(&sv, 4);
+	tlshd_supervisor_drain(&sv);
+	spawn(&sv, CRASH, 0);
+	settle(&sv, 0);
+	ok(sv.draining && sv.wanted == 1, "a killed drain worker is replaced (wanted %u)",
+	   sv.wanted);
+	ok(!tlshd_supervisor_should_fork(&sv, 0), "after the back-off");
+	ok(tlshd_supervisor_should_fork(&sv, TLSHD_SUPERVISOR_BACKOFF_MIN_MS), "not later");
+	spawn(&sv, TLSHD_WORKER_IDLE, TLSHD_SUPERVISOR_BACKOFF_MIN_MS);
+	settle(&sv, TLSHD_SUPERVISOR_BACKOFF_MIN_MS);
+	ok(!sv.draining && sv.wanted == 0, "its replacement ends the drain");
+
+	/* Stuck state of old: draining set, nothing wanted or running. */
+	sv.draining = true;
+	tlshd_supervisor_drain(&sv);
+	is_int(sv.wanted, 1, "a drain requested while a dead one is marked still forks");
+	tlshd_supervisor_done(&sv);
+}
+
+/*
+ * Workers that cannot serve (no CAP_NET_ADMIN: exit ERROR before ACCEPT)
+ * during the start-up drain: before, each failure re-armed the drain at
+ * once and the daemon forked without bound. Over 150 simulated seconds
+ * the forks now stay few, the delays grow, and a served request resets.
+ */
+static void test_failure_loop_backs_off(void)
+{
+	struct tlshd_supervisor sv;
+	long long now = 0, first_gap = -1, last_gap = 0, last_fork = 0;
+	unsigned int forks = 0;
+
+	tlshd_supervisor_init(&sv, 8);
+	tlshd_supervisor_drain(&sv);
+	for (now = 0; now < 150000; now += 10) {
+		if (!tlshd_supervisor_should_fork(&sv, now))
+			continue;
+		if (forks) {
+			last_gap = now - last_fork;
+			if (first_gap < 0)
+				first_gap = last_gap;
+		}
+		last_fork = now;
+		spawn(&sv, TLSHD_WORKER_ERROR, now);
+		settle(&sv, now);
+		forks++;
+	}
+	ok(forks >= 8 && forks <= 16, "150 s of failing workers: %u forks, not thousands", forks);
+	ok(first_gap >= TLSHD_SUPERVISOR_BACKOFF_MIN_MS && last_gap > first_gap,
+	   "the delay grows (first %lld ms, last %lld ms)", first_gap, last_gap);
+	ok(last_gap >= TLSHD_SUPERVISOR_BACKOFF_MAX_MS &&
+	   last_gap <= TLSHD_SUPERVISOR_BACKOFF_MAX_MS + 10, "and is capped at %d ms",
+	   TLSHD_SUPERVISOR_BACKOFF_MAX_MS);
+	ok(sv.draining && sv.wanted == 1, "the drain is still pending, not dropped");
+	ok(tlshd_supervisor_police(&sv, now) > 0, "poll() wakes for the held-back fork");
+
+	now = sv.hold_until_ms;
+	spawn(&sv, TLSHD_WORKER_IDLE, now);
+	settle(&sv, now);
+	ok(sv.failing == 0 && sv.hold_until_ms == 0, "a worker that reaches the kernel resets it");
+	tlshd_supervisor_ready(&sv, 1);
+	ok(tlshd_supervisor_should_fork(&sv, now), "the next request is forked at once");
 	tlshd_supervisor_done(&sv);
 }
 
@@ -107,5 +180,7 @@ int main(void)
 	test_cap_and_burst();
 	test_drain();
 	test_crash();
+	test_drain_worker_killed();
+	test_failure_loop_backs_off();
 	return tap_done();
 }
