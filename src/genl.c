@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
@@ -23,6 +24,7 @@
 
 #define GENL_RECV_BUFSIZE	(32 * 1024)
 #define GENL_LISTEN_RCVBUF	(1024 * 1024)
+#define GENL_REPLY_TIMEOUT_MS	5000
 
 static int genl_socket(struct nl_sock **ret)
 {
@@ -101,8 +103,22 @@ void tlshd_genl_close(struct tlshd_genl *g)
 
 int tlshd_genl_connect(struct tlshd_genl *g, int family)
 {
+	struct timeval tv = { .tv_sec = GENL_REPLY_TIMEOUT_MS / 1000,
+			      .tv_usec = GENL_REPLY_TIMEOUT_MS % 1000 * 1000 };
+	int r;
+
 	g->family = family;
-	return genl_socket(&g->sk);
+	r = genl_socket(&g->sk);
+	if (r < 0)
+		return r;
+	/* The kernel answers ACCEPT and DONE at once; a worker never waits
+	 * for it without bound. */
+	if (setsockopt(nl_socket_get_fd(g->sk), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		r = -errno;
+		tlshd_genl_close(g);
+		return r;
+	}
+	return 0;
 }
 
 static ssize_t genl_recv(struct tlshd_genl *g, void *buf, size_t size, int flags)
@@ -144,6 +160,11 @@ static int genl_receive(struct tlshd_genl *g, int flags, genl_handler_t fn, void
 
 		if (n == -EAGAIN && (flags & MSG_DONTWAIT)) {
 			r = overrun ? -ENOBUFS : 0;
+			break;
+		}
+		if (n == -EAGAIN) {
+			/* A blocking read past SO_RCVTIMEO. */
+			r = -ETIMEDOUT;
 			break;
 		}
 		if (n == -ENOBUFS) {

@@ -33,7 +33,8 @@ int tlshd_genl_fd(const struct tlshd_genl *g);
  */
 int tlshd_genl_read_ready(struct tlshd_genl *g, unsigned int *count);
 
-/* Worker: a blocking socket for ACCEPT and DONE. */
+/* Worker: a blocking socket for ACCEPT and DONE; a reply that does not
+ * come within 5 s makes them fail with -ETIMEDOUT. */
 int tlshd_genl_connect(struct tlshd_genl *g, int family);
 
 /*

@@ -168,22 +168,34 @@ int tlshd_session_start(struct tlshd_handshake *hs, unsigned int flags,
 
 /* Answer the ClientHello, not the connection: wait (briefly) until it is
  * there and consume it, so that the client is reading when the alert
- * arrives and closing the socket does not reset it. */
+ * arrives and closing the socket does not reset it. A ClientHello fits
+ * in a few records; a peer that sends more is not waited for. */
 #define TLSHD_REJECT_WAIT_MS	2000
+#define TLSHD_REJECT_READ_MAX	(64 * 1024)
+
+static void session_consume_hello(struct tlshd_handshake *hs)
+{
+	int fd = hs->req->sockfd, ms = session_ms_left(hs);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	unsigned char hello[4096];
+	size_t total = 0;
+	ssize_t n;
+
+	if (poll(&p, 1, ms < TLSHD_REJECT_WAIT_MS ? ms : TLSHD_REJECT_WAIT_MS) != 1)
+		return;
+	while (total < TLSHD_REJECT_READ_MAX &&
+	       (n = recv(fd, hello, sizeof(hello), MSG_DONTWAIT)) > 0)
+		total += n;
+}
 
 void tlshd_session_reject_early(struct tlshd_handshake *hs)
 {
 	gnutls_alert_description_t alert = hs->err == -ENOMEM ?
 		GNUTLS_A_INTERNAL_ERROR : GNUTLS_A_HANDSHAKE_FAILURE;
-	int fd = hs->req->sockfd, ms = session_ms_left(hs);
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	unsigned char hello[4096];
 	gnutls_session_t s;
 
-	if (poll(&p, 1, ms < TLSHD_REJECT_WAIT_MS ? ms : TLSHD_REJECT_WAIT_MS) == 1)
-		while (recv(fd, hello, sizeof(hello), MSG_DONTWAIT) > 0)
-			;
-	if (session_init(&s, fd, GNUTLS_SERVER) < 0)
+	session_consume_hello(hs);
+	if (session_init(&s, hs->req->sockfd, GNUTLS_SERVER) < 0)
 		return;
 	/* GnuTLS needs a priority to frame even a plaintext alert. */
 	if (gnutls_set_default_priority(s) == 0)
@@ -220,13 +232,18 @@ static int session_wait(struct tlshd_handshake *hs)
 	return r == 0 ? -ETIMEDOUT : 0;
 }
 
-/* Returns 0 or a fatal GnuTLS error (GNUTLS_E_TIMEDOUT at the deadline). */
+/* Returns 0 or a fatal GnuTLS error (GNUTLS_E_TIMEDOUT at the deadline,
+ * also for a peer that keeps sending without finishing the handshake). */
 static int session_handshake_loop(struct tlshd_handshake *hs)
 {
 	gnutls_session_t s = hs->sess->gs;
 
 	for (;;) {
-		int r = gnutls_handshake(s);
+		int r;
+
+		if (!session_ms_left(hs))
+			return GNUTLS_E_TIMEDOUT;
+		r = gnutls_handshake(s);
 
 		if (r == GNUTLS_E_SUCCESS)
 			return 0;

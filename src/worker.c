@@ -111,8 +111,9 @@ int tlshd_worker_run(const struct tlshd_context *ctx, int family)
 		goto out;
 	}
 	if (r < 0 && req.sockfd < 0) {
-		tlshd_log_errno(LOG_ERR, r, "kernel sent an unusable handshake request with no "
-				"socket, cannot answer it; the consumer will time out");
+		tlshd_log_errno(LOG_ERR, r, r == -ETIMEDOUT ? "the kernel did not answer ACCEPT" :
+				"kernel sent an unusable handshake request with no socket, "
+				"cannot answer it; the consumer will time out");
 		ret = TLSHD_WORKER_ERROR;
 		goto out;
 	}

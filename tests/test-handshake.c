@@ -223,6 +223,120 @@ static void test_server_vs(const char *what, const char *bytes, bool close_now,
 		close(sv[0]);
 }
 
+/* A peer that keeps writing @rec (one TLS record) for @secs seconds. */
+struct flood {
+	int fd;
+	const unsigned char *rec;
+	size_t len;
+	int secs;
+};
+
+static void *flood_run(void *arg)
+{
+	struct flood *f = arg;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (elapsed_ms(&t0) < f->secs * 1000)
+		if (send(f->fd, f->rec, f->len, MSG_NOSIGNAL) < 0 && errno != EAGAIN &&
+		    errno != EINTR)
+			break;
+	return NULL;
+}
+
+/*
+ * Deadlines hold against a peer that never stops sending: the early
+ * rejection of a server without a certificate (bytes that are no
+ * ClientHello) and the handshake loop (records GnuTLS accepts without
+ * failing). The flood lasts 4 s; the request's timeout is 500 ms, so a
+ * daemon that only looks at the clock when the socket runs dry would
+ * take the whole 4 s.
+ */
+/* Stops the client just before it would send its Finished. */
+static int hold_finished(gnutls_session_t s, unsigned int htype, unsigned int when,
+			 unsigned int incoming, const gnutls_datum_t *msg)
+{
+	return GNUTLS_E_USER_ERROR;
+}
+
+/*
+ * A client that knows the PSK, gets the server's flight, and then sends
+ * warning alerts (user_canceled, encrypted under the handshake keys)
+ * for 4 s instead of its Finished. GnuTLS 3.7 ends a TLS 1.3 handshake
+ * at the first of them; the engine's loop also checks the deadline on
+ * every pass, for records a GnuTLS lets through without failing.
+ */
+static void *warning_client_run(void *arg)
+{
+	struct flood *f = arg;
+	gnutls_psk_client_credentials_t cred;
+	gnutls_datum_t key = { (unsigned char *)f->rec, f->len };
+	struct timespec t0;
+	gnutls_session_t c;
+	int r;
+
+	gnutls_psk_allocate_client_credentials(&cred);
+	gnutls_psk_set_client_credentials(cred, "NVMe0R01 flood sub", &key, GNUTLS_PSK_KEY_RAW);
+	gnutls_init(&c, GNUTLS_CLIENT);
+	gnutls_priority_set_direct(c, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+PSK:+ECDHE-PSK", NULL);
+	gnutls_credentials_set(c, GNUTLS_CRD_PSK, cred);
+	gnutls_transport_set_int(c, f->fd);
+	gnutls_handshake_set_hook_function(c, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_PRE,
+					   hold_finished);
+	do {
+		r = gnutls_handshake(c);
+	} while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (r == GNUTLS_E_USER_ERROR && elapsed_ms(&t0) < f->secs * 1000)
+		if (gnutls_alert_send(c, GNUTLS_AL_WARNING, GNUTLS_A_USER_CANCELED) < 0)
+			break;
+	gnutls_deinit(c);
+	gnutls_psk_free_client_credentials(cred);
+	return NULL;
+}
+
+/* The server side of test_flood() with @peer as the other end. */
+static void run_flooded(const char *what, enum tlshd_auth auth, void *(*peer)(void *),
+			struct flood *f)
+{
+	struct timespec t0;
+	pthread_t tf;
+	struct side s;
+	int sv[2];
+	long ms;
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	f->fd = sv[0];
+	side_init(&s, TLSHD_ROLE_SERVER, sv[1]);
+	s.req.auth = auth;
+	s.req.keyring = server_ring;
+	s.req.timeout_ms = 500;
+	pthread_create(&tf, NULL, peer, f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	side_run(&s);
+	ms = elapsed_ms(&t0);
+	ok(s.out.result.status != 0, "%s: the server gives up (%s: %s)", what,
+	   tlshd_errno_name(s.out.result.status), s.out.reason);
+	ok(ms < 2500, "%s: within its deadline, not when the peer stops (%ld ms)", what, ms);
+	pthread_join(tf, NULL);
+	close(sv[0]);
+}
+
+static void test_floods(void)
+{
+	static unsigned char junk[4096], psk[32];
+	struct flood f = { .rec = junk, .len = sizeof(junk), .secs = 4 };
+
+	memset(junk, 'A', sizeof(junk));
+	run_flooded("endless bytes to a server without a certificate", TLSHD_AUTH_X509,
+		    flood_run, &f);
+	memset(psk, 0x77, sizeof(psk));
+	add_psk("NVMe0R01 flood sub", sizeof(psk), 0x77, server_ring);
+	f = (struct flood){ .rec = psk, .len = sizeof(psk), .secs = 4 };
+	run_flooded("endless warning alerts instead of Finished", TLSHD_AUTH_PSK,
+		    warning_client_run, &f);
+}
+
 int main(void)
 {
 	struct tlshd_config *cfg = tlshd_config_new_default();
@@ -251,6 +365,7 @@ int main(void)
 	test_server_vs("garbage peer", "GET / HTTP/1.0\r\n\r\n", false, EPROTO, 5000);
 	test_server_vs("peer closes at once", NULL, true, ETIMEDOUT, 5000);
 	test_server_vs("silent peer", NULL, false, ETIMEDOUT, 300);
+	test_floods();
 
 	tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);
