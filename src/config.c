@@ -135,6 +135,7 @@ static int config_get_path(GKeyFile *kf, const char *name, const char *group,
 	if (gerr) {
 		tlshd_err("%s: [%s] %s: %s", name, group, key, gerr->message);
 		g_error_free(gerr);
+		g_free(s);		/* GLib may return the value with the error */
 		return -EINVAL;
 	}
 	g_strstrip(s);
@@ -160,6 +161,7 @@ static int config_get_keyrings(GKeyFile *kf, const char *name, struct tlshd_conf
 	if (gerr) {
 		tlshd_err("%s: [authenticate] keyrings: %s", name, gerr->message);
 		g_error_free(gerr);
+		g_strfreev(list);
 		return -EINVAL;
 	}
 	free(cfg->keyrings);

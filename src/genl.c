@@ -215,16 +215,6 @@ static int genl_send(struct tlshd_genl *g, struct nl_msg *msg, uint32_t *ret_seq
 	return 0;
 }
 
-/* NLMSG_ERROR carries the kernel's verdict as a negative errno (0 = ack). */
-static int genl_error_of(const struct nlmsghdr *nlh)
-{
-	const struct nlmsgerr *e = nlmsg_data(nlh);
-
-	if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*e))
-		return -EBADMSG;
-	return e->error;
-}
-
 /* The answer to one request: an ack (req NULL) or an ACCEPT reply. */
 struct genl_answer {
 	int family;
@@ -240,18 +230,14 @@ static int genl_on_answer(const struct nlmsghdr *nlh, size_t len, void *data)
 
 	if (nlh->nlmsg_seq != a->seq)
 		return 0;
-	if (nlh->nlmsg_type == NLMSG_ERROR) {
-		a->result = genl_error_of(nlh);
-		/* An ack is no answer to ACCEPT: no request came with it. */
-		if (a->req && a->result == 0)
-			a->result = -EBADMSG;
-		return 1;
+	if (a->req) {
+		a->result = tlshd_request_parse_answer(nlh, len, a->family, a->req);
+		return a->result <= 0;
 	}
-	if (a->req && nlh->nlmsg_type == a->family) {
-		a->result = tlshd_request_parse(nlh, len, a->req);
-		return 1;
-	}
-	return 0;
+	if (nlh->nlmsg_type != NLMSG_ERROR)
+		return 0;
+	a->result = tlshd_request_error_of(nlh, len);
+	return 1;
 }
 
 /* Blocks until the answer to @seq arrives; returns the kernel's verdict

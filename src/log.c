@@ -126,6 +126,9 @@ static void log_emit(int prio, const char *msg)
 }
 
 static void log_vemit(int prio, const char *fmt, va_list ap, const char *suffix)
+	__attribute__((format(printf, 2, 0)));
+
+static void log_vemit(int prio, const char *fmt, va_list ap, const char *suffix)
 {
 	char buf[1024];
 	int n;

@@ -280,6 +280,34 @@ fail:
 	return r;
 }
 
+/* The verdict an NLMSG_ERROR carries (0 = ack), or -EBADMSG if short. */
+int tlshd_request_error_of(const struct nlmsghdr *nlh, size_t len)
+{
+	const struct nlmsgerr *e = nlmsg_data(nlh);
+
+	if (len < NLMSG_HDRLEN + sizeof(*e) || nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*e) ||
+	    nlh->nlmsg_len > len)
+		return -EBADMSG;
+	if (e->error > 0 || e->error < -4095)
+		return -EBADMSG;
+	return e->error;
+}
+
+int tlshd_request_parse_answer(const struct nlmsghdr *nlh, size_t len, int family,
+			       struct tlshd_request *ret)
+{
+	int r;
+
+	ret->sockfd = -1;
+	if (nlh->nlmsg_type == NLMSG_ERROR) {
+		r = tlshd_request_error_of(nlh, len);
+		return r == 0 ? -EBADMSG : r;
+	}
+	if (nlh->nlmsg_type == family)
+		return tlshd_request_parse(nlh, len, ret);
+	return 1;
+}
+
 bool tlshd_request_is_ready(const struct nlmsghdr *nlh, size_t len, int family)
 {
 	const struct genlmsghdr *ghdr = genl_header(nlh, len);

@@ -61,6 +61,21 @@ struct tlshd_request {
 int tlshd_request_parse(const struct nlmsghdr *nlh, size_t len, struct tlshd_request *ret);
 
 /*
+ * Classifies the kernel's answer to our ACCEPT (@nlh, @len bytes, already
+ * matched by sequence number): an NLMSG_ERROR carries the kernel's
+ * verdict (-EAGAIN: no request pending; an ack, error 0, carries no
+ * request and is -EBADMSG); a message of @family is the reply, parsed
+ * with tlshd_request_parse(). Returns 0 for a parsed request, a negative
+ * errno, or 1 for anything else (not the answer: keep reading).
+ */
+/* The verdict of an NLMSG_ERROR message: 0 for an ack, a negative errno,
+ * or -EBADMSG when it is malformed. */
+int tlshd_request_error_of(const struct nlmsghdr *nlh, size_t len);
+
+int tlshd_request_parse_answer(const struct nlmsghdr *nlh, size_t len, int family,
+			       struct tlshd_request *ret);
+
+/*
  * Whether the @len bytes at @nlh are a READY notification of @family for
  * our handler class (tlshd). Anything else on the multicast group, and
  * anything malformed, is not.

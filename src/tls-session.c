@@ -74,6 +74,9 @@ static int session_ms_left(const struct tlshd_handshake *hs)
 }
 
 static void session_vset_reason(struct tlshd_handshake *hs, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void session_vset_reason(struct tlshd_handshake *hs, const char *fmt, va_list ap)
 {
 	vsnprintf(hs->out->reason, sizeof(hs->out->reason), fmt, ap);
 }

@@ -84,6 +84,10 @@ static void test_rejects(void)
 		{ "[debug]\ntls=1.5\n", "non-integer tls level" },
 		{ "[authenticate.server]\nx509.certificate=\n", "empty certificate path" },
 		{ "[authenticate.client]\nx509.truststore=   \n", "blank truststore path" },
+		/* Found by fuzzing: the rejected value leaked (the sanitizer
+		 * build's leak check fails this test if it does again). */
+		{ "[authenticate.client]\nx509.crl=/a\\/b\n", "a path with an invalid escape" },
+		{ "[authenticate]\nkeyrings=a;b\\/c\n", "a keyring list with an invalid escape" },
 	};
 	struct tlshd_config *cfg = (struct tlshd_config *)0x1;
 

@@ -349,6 +349,51 @@ static void test_ready(void)
 	ok(!ready(ready_tlshd, 8), "8 bytes are not a message");
 }
 
+/* An NLMSG_ERROR answer to ACCEPT with @error. */
+static int answer_error(int error, size_t trim)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct nlmsgerr err;
+	} m = {
+		.nlh = { .nlmsg_len = sizeof(m), .nlmsg_type = NLMSG_ERROR, .nlmsg_seq = 7 },
+		.err = { .error = error },
+	};
+	struct tlshd_request req = { .sockfd = 99 };
+	int r;
+
+	m.nlh.nlmsg_len -= trim;
+	r = tlshd_request_parse_answer(&m.nlh, sizeof(m) - trim, FAMILY, &req);
+	if (req.sockfd != -1)
+		return -9999;	/* an answer without a request left a socket behind */
+	return r;
+}
+
+static void test_answers(void)
+{
+	struct nl_msg *msg = accept_msg();
+	struct nlmsghdr *nlh;
+	struct tlshd_request req;
+
+	is_int(answer_error(-EAGAIN, 0), -EAGAIN, "NLMSG_ERROR -EAGAIN: no request pending");
+	is_int(answer_error(-EPERM, 0), -EPERM, "NLMSG_ERROR -EPERM is passed on");
+	is_int(answer_error(0, 0), -EBADMSG, "an ack answering ACCEPT carries no request: EBADMSG");
+	is_int(answer_error(5, 0), -EBADMSG, "a positive error is malformed");
+	is_int(answer_error(-EAGAIN, 8), -EBADMSG, "a truncated NLMSG_ERROR is malformed");
+
+	nla_put_s32(msg, TLSHD_HS_A_ACCEPT_SOCKFD, 5);
+	nla_put_u32(msg, TLSHD_HS_A_ACCEPT_MESSAGE_TYPE, TLSHD_HS_MSG_SERVERHELLO);
+	nla_put_u32(msg, TLSHD_HS_A_ACCEPT_AUTH_MODE, TLSHD_HS_AUTH_PSK);
+	nlh = nlmsg_hdr(msg);
+	is_int(tlshd_request_parse_answer(nlh, nlh->nlmsg_len, FAMILY, &req), 0,
+	       "a reply of our family is the request");
+	is_int(req.sockfd, 5, "parsed");
+	nlh->nlmsg_type = FAMILY + 1;
+	is_int(tlshd_request_parse_answer(nlh, nlh->nlmsg_len, FAMILY, &req), 1,
+	       "a message of another type is not the answer");
+	nlmsg_free(msg);
+}
+
 int main(void)
 {
 	test_client_psk();
@@ -359,5 +404,6 @@ int main(void)
 	test_truncation();
 	test_done();
 	test_ready();
+	test_answers();
 	return tap_done();
 }

@@ -170,7 +170,7 @@ static bool keylog_has(const char *path, const char *label)
 	return found;
 }
 
-static void usage(void)
+static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: tlshd-probe client HOST PORT [opts] | server PORT [opts]\n");
 	exit(2);

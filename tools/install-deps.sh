@@ -12,9 +12,11 @@ export DEBIAN_FRONTEND=noninteractive
 # in the guest), debian-archive-keyring to verify the kernel packages.
 # Host TLS peers: gnutls-bin (certtool, gnutls-serv, gnutls-cli) and openssl.
 # systemd: systemd-analyze checks the unit.
+# clang and its runtime (ASan, UBSan, libFuzzer): the sanitizer build and
+# the fuzz targets.
 apt-get update
 apt-get install -y --no-install-recommends \
 	build-essential autoconf automake libtool pkg-config \
 	libgnutls28-dev libnl-genl-3-dev libkeyutils-dev libglib2.0-dev libsystemd-dev \
 	qemu-system-x86 busybox-static kmod cpio xz-utils zstd keyutils debian-archive-keyring \
-	gnutls-bin openssl systemd
+	gnutls-bin openssl systemd clang libclang-rt-14-dev
