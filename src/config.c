@@ -207,6 +207,12 @@ static int config_from_keyfile(GKeyFile *kf, const char *name, struct tlshd_conf
 	config_warn_unknown(kf, name);
 	tlshd_util_keep_first(&r, config_get_uint(kf, name, "debug", "loglevel", &cfg->loglevel));
 	tlshd_util_keep_first(&r, config_get_uint(kf, name, "debug", "tls", &cfg->tls_debug));
+	if (cfg->tls_debug > TLSHD_CONFIG_TLS_DEBUG_MAX) {
+		tlshd_warn("%s: [debug] tls=%d: GnuTLS logs traffic keys from level %d on; "
+			   "using %d", name, cfg->tls_debug, TLSHD_CONFIG_TLS_DEBUG_MAX + 1,
+			   TLSHD_CONFIG_TLS_DEBUG_MAX);
+		cfg->tls_debug = TLSHD_CONFIG_TLS_DEBUG_MAX;
+	}
 	tlshd_util_keep_first(&r, config_get_keyrings(kf, name, cfg));
 	tlshd_util_keep_first(&r, config_get_x509(kf, name, "authenticate.client", &cfg->client));
 	tlshd_util_keep_first(&r, config_get_x509(kf, name, "authenticate.server", &cfg->server));

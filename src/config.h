@@ -13,6 +13,10 @@
 /* SYSCONFDIR comes from configure (build-config.h). */
 #define TLSHD_DEFAULT_CONFIG	SYSCONFDIR "/tlshd.conf"
 
+/* GnuTLS logs the traffic keys and IVs from level 9 on: [debug] tls is
+ * capped below that, so that no secret reaches the journal. */
+#define TLSHD_CONFIG_TLS_DEBUG_MAX	8
+
 /* [authenticate.client] and [authenticate.server] */
 struct tlshd_config_x509 {
 	char *truststore;	/* x509.truststore: PEM CA bundle */
@@ -24,7 +28,7 @@ struct tlshd_config_x509 {
 struct tlshd_config {
 	char *path;			/* file read, NULL for built-in defaults */
 	int loglevel;			/* [debug] loglevel: > 0 enables debug */
-	int tls_debug;			/* [debug] tls: GnuTLS log level */
+	int tls_debug;			/* [debug] tls: GnuTLS log level, capped */
 	char **keyrings;		/* [authenticate] keyrings, NULL-terminated */
 	struct tlshd_config_x509 client;
 	struct tlshd_config_x509 server;

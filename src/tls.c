@@ -34,10 +34,15 @@ static const struct tls_mode tls_modes[] = {
 	{ TLSHD_ROLE_SERVER, TLSHD_AUTH_X509,	tlshd_server_x509_open,	NULL },
 };
 
+/* GnuTLS's debug lines, at our debug level. Its "INT:" lines dump key
+ * material (traffic keys and IVs): they are dropped whatever the level,
+ * in case a GnuTLS version logs them below the cap. */
 static void tls_gnutls_log(int level, const char *msg)
 {
 	size_t len = strlen(msg);
 
+	if (!strncmp(msg, "INT:", 4))
+		return;
 	while (len && msg[len - 1] == '\n')
 		len--;
 	tlshd_log(LOG_DEBUG, "gnutls(%d): %.*s", level, (int)len, msg);
@@ -45,6 +50,8 @@ static void tls_gnutls_log(int level, const char *msg)
 
 void tlshd_tls_set_debug(int level)
 {
+	if (level > TLSHD_CONFIG_TLS_DEBUG_MAX)
+		level = TLSHD_CONFIG_TLS_DEBUG_MAX;
 	gnutls_global_set_log_level(level);
 }
 

@@ -97,6 +97,20 @@ static void test_rejects(void)
 	}
 }
 
+static void test_tls_debug_cap(void)
+{
+	struct tlshd_config *cfg = NULL;
+
+	is_int(parse("[debug]\ntls=12\n", &cfg), 0, "[debug] tls=12 is accepted");
+	is_int(cfg ? cfg->tls_debug : -1, TLSHD_CONFIG_TLS_DEBUG_MAX,
+	       "but capped at %d: level 9 and up log traffic keys", TLSHD_CONFIG_TLS_DEBUG_MAX);
+	tlshd_config_free(cfg);
+	cfg = NULL;
+	is_int(parse("[debug]\ntls=8\n", &cfg), 0, "[debug] tls=8 is accepted");
+	is_int(cfg ? cfg->tls_debug : -1, 8, "as it is");
+	tlshd_config_free(cfg);
+}
+
 static void test_unknown_keys(void)
 {
 	struct tlshd_config *cfg = NULL;
@@ -141,6 +155,7 @@ int main(void)
 	test_defaults();
 	test_full();
 	test_rejects();
+	test_tls_debug_cap();
 	test_unknown_keys();
 	test_load();
 	return tap_done();

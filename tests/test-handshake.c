@@ -21,6 +21,7 @@
 #include "log.h"
 #include "tap.h"
 #include "tls.h"
+#include "util.h"
 
 static struct tlshd_context ctx;
 static key_serial_t server_ring, client_ring;
@@ -338,6 +339,68 @@ static void test_floods(void)
 		    warning_client_run, &f);
 }
 
+/* Where the key sits in the crypto info of each cipher kTLS takes. */
+static const unsigned char *ktls_key(const struct tlshd_ktls_crypto *c)
+{
+	switch (c->u.info.cipher_type) {
+	case TLS_CIPHER_AES_GCM_128:
+		return c->u.aes_gcm_128.key;
+	case TLS_CIPHER_AES_GCM_256:
+		return c->u.aes_gcm_256.key;
+	case TLS_CIPHER_AES_CCM_128:
+		return c->u.aes_ccm_128.key;
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		return c->u.chacha20_poly1305.key;
+	}
+	return c->u.aes_gcm_128.key;
+}
+
+static void hex(const unsigned char *p, size_t n, char *buf)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(buf + 2 * i, "%02x", p[i]);
+}
+
+/*
+ * With GnuTLS's debug output at any level a configuration may ask for,
+ * the traffic keys handed to kTLS never reach the log. The log of one
+ * PSK handshake (both sides) goes to a file, which must hold GnuTLS's
+ * lines (or the test would prove nothing) and neither direction's key.
+ */
+static void test_no_keys_in_log(void)
+{
+	char path[] = "/tmp/tlshd-test-log.XXXXXX", khex[2][65];
+	int fd = mkstemp(path), saved = dup(2);
+	struct side c, s;
+	char *log = NULL;
+	size_t len = 0;
+	key_serial_t k;
+
+	k = add_psk("NVMe0R01 logged sub", 32, 0x3c, server_ring);
+	tlshd_log_set_debug(true);
+	tlshd_tls_set_debug(99);
+	fflush(stderr);
+	dup2(fd, 2);
+	run_pair(&c, &s, k);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	tlshd_tls_set_debug(0);
+	tlshd_log_set_debug(false);
+	is_int(c.out.result.status, 0, "a handshake at GnuTLS debug level 99 (%s)", c.out.cipher);
+	tlshd_util_read_file(path, 16 << 20, &log, &len, NULL);
+	ok(log && strstr(log, "gnutls(") != NULL, "GnuTLS's debug lines are logged (%zu bytes)",
+	   len);
+	/* The first 16 bytes of each key: every kTLS cipher's key is that long. */
+	hex(ktls_key(&c.out.tx), 16, khex[0]);
+	hex(ktls_key(&c.out.rx), 16, khex[1]);
+	ok(log && !strcasestr(log, khex[0]) && !strcasestr(log, khex[1]),
+	   "neither traffic key is in the log");
+	free(log);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	struct tlshd_config *cfg = tlshd_config_new_default();
@@ -370,6 +433,7 @@ int main(void)
 	test_server_vs("peer closes at once", NULL, true, ETIMEDOUT, 5000);
 	test_server_vs("silent peer", NULL, false, ETIMEDOUT, 300);
 	test_floods();
+	test_no_keys_in_log();
 
 	tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);
