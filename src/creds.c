@@ -41,13 +41,21 @@ static int creds_load_trust(struct tlshd_creds_role *role, const struct tlshd_co
 {
 	int r;
 
-	if (!x->truststore) {
+	if (!x->truststore && role->system_trust) {
 		r = gnutls_certificate_set_x509_system_trust(role->cred);
 		if (r <= 0)
 			tlshd_notice("%s: [%s] no x509.truststore and the system trust store %s: "
 				     "x509 peers cannot be verified", role->file, role->section,
 				     r < 0 ? "cannot be loaded" : "is empty");
 		role->n_cas = r > 0 ? r : 0;
+		return 0;
+	}
+	if (!x->truststore) {
+		/* Trust defaults closed: a client certificate authenticates
+		 * only against CAs the administrator named for clients. */
+		tlshd_notice("%s: [%s] names no x509.truststore: client certificates are not "
+			     "requested and no client is authenticated (xprtsec=mtls mounts are "
+			     "refused by nfsd)", role->file, role->section);
 		return 0;
 	}
 	if (access(x->truststore, R_OK) < 0)
@@ -243,13 +251,15 @@ static void creds_role_done(struct tlshd_creds_role *role)
 }
 
 static int creds_role_load(struct tlshd_creds_role *role, const char *file,
-			   const char *section, const struct tlshd_config_x509 *x)
+			   const char *section, bool system_trust,
+			   const struct tlshd_config_x509 *x)
 {
 	int r = 0;
 
 	memset(role, 0, sizeof(*role));
 	role->section = section;
 	role->file = file;
+	role->system_trust = system_trust;
 	if (gnutls_certificate_allocate_credentials(&role->cred) < 0)
 		return -ENOMEM;
 	/* Every check runs, so that every problem is logged; the first
@@ -270,8 +280,11 @@ int tlshd_creds_load(const struct tlshd_config *cfg, struct tlshd_creds *ret)
 
 	const char *file = cfg->path ? cfg->path : "(defaults)";
 
-	rc = creds_role_load(&c.client, file, "authenticate.client", &cfg->client);
-	rs = creds_role_load(&c.server, file, "authenticate.server", &cfg->server);
+	/* A server certificate may be verified against the system's CAs
+	 * when none are named (as a browser would); a client certificate
+	 * never is. */
+	rc = creds_role_load(&c.client, file, "authenticate.client", true, &cfg->client);
+	rs = creds_role_load(&c.server, file, "authenticate.server", false, &cfg->server);
 	if (rc < 0 || rs < 0) {
 		creds_role_done(&c.client);
 		creds_role_done(&c.server);

@@ -22,7 +22,8 @@ struct tlshd_creds_role {
 	const char *file;		/* configuration file, for messages */
 	const char *section;		/* "authenticate.client" ... */
 	gnutls_certificate_credentials_t cred;	/* trust store and CRLs */
-	unsigned int n_cas;
+	bool system_trust;		/* no x509.truststore: use the system's */
+	unsigned int n_cas;		/* 0: no peer certificate can verify */
 	gnutls_pcert_st chain[TLSHD_MAX_CHAIN];	/* own chain, leaf first */
 	unsigned int chain_len;		/* 0: none configured */
 	gnutls_privkey_t key;

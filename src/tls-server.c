@@ -130,14 +130,17 @@ int tlshd_server_psk_check(struct tlshd_handshake *hs)
 }
 
 /* nfsd: present the configured chain, ask for a client certificate
- * without requiring one; a verified one is reported in REMOTE_AUTH. */
+ * without requiring one; a verified one is reported in REMOTE_AUTH.
+ * With no CA named for clients, none is asked for. */
 int tlshd_server_x509_open(struct tlshd_handshake *hs)
 {
+	const struct tlshd_creds_role *role = &hs->ctx->creds.server;
 	int r;
 
-	r = tlshd_x509_open(hs, &hs->ctx->creds.server, GNUTLS_SERVER, true);
+	r = tlshd_x509_open(hs, role, GNUTLS_SERVER, true);
 	if (r < 0)
 		return r;
-	gnutls_certificate_server_set_request(hs->sess->gs, GNUTLS_CERT_REQUEST);
+	gnutls_certificate_server_set_request(hs->sess->gs, role->n_cas ? GNUTLS_CERT_REQUEST :
+					      GNUTLS_CERT_IGNORE);
 	return 0;
 }

@@ -74,6 +74,8 @@ conf client authenticate.client x509.truststore="$dir/ca.pem" \
 conf client-crl authenticate.client x509.truststore="$dir/ca.pem" x509.crl="$dir/crl.pem"
 conf server authenticate.server x509.truststore="$dir/ca.pem" \
 	x509.certificate="$dir/server.pem" x509.private_key="$dir/server.key"
+conf server-noca authenticate.server \
+	x509.certificate="$dir/server.pem" x509.private_key="$dir/server.key"
 
 # --- helpers ------------------------------------------------------------
 # Below the kernel's ephemeral range (32768 up), so that no client socket
@@ -237,6 +239,19 @@ expect_ok "server x509 vs openssl s_client with a client certificate"
 	|| fail "server: REMOTE_AUTH set for openssl's verified certificate" "remote_auth=$(field remote_auth)"
 [ "$(field keylog)" = match ] && pass "server: keys match openssl's key log" \
 	|| fail "server: keys match openssl's key log" "keylog=$(field keylog)"
+
+# Trust defaults closed: with no CA named for clients, a client
+# certificate authenticates nobody (before, the system's CAs were used,
+# so any public CA's client certificate passed xprtsec=mtls). The client's
+# certificate is from the test CA, which the system store lacks: the old
+# daemon refused the handshake; now it is not asked for at all.
+next_port; probe_server server-noca.conf "${gcli[@]}" --x509certfile client.pem --x509keyfile client.key -p "$port" localhost
+expect_ok "server without a client trust store vs a client with a certificate"
+[ -z "$(field remote_auth)" ] && pass "server: no client trust store, no REMOTE_AUTH" \
+	|| fail "server: no client trust store, no REMOTE_AUTH" "remote_auth=$(field remote_auth)"
+grep -q 'client certificates are not requested' probe.err \
+	&& pass "server: start-up says client certificates are not requested" \
+	|| fail "server: start-up says client certificates are not requested" "$(head -3 probe.err)"
 
 # --- start-up checks of the configured material ------------------------
 startup() {	# name want-substring section key=value...
