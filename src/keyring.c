@@ -7,6 +7,7 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,10 +112,113 @@ int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len)
 }
 
 
+/*
+ * /proc/keys, one key a line (security/keys/proc.c):
+ *   serial flags usage timeout perm uid gid type description: summary
+ * with the serial and perm in hex and the type padded to 9 columns. A
+ * keyring's summary is "empty" or a count; its description may itself
+ * hold spaces and ": ", so the summary is cut at the last ": ".
+ */
+static bool keyring_scan_line(const char *line, const char *name,
+			      struct tlshd_keyring_entry *ret)
+{
+	char type[16], *colon;
+	unsigned int serial;
+	long uid;
+	int off = -1;
+
+	if (sscanf(line, "%x %*s %*d %*s %*x %ld %*d %15s %n", &serial, &uid, type, &off) < 3 ||
+	    off < 0 || strcmp(type, "keyring"))
+		return false;
+	colon = strrchr(line + off, ':');
+	if (!colon || colon[1] != ' ' || (size_t)(colon - (line + off)) != strlen(name) ||
+	    strncmp(line + off, name, colon - (line + off)))
+		return false;
+	if (serial == 0 || serial > 0x7fffffff)
+		return false;
+	ret->serial = (key_serial_t)serial;
+	ret->uid = uid;
+	return true;
+}
+
+size_t tlshd_keyring_scan(const char *text, size_t len, const char *name,
+			  struct tlshd_keyring_entry *ret, size_t max)
+{
+	const char *p = text, *end = text + len;
+	char line[1024];
+	size_t n = 0;
+
+	while (p < end && n < max) {
+		const char *nl = memchr(p, '\n', end - p);
+		size_t l = (nl ? nl : end) - p;
+
+		/* Longer lines hold no keyring name we look for. */
+		if (l < sizeof(line)) {
+			memcpy(line, p, l);
+			line[l] = '\0';
+			if (keyring_scan_line(line, name, &ret[n]))
+				n++;
+		}
+		p += l + 1;
+	}
+	return n;
+}
+
+/* The kernel's word on a key: type keyring, owned by root, described
+ * @name (/proc/keys is only the hint that names candidates). */
+static bool keyring_is_roots(key_serial_t serial, const char *name)
+{
+	char *buf = NULL;
+	char type[16];
+	long uid;
+	int off = -1;
+	bool yes;
+
+	if (keyctl_describe_alloc(serial, &buf) < 0)
+		return false;
+	/* "keyring;uid;gid;perm;description" */
+	yes = sscanf(buf, "%15[^;];%ld;%*d;%*x;%n", type, &uid, &off) == 2 && off > 0 &&
+	      !strcmp(type, "keyring") && uid == 0 && !strcmp(buf + off, name);
+	free(buf);
+	return yes;
+}
+
+#define KEYRING_PROC_KEYS	"/proc/keys"
+#define KEYRING_PROC_MAX	(16 * 1024 * 1024)
+#define KEYRING_CANDIDATES	16
+
+key_serial_t tlshd_keyring_find(const char *name)
+{
+	struct tlshd_keyring_entry c[KEYRING_CANDIDATES];
+	char *text = NULL;
+	size_t len = 0, n;
+	int r;
+
+	r = tlshd_util_read_file(KEYRING_PROC_KEYS, KEYRING_PROC_MAX, &text, &len, NULL);
+	if (r < 0) {
+		tlshd_warn("cannot read %s (%s), where keyrings are found by name: keyring '%s' "
+			   "is not used (a systemd unit with ProcSubset=pid hides it)",
+			   KEYRING_PROC_KEYS, strerror(-r), name);
+		return -ENOENT;
+	}
+	n = tlshd_keyring_scan(text, len, name, c, KEYRING_CANDIDATES);
+	free(text);
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].uid != 0) {
+			tlshd_warn("keyring %d '%s' belongs to uid %ld, not root: ignored",
+				   c[i].serial, name, c[i].uid);
+			continue;
+		}
+		if (keyring_is_roots(c[i].serial, name))
+			return c[i].serial;
+	}
+	return -ENOKEY;
+}
+
 void tlshd_keyring_possess(const char *const *names)
 {
 	for (; names && *names; names++) {
-		key_serial_t ring = find_key_by_type_and_desc("keyring", *names, 0);
+		key_serial_t ring = tlshd_keyring_find(*names);
 
 		if (ring < 0)
 			continue;
@@ -132,28 +236,34 @@ static key_serial_t keyring_search_one(key_serial_t ring, const char *type,
 }
 
 key_serial_t tlshd_keyring_search(const char *type, const char *identity,
-				  key_serial_t request_ring, char *const *names)
+				  key_serial_t request_ring, char *const *names,
+				  char *where, size_t size)
 {
-	key_serial_t k;
+	key_serial_t k, ring;
 
-	if (request_ring) {
-		k = keyring_search_one(request_ring, type, identity);
-		if (k > 0)
-			return k;
-	}
-	k = keyring_search_one(KEY_SPEC_PROCESS_KEYRING, type, identity);
-	if (k > 0)
+	/* The kernel's keyring: named in the request (6.17+), or before
+	 * that linked into our process keyring at ACCEPT, which holds
+	 * nothing else in a PSK worker. */
+	ring = request_ring ? request_ring : KEY_SPEC_PROCESS_KEYRING;
+	k = keyring_search_one(ring, type, identity);
+	if (k > 0) {
+		if (request_ring)
+			snprintf(where, size, "the request's keyring %d", request_ring);
+		else
+			snprintf(where, size, "the keyring the kernel linked");
 		return k;
+	}
 	for (; names && *names; names++) {
-		key_serial_t ring = find_key_by_type_and_desc("keyring", *names, 0);
-
+		ring = tlshd_keyring_find(*names);
 		if (ring < 0) {
 			tlshd_debug("configured keyring '%s' not found", *names);
 			continue;
 		}
 		k = keyring_search_one(ring, type, identity);
-		if (k > 0)
+		if (k > 0) {
+			snprintf(where, size, "configured keyring '%s' (%d)", *names, ring);
 			return k;
+		}
 	}
 	return -ENOKEY;
 }

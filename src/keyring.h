@@ -37,10 +37,10 @@ int tlshd_keyring_read_psk(key_serial_t serial, struct tlshd_psk *ret);
 int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len);
 
 /*
- * Links the keyrings described @names (NULL-terminated; missing ones are
- * skipped) into this process's keyring, so that the keys in them are
- * possessed and can be read by serial. The process keyring dies with the
- * worker, so nothing is shared between requests.
+ * Links the root-owned keyrings described @names (NULL-terminated;
+ * missing ones are skipped) into this process's keyring, so that the
+ * keys in them are possessed and can be read by serial. The process
+ * keyring dies with the worker, so nothing is shared between requests.
  */
 void tlshd_keyring_possess(const char *const *names);
 
@@ -48,11 +48,36 @@ void tlshd_keyring_possess(const char *const *names);
 void tlshd_psk_done(struct tlshd_psk *psk);
 
 /*
- * Looks for a key of @type described @identity, in order: @request_ring
- * (unless 0), the process keyring (the kernel links the consumer's
- * keyring there at ACCEPT), then the keyrings named @names (a
- * NULL-terminated list of descriptions). Returns the key's serial, or
- * -ENOKEY.
+ * Looks for a key of @type described @identity for a server, in order:
+ * the keyring the kernel named (@request_ring; when 0, as before 6.17,
+ * the process keyring, where the kernel linked its keyring at ACCEPT),
+ * then the root-owned keyrings described @names (NULL-terminated).
+ * Never the keyrings of the session that started the daemon. Returns the
+ * key's serial and names the keyring in @where, or -ENOKEY.
  */
 key_serial_t tlshd_keyring_search(const char *type, const char *identity,
-				  key_serial_t request_ring, char *const *names);
+				  key_serial_t request_ring, char *const *names,
+				  char *where, size_t size);
+
+/*
+ * Finds a keyring by description, as /proc/keys lists them: only one
+ * owned by root (the kernel's own keyrings are), so that no user can
+ * plant a keyring of a configured name. Returns its serial, -ENOKEY, or
+ * -ENOENT when /proc/keys cannot be read (logged).
+ */
+key_serial_t tlshd_keyring_find(const char *name);
+
+/* One keyring line of /proc/keys that matched a name. */
+struct tlshd_keyring_entry {
+	key_serial_t serial;
+	long uid;			/* owner, as /proc/keys shows it */
+};
+
+/*
+ * Pure part of tlshd_keyring_find(): the keyrings described exactly
+ * @name in the /proc/keys text @text (@len bytes, need not be
+ * NUL-terminated), at most @max of them, in listing order. Returns how
+ * many were stored in @ret.
+ */
+size_t tlshd_keyring_scan(const char *text, size_t len, const char *name,
+			  struct tlshd_keyring_entry *ret, size_t max);

@@ -52,7 +52,7 @@ static int server_psk_lookup(gnutls_session_t s, const gnutls_datum_t *id,
 {
 	struct tlshd_handshake *hs = gnutls_session_get_ptr(s);
 	struct tlshd_psk psk = { 0 };
-	char identity[TLSHD_PSK_IDENTITY_MAX + 1];
+	char identity[TLSHD_PSK_IDENTITY_MAX + 1], where[128];
 	key_serial_t serial;
 	int r;
 
@@ -63,9 +63,10 @@ static int server_psk_lookup(gnutls_session_t s, const gnutls_datum_t *id,
 	memcpy(identity, id->data, id->size);
 	identity[id->size] = '\0';
 	serial = tlshd_keyring_search(hs->ctx->psk_key_type, identity, hs->req->keyring,
-				      hs->ctx->cfg->keyrings);
+				      hs->ctx->cfg->keyrings, where, sizeof(where));
 	if (serial < 0) {
-		tlshd_warn("no PSK for identity '%s' in the request's keyrings", identity);
+		tlshd_warn("no PSK for identity '%s' in the kernel's or the configured keyrings",
+			   identity);
 		return server_unknown_identity(hs);
 	}
 	if (tlshd_keyring_read_psk(serial, &psk) < 0) {
@@ -76,8 +77,8 @@ static int server_psk_lookup(gnutls_session_t s, const gnutls_datum_t *id,
 	if (r == 0) {
 		hs->psk_len = psk.key_len;
 		hs->peerid = serial;
-		tlshd_debug("client identity '%s' is PSK %d (%zu bytes)", identity, serial,
-			    psk.key_len);
+		tlshd_info("client identity '%s' is PSK %d (%zu bytes) from %s", identity, serial,
+			   psk.key_len, where);
 	}
 #ifndef HAVE_GNUTLS_PSK_ALLOCATE_SERVER_CREDENTIALS2
 	if (tlshd_priority_psk_hash(psk.key_len) == GNUTLS_DIG_SHA384)

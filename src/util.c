@@ -16,22 +16,43 @@
 
 #include "util.h"
 
-static int util_read_all(int fd, char *buf, size_t want, size_t *ret_len)
+/*
+ * Reads @fd to its end into *buf (capacity *cap, grown as needed), at
+ * most @max bytes. Files of /proc report size 0, so the size is a hint,
+ * not a limit.
+ */
+static int util_read_all(int fd, size_t max, char **buf, size_t *cap, size_t *ret_len)
 {
 	size_t len = 0;
 
-	while (len < want) {
-		ssize_t n = read(fd, buf + len, want - len);
+	for (;;) {
+		ssize_t n;
 
+		if (len + 1 >= *cap) {
+			size_t want = *cap * 2 > max + 2 ? max + 2 : *cap * 2;
+			char *p;
+
+			if (want <= *cap)
+				return -EFBIG;
+			p = malloc(want);
+			if (!p)
+				return -ENOMEM;
+			memcpy(p, *buf, len);
+			explicit_bzero(*buf, len);
+			free(*buf);
+			*buf = p;
+			*cap = want;
+		}
+		n = read(fd, *buf + len, *cap - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			explicit_bzero(buf, len);
+		if (n < 0)
 			return -errno;
-		}
 		if (n == 0)
-			break;		/* the file shrank: take what is there */
+			break;
 		len += n;
+		if (len > max)
+			return -EFBIG;
 	}
 	*ret_len = len;
 	return 0;
@@ -41,7 +62,7 @@ int tlshd_util_read_file(const char *path, size_t max, char **ret, size_t *ret_l
 			 struct stat *ret_st)
 {
 	struct stat st;
-	size_t len = 0;
+	size_t len = 0, cap;
 	char *buf;
 	int fd, r;
 
@@ -60,14 +81,15 @@ int tlshd_util_read_file(const char *path, size_t max, char **ret, size_t *ret_l
 		r = -EFBIG;
 		goto out_close;
 	}
-	buf = malloc(st.st_size + 1);
+	cap = st.st_size ? (size_t)st.st_size + 2 : 4096;
+	buf = malloc(cap);
 	if (!buf) {
 		r = -ENOMEM;
 		goto out_close;
 	}
-	r = util_read_all(fd, buf, st.st_size, &len);
+	r = util_read_all(fd, max, &buf, &cap, &len);
 	if (r < 0) {
-		free(buf);
+		tlshd_util_wipe_free(buf, cap);
 		goto out_close;
 	}
 	buf[len] = '\0';

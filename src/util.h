@@ -11,8 +11,9 @@
 #include <sys/stat.h>
 
 /*
- * Reads the regular file @path whole (at most @max bytes) into a
- * malloc'd, NUL-terminated buffer; *ret_st (optional) gets its stat.
+ * Reads the regular file @path whole (at most @max bytes, also for /proc
+ * files, whose size says 0) into a malloc'd, NUL-terminated buffer;
+ * *ret_st (optional) gets its stat.
  * Returns 0, -EFBIG when it is larger than @max, -EINVAL when it is not
  * a regular file, or the open/read errno. On failure nothing is
  * allocated and any partial read is wiped. The caller releases the

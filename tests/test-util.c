@@ -58,6 +58,15 @@ static void test_read_file(void)
 	is_int(tlshd_util_read_file(path, 100, &data, &len, NULL), 0, "an empty file reads");
 	ok(len == 0 && data && data[0] == '\0', "as an empty string");
 	free(data);
+	data = NULL;
+	is_int(tlshd_util_read_file("/proc/self/status", 1 << 20, &data, &len, NULL), 0,
+	       "a /proc file (size 0 in stat) reads");
+	ok(data && len > 100 && strstr(data, "Name:") && data[len] == '\0',
+	   "to its end (%zu bytes)", len);
+	free(data);
+	data = NULL;
+	is_int(tlshd_util_read_file("/proc/self/status", 64, &data, &len, NULL), -EFBIG,
+	       "a /proc file longer than the limit: EFBIG");
 	tlshd_util_wipe_free(NULL, 10);
 	ok(true, "wiping NULL is a no-op");
 }

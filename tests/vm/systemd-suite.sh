@@ -6,7 +6,7 @@
 # test kernel (fetch-kernels.sh) an initramfs whose /init is the host's
 # systemd, with the installed unit, binary, configuration and man pages
 # (mkinitramfs-systemd.sh), boots the kernels in parallel (run-vm.sh) and
-# merges the guests' TAP (systemd/test.sh, 6 checks per kernel) into one
+# merges the guests' TAP (systemd/test.sh, 7 checks per kernel) into one
 # renumbered stream.
 #
 # Environment:
@@ -36,7 +36,7 @@ SUITE="systemd VM suite" SUITE_SKIP_EXIT=0 SUITE_SKIP_BANNER=0
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 SUITE_T0=$(date +%s.%N)
-NTESTS=6
+NTESTS=7
 
 TLSHD_BIN=${TLSHD_BIN:-$HERE/../../src/tlshd}
 BUILDDIR=${TLSHD_BUILDDIR:-$(dirname "$(dirname "$TLSHD_BIN")")}

@@ -8,10 +8,12 @@
 #   3 NVMe/TCP TLS loopback connect and read under the sandbox
 #   4 per-handshake journal entries (MESSAGE_ID, TLSHD_* fields), STATUS=
 #   5 reload with a broken configuration: rejected, still active, serving
-#   6 systemctl stop: inactive, "shutting down", exit status 0
+#   6 a target PSK kept only in a root-owned keyring named in
+#     [authenticate] keyrings (found in /proc/keys under the sandbox)
+#   7 systemctl stop: inactive, "shutting down", exit status 0
 #
 # Output on stdout, between markers:
-#   @@TAP-BEGIN@@ ... @@TAP-END@@          TAP, numbered 1..6, "#" lines
+#   @@TAP-BEGIN@@ ... @@TAP-END@@          TAP, numbered 1..7, "#" lines
 #   @@DAEMON-LOG-BEGIN@@ ... -END@@        the whole journal of this boot
 #   @@DMESG-BEGIN@@ ... -END@@             kernel messages worth keeping
 # The unit's SuccessAction/FailureAction power the VM off afterwards.
@@ -209,8 +211,9 @@ test_2() {
 	esac
 	line=$(awk '$5 == "/proc"' "$mi" | tail -n 1)
 	case $line in
-	*hidepid=invisible*subset=pid*|*subset=pid*hidepid=invisible*) ;;
-	*) fail "ProtectProc=invisible/ProcSubset=pid: /proc is '$line'"; rc=1 ;;
+	*subset=pid*) fail "ProcSubset=pid hides /proc/keys: /proc is '$line'"; rc=1 ;;
+	*hidepid=invisible*) ;;
+	*) fail "ProtectProc=invisible: /proc is '$line'"; rc=1 ;;
 	esac
 	line=$(awk '$5 == "/sys/fs/cgroup"' "$mi" | tail -n 1)
 	case " $(echo "$line" | awk '{ print $6 }' | tr , ' ') " in
@@ -259,12 +262,12 @@ test_2() {
 	props=ProtectSystem,PrivateTmp,PrivateDevices,ProtectHome,NoNewPrivileges,MemoryDenyWriteExecute,ProtectProc,ProcSubset,ProtectKernelModules,ProtectKernelTunables,ProtectKernelLogs,ProtectControlGroups,ProtectClock,ProtectHostname,RestrictNamespaces,LockPersonality,RestrictRealtime,RestrictSUIDSGID,PrivateMounts,CapabilityBoundingSet,SystemCallArchitectures,DevicePolicy,Type,RestrictAddressFamilies,IPAddressDeny,SystemCallFilter,KeyringMode
 	systemctl show -p "$props" "$UNIT" >/tmp/show 2>>"$DIAG"
 	for want in ProtectSystem=strict PrivateTmp=yes PrivateDevices=yes ProtectHome=yes \
-		NoNewPrivileges=yes MemoryDenyWriteExecute=yes ProtectProc=invisible ProcSubset=pid \
+		NoNewPrivileges=yes MemoryDenyWriteExecute=yes ProtectProc=invisible ProcSubset=all \
 		ProtectKernelModules=yes ProtectKernelTunables=yes ProtectKernelLogs=yes \
 		ProtectControlGroups=yes ProtectClock=yes ProtectHostname=yes RestrictNamespaces=yes \
 		LockPersonality=yes RestrictRealtime=yes RestrictSUIDSGID=yes PrivateMounts=yes \
 		CapabilityBoundingSet=cap_net_admin SystemCallArchitectures=native \
-		DevicePolicy=closed Type=notify KeyringMode=private; do
+		DevicePolicy=closed Type=notify KeyringMode=shared; do
 		k=${want%%=*}
 		v=$(sed -n "s/^$k=//p" /tmp/show)
 		[ "$k=$v" = "$want" ] || { fail "systemctl show: $k=$v, want $want"; rc=1; }
@@ -383,8 +386,47 @@ test_5() {
 	return $rc
 }
 
-DESC6="systemctl stop: inactive (not failed), 'shutting down' logged, exit status 0, no tlshd process left"
+DESC6="[authenticate] keyrings under the unit: a target PSK kept only in a root-owned keyring named there serves a connect"
 test_6() {
+	local rc=0 conf host key mark
+	setup_target || return 1
+	HOSTID=$(new_uuid)
+	HOSTNQN="nqn.2014-08.org.nvmexpress:uuid:$HOSTID"
+	head -c 32 /dev/urandom >/tmp/psk.conf
+	# The target's copy in the configured keyring, the host's in a keyring
+	# of its own (keyring=): .nvme holds no key for this identity.
+	# (This unit's session keyring is its own: link root's user keyring
+	# in, or what is made there cannot be written.)
+	keyctl link @u @s >/dev/null 2>&1
+	conf=$(keyctl newring tlshd-vm-conf @u) && host=$(keyctl newring tlshd-vm-host @u) ||
+		{ fail "keyctl newring failed"; return 1; }
+	key=$(add_psk "$conf" "$HOSTNQN" /tmp/psk.conf) && add_psk "$host" "$HOSTNQN" /tmp/psk.conf >/dev/null ||
+		{ fail "keyctl padd failed"; return 1; }
+	diag "configured keyring tlshd-vm-conf $conf (key $key), host keyring $host"
+	cp "$TLSHD_CONF" /tmp/tlshd.conf.saved
+	printf '[debug]\nloglevel=1\n[authenticate]\nkeyrings=tlshd-vm-conf\n' >"$TLSHD_CONF"
+	systemctl reload "$UNIT" 2>>"$DIAG" || { fail "systemctl reload failed"; rc=1; }
+	wait_for '[ "$(unit_count "configuration reloaded")" -ge 1 ]' 5 || diag "no 'configuration reloaded' line"
+	mark=$(unit_count "from configured keyring 'tlshd-vm-conf'")
+	if nvme_connect "keyring=$host" "$HOSTNQN" "$HOSTID"; then
+		diag "connected nvme$CTRL in ${CONNECT_MS} ms"
+		wait_for '[ "$(unit_count "from configured keyring .tlshd-vm-conf.")" -gt "$mark" ]' 5 ||
+			{ fail "no 'from configured keyring' line in the journal"; rc=1; }
+		disconnect "$CTRL" || diag "could not delete nvme$CTRL"
+	else
+		fail "connect with the target PSK in the configured keyring failed after ${CONNECT_MS} ms: $CONNECT_ERR"
+		rc=1
+	fi
+	unit_messages | grep -E 'keyring|PSK|identity' | tail -n 4 | sed 's/^/  /' >>"$DIAG"
+	cp /tmp/tlshd.conf.saved "$TLSHD_CONF"
+	systemctl reload "$UNIT" 2>>"$DIAG"
+	keyctl unlink "$conf" @u >/dev/null 2>&1
+	keyctl unlink "$host" @u >/dev/null 2>&1
+	return $rc
+}
+
+DESC7="systemctl stop: inactive (not failed), 'shutting down' logged, exit status 0, no tlshd process left"
+test_7() {
 	local rc=0 r state n0 n1 v t0
 	disconnect_all
 	n0=$(unit_count 'shutting down')
@@ -419,9 +461,9 @@ test_6() {
 echo
 echo "@@GUEST-UP@@ uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$KVER"
 echo "@@TAP-BEGIN@@"
-echo "1..6"
+echo "1..7"
 echo "# kernel $KVER, systemd $(systemctl --version | awk 'NR == 1 { print $2 }') as PID 1 ($(readlink /proc/1/exe)), test unit started at $(cut -d' ' -f1 /proc/uptime) s"
-for n in 1 2 3 4 5 6; do
+for n in 1 2 3 4 5 6 7; do
 	: >"$DIAG"
 	t0=$(now_ms)
 	eval "desc=\$DESC$n"

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of keyring.c: the /proc/keys scan on captured lines, finding
+ * a configured keyring only when root owns it (a user's keyring of the
+ * same name is ignored), and the order a server searches for a client's
+ * PSK identity: the kernel's keyring, then the configured ones, never the
+ * session that started the daemon. The live parts use this machine's
+ * kernel keyrings (root needed to give a keyring away).
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <keyutils.h>
+
+#include "keyring.h"
+#include "log.h"
+#include "tap.h"
+
+/* As a 6.12 kernel prints them (security/keys/proc.c). */
+static const char proc_keys[] =
+	"05c40fe4 I--Q---     1 perm 1f3f0000     0 65534 keyring   _uid_ses.0: 1\n"
+	"1b3a5c11 I--Q---     1 perm 3f010000  1000  1000 keyring   .mykeys: 1\n"
+	"0d2ef1a5 I------     1 perm 1f030000     0     0 keyring   .nvme: empty\n"
+	"2a01c0de I--Q---     1 perm 3f010000     0     0 keyring   .mykeys: 2\n"
+	"312702c5 I--Q---     1 perm 3f010000     0     0 keyring   tlshd: odd name: empty\n"
+	"3f000001 I--Q---     1 perm 3f010000     0     0 user      .mykeys: 32\n"
+	"3f000002 I--Q---     1 perm 3f010000     0     0 keyring   .mykeys2: empty\n"
+	"3f000003 I--Q---     1 perm 3f010000     0     0 keyring   .my: 1\n"
+	"zzzzzzzz garbage\n"
+	"3f000004 I--Q---     1 perm 3f010000     0     0 keyring   .mykeys";
+
+static void test_scan(void)
+{
+	struct tlshd_keyring_entry e[4];
+	size_t n;
+
+	n = tlshd_keyring_scan(proc_keys, strlen(proc_keys), ".mykeys", e, 4);
+	is_int(n, 2, "two keyrings described .mykeys (not the user key, .mykeys2 or .my)");
+	ok(n == 2 && e[0].serial == 0x1b3a5c11 && e[0].uid == 1000, "a user's, listed first");
+	ok(n == 2 && e[1].serial == 0x2a01c0de && e[1].uid == 0, "then root's");
+	n = tlshd_keyring_scan(proc_keys, strlen(proc_keys), ".nvme", e, 4);
+	ok(n == 1 && e[0].serial == 0x0d2ef1a5 && e[0].uid == 0, "the kernel's .nvme");
+	n = tlshd_keyring_scan(proc_keys, strlen(proc_keys), "tlshd: odd name", e, 4);
+	ok(n == 1 && e[0].serial == 0x312702c5, "a description holding ': ' matches whole");
+	n = tlshd_keyring_scan(proc_keys, strlen(proc_keys), "tlshd", e, 4);
+	is_int(n, 0, "and not by its first word");
+	n = tlshd_keyring_scan(proc_keys, strlen(proc_keys), ".mykeys", e, 1);
+	is_int(n, 1, "at most @max entries");
+	n = tlshd_keyring_scan(proc_keys, 100, ".nvme", e, 4);
+	is_int(n, 0, "a text cut mid-line finds nothing beyond the cut");
+}
+
+static key_serial_t ring(const char *name, key_serial_t parent)
+{
+	return add_key("keyring", name, NULL, 0, parent);
+}
+
+static key_serial_t psk(const char *identity, unsigned char fill, key_serial_t where)
+{
+	unsigned char k[32];
+
+	memset(k, fill, sizeof(k));
+	return add_key("user", identity, k, sizeof(k), where);
+}
+
+/* Users' keyrings of a configured name, made before and after root's, in
+ * random serial order: whichever /proc/keys lists first, root's wins. */
+static void test_find_roots_only(void)
+{
+	key_serial_t planted[3], mine = -1, k;
+	bool given = true;
+
+	for (int i = 0; i < 3; i++) {
+		planted[i] = ring("tlshd-test-planted", KEY_SPEC_SESSION_KEYRING);
+		if (keyctl_chown(planted[i], 1000 + i, -1) < 0)
+			given = false;
+		if (i == 1)
+			mine = ring("tlshd-test-planted", KEY_SPEC_SESSION_KEYRING);
+	}
+	if (!given || mine < 0) {
+		ok(true, "# SKIP cannot give keyrings away here (not root?)");
+		return;
+	}
+	is_int(tlshd_keyring_find("tlshd-test-planted"), mine,
+	       "a configured name finds root's keyring, never a user's of the same name");
+	k = ring("tlshd-test-given", KEY_SPEC_SESSION_KEYRING);
+	keyctl_chown(k, 1000, -1);
+	is_int(tlshd_keyring_find("tlshd-test-given"), -ENOKEY,
+	       "a name only a user's keyring carries finds nothing");
+	is_int(tlshd_keyring_find("tlshd-test-no-such-ring"), -ENOKEY, "a missing name: ENOKEY");
+}
+
+static void test_search_order(void)
+{
+	char *names[] = { "tlshd-test-conf", NULL }, where[128] = "";
+	key_serial_t req, conf, in_req, in_conf, only_conf, only_session, k;
+
+	req = ring("tlshd-test-request", KEY_SPEC_SESSION_KEYRING);
+	conf = ring("tlshd-test-conf", KEY_SPEC_SESSION_KEYRING);
+	in_req = psk("NVMe0R01 both", 0x11, req);
+	in_conf = psk("NVMe0R01 both", 0x22, conf);
+	only_conf = psk("NVMe0R01 conf-only", 0x33, conf);
+	only_session = psk("NVMe0R01 session-only", 0x44, KEY_SPEC_SESSION_KEYRING);
+	if (req < 0 || conf < 0 || in_req < 0 || in_conf < 0 || only_conf < 0 ||
+	    only_session < 0) {
+		ok(false, "cannot build the test keyrings: %s", strerror(errno));
+		return;
+	}
+	k = tlshd_keyring_search("user", "NVMe0R01 both", req, names, where, sizeof(where));
+	is_int(k, in_req, "the keyring the kernel named comes first");
+	ok(strstr(where, "request") != NULL, "and the log says so: %s", where);
+	k = tlshd_keyring_search("user", "NVMe0R01 conf-only", req, names, where, sizeof(where));
+	is_int(k, only_conf, "then the configured keyrings");
+	ok(strstr(where, "tlshd-test-conf") != NULL, "named in the log: %s", where);
+	k = tlshd_keyring_search("user", "NVMe0R01 both", 0, names, where, sizeof(where));
+	is_int(k, in_conf, "without a named keyring: the process keyring (empty here), then "
+	       "the configured ones");
+	k = tlshd_keyring_search("user", "NVMe0R01 session-only", req, names, where,
+				 sizeof(where));
+	is_int(k, -ENOKEY, "a key reached only through the daemon's session is never used");
+	k = tlshd_keyring_search("user", "NVMe0R01 session-only", 0, names, where, sizeof(where));
+	is_int(k, -ENOKEY, "not even when the kernel named no keyring");
+}
+
+int main(void)
+{
+	tlshd_log_open(TLSHD_LOG_STDERR);
+	test_scan();
+	if (keyctl_join_session_keyring(NULL) < 0) {
+		printf("# kernel keyrings unavailable: live checks skipped\n");
+		return tap_done();
+	}
+	test_find_roots_only();
+	test_search_order();
+	return tap_done();
+}
