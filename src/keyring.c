@@ -174,8 +174,11 @@ static bool keyring_is_roots(key_serial_t serial, const char *name)
 	int off = -1;
 	bool yes;
 
-	if (keyctl_describe_alloc(serial, &buf) < 0)
+	if (keyctl_describe_alloc(serial, &buf) < 0) {
+		tlshd_debug("keyring %d '%s' cannot be described: %s", serial, name,
+			    strerror(errno));
 		return false;
+	}
 	/* "keyring;uid;gid;perm;description" */
 	yes = sscanf(buf, "%15[^;];%ld;%*d;%*x;%n", type, &uid, &off) == 2 && off > 0 &&
 	      !strcmp(type, "keyring") && uid == 0 && !strcmp(buf + off, name);
@@ -203,6 +206,8 @@ key_serial_t tlshd_keyring_find(const char *name)
 	}
 	n = tlshd_keyring_scan(text, len, name, c, KEYRING_CANDIDATES);
 	free(text);
+	if (!n)
+		tlshd_debug("no keyring '%s' in %s", name, KEYRING_PROC_KEYS);
 	for (size_t i = 0; i < n; i++) {
 		if (c[i].uid != 0) {
 			tlshd_warn("keyring %d '%s' belongs to uid %ld, not root: ignored",
@@ -222,7 +227,10 @@ void tlshd_keyring_possess(const char *const *names)
 
 		if (ring < 0)
 			continue;
-		if (keyctl_link(ring, KEY_SPEC_PROCESS_KEYRING) < 0)
+		/* The thread keyring: possessed from then on, but not part
+		 * of the process keyring, which holds the kernel's keyring
+		 * alone (tlshd_keyring_search() relies on that). */
+		if (keyctl_link(ring, KEY_SPEC_THREAD_KEYRING) < 0)
 			tlshd_debug("cannot link keyring '%s': %s", *names, strerror(errno));
 	}
 }

@@ -38,9 +38,10 @@ int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len);
 
 /*
  * Links the root-owned keyrings described @names (NULL-terminated;
- * missing ones are skipped) into this process's keyring, so that the
- * keys in them are possessed and can be read by serial. The process
- * keyring dies with the worker, so nothing is shared between requests.
+ * missing ones are skipped) into this thread's keyring, so that the
+ * keys in them are possessed (also after the worker drops root) and can
+ * be read by serial. The thread keyring dies with the worker, so nothing
+ * is shared between requests.
  */
 void tlshd_keyring_possess(const char *const *names);
 

@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Logging backends. The state here is set once by main() (sink, debug
- * switch) and once per worker (prefix); nothing else writes it.
+ * switch, journal socket) and once per worker (prefix); nothing else
+ * writes it.
+ *
+ * Journal entries go through a datagram socket connected to journald
+ * when the log opens, in the journal's native protocol: workers inherit
+ * it, and once they run as an unprivileged uid a new connection to
+ * journald's socket would be refused under the unit's sandbox (EACCES),
+ * while sending on this one still works.
  */
 #include "build-config.h"
 
@@ -10,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <endian.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
-
-#include <systemd/sd-journal.h>
 
 #include "log.h"
 
@@ -21,6 +30,9 @@ static enum tlshd_log_sink log_sink = TLSHD_LOG_STDERR;
 static bool log_debug;
 static char log_prefix[160];
 static pid_t log_daemon_pid;
+static int log_journal_fd = -1;
+
+#define LOG_JOURNAL_SOCKET	"/run/systemd/journal/socket"
 
 enum tlshd_log_sink tlshd_log_default_sink(void)
 {
@@ -31,12 +43,37 @@ enum tlshd_log_sink tlshd_log_default_sink(void)
 	return TLSHD_LOG_SYSLOG;
 }
 
+static int log_journal_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = LOG_JOURNAL_SOCKET };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 void tlshd_log_open(enum tlshd_log_sink sink)
 {
 	log_sink = sink;
 	log_daemon_pid = getpid();
-	if (sink == TLSHD_LOG_SYSLOG)
+	if (sink == TLSHD_LOG_JOURNAL) {
+		log_journal_fd = log_journal_connect();
+		/* No journald after all: stderr, which systemd collects. */
+		if (log_journal_fd < 0)
+			log_sink = TLSHD_LOG_STDERR;
+	}
+	if (log_sink == TLSHD_LOG_SYSLOG)
 		openlog("tlshd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+enum tlshd_log_sink tlshd_log_sink(void)
+{
+	return log_sink;
 }
 
 void tlshd_log_set_debug(bool on)
@@ -63,9 +100,11 @@ void tlshd_log_set_prefix(const char *fmt, ...)
 }
 
 /* Journal entries are built as a list of "FIELD=value" strings. */
+#define LOG_FIELDS_MAX	20
+
 struct log_fields {
-	struct iovec iov[16];
-	char buf[16][1280];
+	struct iovec iov[LOG_FIELDS_MAX];
+	char buf[LOG_FIELDS_MAX][1280];
 	int n;
 };
 
@@ -77,7 +116,7 @@ static void log_field(struct log_fields *f, const char *fmt, ...)
 	va_list ap;
 	int len;
 
-	if (f->n == 16)
+	if (f->n == LOG_FIELDS_MAX)
 		return;
 	va_start(ap, fmt);
 	len = vsnprintf(f->buf[f->n], sizeof(f->buf[0]), fmt, ap);
@@ -99,10 +138,37 @@ static void log_field(struct log_fields *f, const char *fmt, ...)
  */
 static void log_journal(struct log_fields *f)
 {
+	/* Per field: "KEY=value\n", or for a value holding a newline
+	 * "KEY\n" + its 64-bit little-endian length + value + "\n". */
+	struct iovec iov[LOG_FIELDS_MAX * 5];
+	uint64_t lens[LOG_FIELDS_MAX];
+	struct msghdr mh = { .msg_iov = iov };
+	size_t n = 0;
+
 	log_field(f, "SYSLOG_IDENTIFIER=tlshd");
 	if (getpid() != log_daemon_pid)
 		log_field(f, "OBJECT_PID=%d", (int)log_daemon_pid);
-	sd_journal_sendv(f->iov, f->n);
+	for (int i = 0; i < f->n; i++) {
+		char *field = f->iov[i].iov_base, *eq = memchr(field, '=', f->iov[i].iov_len);
+		size_t klen = eq ? (size_t)(eq - field) : 0;
+
+		if (!eq)
+			continue;
+		if (!memchr(eq + 1, '\n', f->iov[i].iov_len - klen - 1)) {
+			iov[n++] = f->iov[i];
+			iov[n++] = (struct iovec){ "\n", 1 };
+			continue;
+		}
+		lens[i] = htole64(f->iov[i].iov_len - klen - 1);
+		iov[n++] = (struct iovec){ field, klen };
+		iov[n++] = (struct iovec){ "\n", 1 };
+		iov[n++] = (struct iovec){ &lens[i], sizeof(lens[i]) };
+		iov[n++] = (struct iovec){ eq + 1, f->iov[i].iov_len - klen - 1 };
+		iov[n++] = (struct iovec){ "\n", 1 };
+	}
+	mh.msg_iovlen = n;
+	/* A full journal loses the entry; the daemon must not wait on it. */
+	sendmsg(log_journal_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 static void log_emit(int prio, const char *msg)
@@ -197,6 +263,10 @@ void tlshd_log_handshake(const struct tlshd_log_handshake *h)
 	log_field(&f, "TLSHD_CIPHER=%s", h->cipher ? h->cipher : "");
 	log_field(&f, "TLSHD_REASON=%s", h->status && h->reason ? h->reason : "");
 	log_field(&f, "TLSHD_DURATION_MS=%ld", h->duration_ms);
+	if (h->worker_pid > 0) {
+		log_field(&f, "TLSHD_WORKER_PID=%d", (int)h->worker_pid);
+		log_field(&f, "TLSHD_WORKER_UID=%u", (unsigned int)h->worker_uid);
+	}
 	log_journal(&f);
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <syslog.h>
 
 enum tlshd_log_sink {
@@ -15,7 +16,10 @@ enum tlshd_log_sink {
 	TLSHD_LOG_JOURNAL,
 };
 
+/* Opens @sink; a journal that cannot be reached falls back to stderr. */
 void tlshd_log_open(enum tlshd_log_sink sink);
+/* The sink in use. */
+enum tlshd_log_sink tlshd_log_sink(void);
 enum tlshd_log_sink tlshd_log_default_sink(void);
 void tlshd_log_set_debug(bool on);
 bool tlshd_log_debug_enabled(void);
@@ -50,11 +54,14 @@ struct tlshd_log_handshake {
 	const char *cipher;		/* on success */
 	const char *reason;		/* on failure */
 	long duration_ms;		/* ACCEPT reply to DONE ack */
+	pid_t worker_pid;		/* reported by a worker: its pid and uid */
+	uid_t worker_uid;		/* (from the kernel), else 0 */
 };
 
 /* Success at LOG_INFO, failure at LOG_ERR; in the journal with the fields
  * TLSHD_ROLE, TLSHD_AUTH, TLSHD_PEER, TLSHD_PEERNAME, TLSHD_RESULT,
- * TLSHD_ERRNO, TLSHD_CIPHER, TLSHD_REASON, TLSHD_DURATION_MS. */
+ * TLSHD_ERRNO, TLSHD_CIPHER, TLSHD_REASON, TLSHD_DURATION_MS, and for an
+ * entry a worker reported to the parent TLSHD_WORKER_PID, TLSHD_WORKER_UID. */
 void tlshd_log_handshake(const struct tlshd_log_handshake *h);
 
 /* "EKEYREJECTED" for EKEYREJECTED; positive or negative errno accepted. */

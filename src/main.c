@@ -28,6 +28,8 @@
 #include "config.h"
 #include "genl.h"
 #include "log.h"
+#include "privs.h"
+#include "report.h"
 #include "supervisor.h"
 #include "tls.h"
 #include "util.h"
@@ -56,6 +58,7 @@ struct tlshd_daemon {
 	struct tlshd_context ctx;
 	struct tlshd_genl listen;
 	struct tlshd_supervisor sv;
+	struct tlshd_worker_env env;	/* what each worker gets */
 	int family;
 	int sigfd;
 	sigset_t sigmask;
@@ -134,6 +137,7 @@ static int daemon_join_kernel(struct tlshd_daemon *d)
 	if (r < 0)
 		return tlshd_log_errno(LOG_ERR, r, "cannot query generic netlink");
 	r = tlshd_genl_listen(&d->listen, d->family, group);
+	d->env.family = d->family;
 	if (r < 0)
 		return tlshd_log_errno(LOG_ERR, r, "cannot join the handshake multicast group");
 	return 0;
@@ -201,7 +205,8 @@ static int daemon_fork_workers(struct tlshd_daemon *d)
 			close(d->sigfd);
 			tlshd_genl_close(&d->listen);
 			sigprocmask(SIG_UNBLOCK, &d->sigmask, NULL);
-			code = tlshd_worker_run(&d->ctx, d->family);
+			tlshd_report_worker_init(&d->env.report);
+			code = tlshd_worker_run(&d->env);
 			_exit(code);
 		}
 		tlshd_supervisor_started(&d->sv, pid, tlshd_util_now_ms());
@@ -284,9 +289,10 @@ static void daemon_status(struct tlshd_daemon *d)
 
 static int daemon_loop(struct tlshd_daemon *d)
 {
-	struct pollfd fds[2] = {
+	struct pollfd fds[3] = {
 		{ .fd = tlshd_genl_fd(&d->listen), .events = POLLIN },
 		{ .fd = d->sigfd, .events = POLLIN },
+		{ .fd = d->env.report.parent_fd, .events = POLLIN },	/* -1: ignored */
 	};
 
 	/* Requests queued before we joined the group got no READY to us. */
@@ -300,9 +306,12 @@ static int daemon_loop(struct tlshd_daemon *d)
 		timeout = tlshd_supervisor_police(&d->sv, tlshd_util_now_ms());
 		if (retry && (timeout < 0 || timeout > TLSHD_FORK_RETRY_MS))
 			timeout = TLSHD_FORK_RETRY_MS;
-		r = poll(fds, 2, timeout);
+		r = poll(fds, 3, timeout);
 		if (r < 0 && errno != EINTR)
 			return tlshd_log_errno(LOG_ERR, -errno, "poll failed");
+		/* Reports first: a worker reaped below has sent its own. */
+		if (fds[2].revents)
+			tlshd_report_drain(&d->env.report);
 		if (fds[1].revents)
 			daemon_on_signal(d);
 		if (fds[0].revents)
@@ -327,6 +336,13 @@ int main(int argc, char **argv)
 	tlshd_log_set_debug(d.cfg->loglevel > 0);
 	if (tlshd_tls_init(&d.ctx, d.cfg) < 0)
 		goto out_config;
+	d.env.ctx = &d.ctx;
+	tlshd_privs_worker_ids(&d.env.ids);
+	tlshd_debug("workers run as uid %u, gid %u after ACCEPT", (unsigned int)d.env.ids.uid,
+		    (unsigned int)d.env.ids.gid);
+	d.env.report = (struct tlshd_report){ .parent_fd = -1, .worker_fd = -1 };
+	if (tlshd_log_sink() == TLSHD_LOG_JOURNAL && tlshd_report_open(&d.env.report) < 0)
+		tlshd_warn("no report channel for workers: they log their entries themselves");
 	if (tlshd_supervisor_init(&d.sv, TLSHD_MAX_WORKERS_DEFAULT) < 0)
 		goto out_tls;
 	if (daemon_join_kernel(&d) < 0) {
@@ -351,6 +367,8 @@ out_listen:
 out_supervisor:
 	tlshd_supervisor_done(&d.sv);
 out_tls:
+	tlshd_report_drain(&d.env.report);
+	tlshd_report_close(&d.env.report);
 	tlshd_tls_done(&d.ctx);
 out_config:
 	tlshd_config_free(d.cfg);

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Capability handling with the raw capset(2) interface (no libcap).
+ * Capability and uid handling with the raw capset(2) interface (no
+ * libcap).
  */
 #include "build-config.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <linux/capability.h>
@@ -13,6 +16,19 @@
 #include <unistd.h>
 
 #include "privs.h"
+
+void tlshd_privs_worker_ids(struct tlshd_privs_ids *ret)
+{
+	struct passwd *pw = getpwnam(TLSHD_PRIVS_USER);
+
+	ret->uid = pw ? pw->pw_uid : TLSHD_PRIVS_NOBODY;
+	ret->gid = pw ? pw->pw_gid : TLSHD_PRIVS_NOBODY;
+	/* A "tlshd" account that is root is no drop at all. */
+	if (ret->uid == 0 || ret->gid == 0) {
+		ret->uid = TLSHD_PRIVS_NOBODY;
+		ret->gid = TLSHD_PRIVS_NOBODY;
+	}
+}
 
 /* Highest capability this kernel knows, from /proc or by probing. */
 static int privs_last_cap(void)
@@ -24,9 +40,8 @@ static int privs_last_cap(void)
 	return cap;
 }
 
-/* Whether the process holds nothing beyond CAP_NET_ADMIN already, as
- * under tlshd.service's CapabilityBoundingSet: then there is nothing to
- * drop, and capset(2) can stay forbidden by the unit's syscall filter. */
+/* Whether the process holds nothing beyond CAP_NET_ADMIN already: then
+ * there is nothing to drop, and capset(2) is not needed. */
 static bool privs_minimal(int last)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
@@ -44,18 +59,10 @@ static bool privs_minimal(int last)
 	return true;
 }
 
-int tlshd_privs_drop(void)
+/* Shrinking the bounding set needs CAP_SETPCAP, so it comes first; a
+ * process without it (already unprivileged) gets EPERM, which is fine. */
+static int privs_drop_bounding(int last)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = { { 0 } };
-	int last = privs_last_cap();
-
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		return -errno;
-	if (privs_minimal(last))
-		goto no_new_privs;
-	/* Shrinking the bounding set needs CAP_SETPCAP, so it goes first.
-	 * Without CAP_SETPCAP (already unprivileged) EPERM is expected. */
 	for (int cap = 0; cap <= last; cap++) {
 		if (cap == CAP_NET_ADMIN)
 			continue;
@@ -63,15 +70,58 @@ int tlshd_privs_drop(void)
 		    errno != EPERM)
 			return -errno;
 	}
+	return 0;
+}
+
+/* Root to @ids, keeping the permitted capabilities across the switch
+ * (the effective set is cleared by it and restored by privs_keep()). */
+static int privs_switch_ids(const struct tlshd_privs_ids *ids)
+{
+	if (!ids || geteuid() != 0)
+		return 0;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (setgroups(0, NULL) < 0 || setresgid(ids->gid, ids->gid, ids->gid) < 0 ||
+	    setresuid(ids->uid, ids->uid, ids->uid) < 0)
+		return -errno;
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Effective and permitted: CAP_NET_ADMIN alone (none if not held). */
+static int privs_keep(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
 	data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective = CAP_TO_MASK(CAP_NET_ADMIN);
 	data[CAP_TO_INDEX(CAP_NET_ADMIN)].permitted = CAP_TO_MASK(CAP_NET_ADMIN);
-	if (syscall(SYS_capset, &hdr, data) < 0) {
-		/* Not holding CAP_NET_ADMIN at all: drop everything. */
-		data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective = 0;
-		data[CAP_TO_INDEX(CAP_NET_ADMIN)].permitted = 0;
-		if (syscall(SYS_capset, &hdr, data) < 0)
-			return -errno;
-	}
+	if (syscall(SYS_capset, &hdr, data) == 0)
+		return 0;
+	data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective = 0;
+	data[CAP_TO_INDEX(CAP_NET_ADMIN)].permitted = 0;
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+}
+
+int tlshd_privs_drop(const struct tlshd_privs_ids *ids)
+{
+	int last = privs_last_cap(), r;
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	if (!(ids && geteuid() == 0) && privs_minimal(last))
+		goto no_new_privs;
+	r = privs_drop_bounding(last);
+	if (!r)
+		r = privs_switch_ids(ids);
+	if (!r)
+		r = privs_keep();
+	if (r < 0)
+		return r;
+	/* The uid switch made the process dumpable again. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
 no_new_privs:
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;

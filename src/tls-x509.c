@@ -199,19 +199,15 @@ static int x509_import_pair(struct tlshd_handshake *hs, void *cert, size_t cert_
 }
 
 /* The kernel named a certificate and key (DER payloads) in the
- * CERTIFICATE nest: load them for this handshake only. */
+ * CERTIFICATE nest: load them for this handshake only (their keyrings
+ * were linked by tlshd_tls_prepare()). */
 static int x509_load_from_keyring(struct tlshd_handshake *hs)
 {
-	/* NFS's cert_serial=/privkey_serial= keys live in the .nfs keyring
-	 * (Linux 6.17+), which the kernel does not link for us. */
-	static const char *const consumer_rings[] = { ".nfs", ".nfsd", NULL };
 	const struct tlshd_request *req = hs->req;
 	void *cert = NULL, *key = NULL;
 	size_t cert_len = 0, key_len = 0;
 	int r;
 
-	tlshd_keyring_possess(consumer_rings);
-	tlshd_keyring_possess((const char *const *)hs->ctx->cfg->keyrings);
 	r = tlshd_keyring_read(req->cert, &cert, &cert_len);
 	if (!r)
 		r = tlshd_keyring_read(req->privkey, &key, &key_len);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "keyring.h"
 #include "log.h"
 #include "tls-internal.h"
 
@@ -105,6 +106,17 @@ void tlshd_tls_done(struct tlshd_context *ctx)
 	tlshd_creds_done(&ctx->creds);
 	tlshd_priority_done(&ctx->prio);
 	gnutls_global_deinit();
+}
+
+void tlshd_tls_prepare(const struct tlshd_context *ctx, const struct tlshd_request *req)
+{
+	/* NFS's cert_serial=/privkey_serial= keys live in the .nfs keyring
+	 * (Linux 6.17+), which the kernel does not link for us. */
+	static const char *const consumer_rings[] = { ".nfs", ".nfsd", NULL };
+
+	if (req->auth == TLSHD_AUTH_X509 && req->cert && req->privkey)
+		tlshd_keyring_possess(consumer_rings);
+	tlshd_keyring_possess((const char *const *)ctx->cfg->keyrings);
 }
 
 static const struct tls_mode *tls_find_mode(const struct tlshd_request *req)

@@ -67,6 +67,14 @@ int tlshd_tls_reload(struct tlshd_context *ctx, const struct tlshd_config *cfg);
 void tlshd_tls_set_debug(int level);
 
 /*
+ * What a request needs done with root's rights, before the worker drops
+ * them: links the keyrings it may read (the configured ones, and .nfs and
+ * .nfsd when the kernel names a certificate) into the worker's thread
+ * keyring, so that the worker possesses them afterwards.
+ */
+void tlshd_tls_prepare(const struct tlshd_context *ctx, const struct tlshd_request *req);
+
+/*
  * Runs the handshake @req asks for on req->sockfd, within the request's
  * timeout, and fills *ret: result.status is 0 or the positive errno for
  * DONE, result.remote_auth the authenticated peer on success, reason

@@ -4,10 +4,12 @@
  *   1. ACCEPT: the kernel installs the consumer's socket in our fd table
  *      and links its keyring into our process keyring;
  *   2. parse the request, name the peer;
- *   3. drop privileges, run the handshake engine (credentials, TLS 1.3,
- *      kTLS): one outcome;
+ *   3. link the keyrings it may read, drop root (an unprivileged uid with
+ *      CAP_NET_ADMIN alone), run the handshake engine (credentials,
+ *      TLS 1.3, kTLS): one outcome;
  *   4. DONE with that outcome's status and authenticated peer, acked;
- *   5. one log line, close the socket, exit.
+ *   5. one log entry (through the parent under the journal: report.c),
+ *      close the socket, exit.
  * Once ACCEPT has handed us a socket, every path ends in exactly one DONE,
  * sent from one place.
  */
@@ -45,25 +47,27 @@ static void worker_fail(struct tlshd_tls_outcome *out, int err, const char *fmt,
 }
 
 /* Steps 2 and 3 for a request that parsed. */
-static void worker_handshake(const struct tlshd_context *ctx, const struct tlshd_request *req,
+static void worker_handshake(const struct tlshd_worker_env *env, const struct tlshd_request *req,
 			     const char *peer, struct tlshd_tls_outcome *out)
 {
 	int r;
 
 	tlshd_log_set_prefix("%s %s %s: ", tlshd_role_name(req->role),
 			     tlshd_auth_name(req->auth), peer);
-	r = tlshd_privs_drop();
+	tlshd_tls_prepare(env->ctx, req);
+	r = tlshd_privs_drop(&env->ids);
 	if (r < 0) {
 		worker_fail(out, -EIO, "cannot drop privileges: %s", strerror(-r));
 		return;
 	}
-	tlshd_tls_run(ctx, req, 0, out);
+	tlshd_tls_run(env->ctx, req, 0, out);
 }
 
 /* The one line each request leaves in the log; @req is NULL when the
  * kernel's request could not be parsed. */
-static void worker_log(const struct tlshd_request *req, const char *peer,
-		       const struct tlshd_tls_outcome *out, int done_err, long long ms)
+static void worker_log(const struct tlshd_worker_env *env, const struct tlshd_request *req,
+		       const char *peer, const struct tlshd_tls_outcome *out, int done_err,
+		       long long ms)
 {
 	struct tlshd_log_handshake h = {
 		.role = req ? tlshd_role_name(req->role) : "?",
@@ -82,10 +86,11 @@ static void worker_log(const struct tlshd_request *req, const char *peer,
 		h.reason = "the kernel rejected DONE";
 	}
 	tlshd_log_set_prefix(NULL);
-	tlshd_log_handshake(&h);
+	if (!tlshd_report_send(&env->report, &h))
+		tlshd_log_handshake(&h);
 }
 
-int tlshd_worker_run(const struct tlshd_context *ctx, int family)
+int tlshd_worker_run(const struct tlshd_worker_env *env)
 {
 	struct tlshd_genl g = { 0 };
 	struct tlshd_tls_outcome out;
@@ -94,7 +99,7 @@ int tlshd_worker_run(const struct tlshd_context *ctx, int family)
 	long long start;
 	int r, done, ret;
 
-	r = tlshd_genl_connect(&g, family);
+	r = tlshd_genl_connect(&g, env->family);
 	if (r < 0) {
 		tlshd_log_errno(LOG_ERR, r, "cannot open a netlink socket for ACCEPT");
 		return TLSHD_WORKER_ERROR;
@@ -123,13 +128,13 @@ int tlshd_worker_run(const struct tlshd_context *ctx, int family)
 		worker_fail(&out, -EINVAL, "kernel sent an unusable handshake request: %s",
 			    strerror(-r));
 	else
-		worker_handshake(ctx, &req, peer, &out);
+		worker_handshake(env, &req, peer, &out);
 
 	done = tlshd_genl_done(&g, req.sockfd, &out.result);
 	if (done < 0)
 		tlshd_log_errno(LOG_ERR, done, "kernel rejected DONE (status %s)",
 				tlshd_errno_name(out.result.status));
-	worker_log(r < 0 ? NULL : &req, peer, &out, done, tlshd_util_now_ms() - start);
+	worker_log(env, r < 0 ? NULL : &req, peer, &out, done, tlshd_util_now_ms() - start);
 	ret = out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
 	close(req.sockfd);
 out:

@@ -5,6 +5,9 @@
  */
 #pragma once
 
+#include "privs.h"
+#include "report.h"
+
 struct tlshd_context;
 
 /* Worker exit statuses, read by the supervisor. */
@@ -15,5 +18,13 @@ enum tlshd_worker_exit {
 	TLSHD_WORKER_ERROR	= 3,	/* could not complete the request */
 };
 
+/* What a worker gets from the parent. */
+struct tlshd_worker_env {
+	const struct tlshd_context *ctx;
+	struct tlshd_privs_ids ids;	/* uid and gid after ACCEPT */
+	struct tlshd_report report;	/* where its handshake entry goes */
+	int family;			/* the handshake netlink family */
+};
+
 /* Serves one request; returns a tlshd_worker_exit value. */
-int tlshd_worker_run(const struct tlshd_context *ctx, int family);
+int tlshd_worker_run(const struct tlshd_worker_env *env);

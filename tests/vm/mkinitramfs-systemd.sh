@@ -73,6 +73,9 @@ CONF=$("$INST$EXEC" --help 2>&1 | sed -n 's/.*read FILE instead of \([^ ]*\).*/\
 [ -f "$INST$CONF" ] || die "$CONF (the default configuration) was not installed"
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/tlshd-initramfs-sd.XXXXXX")
+# mktemp makes it 0700, and it becomes the guest's "/": workers, which
+# leave root, must be able to traverse it as on any real system.
+chmod 755 "$STAGE"
 trap 'rm -rf "$STAGE"' EXIT
 
 # Merged-/usr layout and device nodes (lib.sh).  (Binaries are copied with

@@ -45,6 +45,9 @@ for t in cpio gzip ldd certtool openssl; do
 done
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/tlshd-initramfs.XXXXXX")
+# mktemp makes it 0700, and it becomes the guest's "/": workers, which
+# leave root, must be able to traverse it as on any real system.
+chmod 755 "$STAGE"
 trap 'rm -rf "$STAGE" "$STAGE.tmpl" "$STAGE.pki.log"' EXIT
 
 # Merged-/usr layout and device nodes (lib.sh), busybox and its applets.

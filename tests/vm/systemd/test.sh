@@ -168,9 +168,11 @@ test_2() {
 	local pid rc=0 v want k line mi sec level cg t0 props
 	pid=$(main_pid)
 	[ -n "$pid" ] && [ "$pid" != 0 ] || { fail "no MainPID"; return 1; }
+	# CAP_NET_ADMIN, and CAP_SETGID/CAP_SETUID with which workers leave
+	# root after ACCEPT (test 4 checks that they do).
 	for k in CapBnd CapEff CapPrm; do
 		v=$(pstatus "$pid" $k)
-		[ "$v" = 0000000000001000 ] || { fail "$k=$v, want 0000000000001000 (CAP_NET_ADMIN only)"; rc=1; }
+		[ "$v" = 00000000000010c0 ] || { fail "$k=$v, want 00000000000010c0 (CAP_NET_ADMIN, CAP_SETGID, CAP_SETUID)"; rc=1; }
 	done
 	v=$(pstatus "$pid" CapAmb)
 	[ "$v" = 0000000000000000 ] || { fail "CapAmb=$v, want 0"; rc=1; }
@@ -266,7 +268,7 @@ test_2() {
 		ProtectKernelModules=yes ProtectKernelTunables=yes ProtectKernelLogs=yes \
 		ProtectControlGroups=yes ProtectClock=yes ProtectHostname=yes RestrictNamespaces=yes \
 		LockPersonality=yes RestrictRealtime=yes RestrictSUIDSGID=yes PrivateMounts=yes \
-		CapabilityBoundingSet=cap_net_admin SystemCallArchitectures=native \
+		"CapabilityBoundingSet=cap_setgid cap_setuid cap_net_admin" SystemCallArchitectures=native \
 		DevicePolicy=closed Type=notify KeyringMode=shared; do
 		k=${want%%=*}
 		v=$(sed -n "s/^$k=//p" /tmp/show)
@@ -320,7 +322,7 @@ test_3() {
 
 DESC4="journal: per-handshake entries of the unit (MESSAGE_ID, TLSHD_* fields) for both roles; STATUS= counts them"
 test_4() {
-	local rc=0 n1 n2 all ident st ok lost
+	local rc=0 n1 n2 all ident st ok lost uids
 	# Wait until the daemon's handshake entries (by SYSLOG_IDENTIFIER,
 	# whatever unit they are attributed to) have reached the journal.
 	wait_for 'set -- $(good_counts SYSLOG_IDENTIFIER=tlshd); [ "$1" -ge 1 ] && [ "$2" -ge 1 ]' 10 ||
@@ -336,6 +338,12 @@ test_4() {
 	# Every handshake entry the daemon wrote must be one of the unit's.
 	lost=$((ident - all))
 	[ "$lost" -le 0 ] || { fail "$lost of $ident handshake entries (SYSLOG_IDENTIFIER=tlshd) are missing from journalctl -u $UNIT (see UNIT=, the entry's _SYSTEMD_UNIT)"; rc=1; }
+	# Workers leave root after ACCEPT: the parent writes their entries
+	# with the uid the kernel stamped on each report.
+	uids=$(journalctl SYSLOG_IDENTIFIER=tlshd "MESSAGE_ID=$MSGID_OK" -o export --no-pager \
+		--output-fields=TLSHD_WORKER_UID 2>/dev/null | sed -n 's/^TLSHD_WORKER_UID=//p' | sort -u | tr '\n' ' ')
+	diag "handshakes served by worker uid(s): $uids"
+	[ "$uids" = "65534 " ] || { fail "workers served as uid(s) '$uids', want 65534 only"; rc=1; }
 	if grep -q "RESULT=failed" /tmp/hs.ident; then
 		fail "failed handshakes logged"
 		rc=1

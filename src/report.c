@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Worker outcome reports, worker to parent (see report.h). A report is
+ * one fixed-size datagram; the parent trusts nothing in it but what the
+ * kernel attached (the sender's pid and uid): every string is bounded
+ * and terminated again, the status range-checked.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "report.h"
+
+#define REPORT_MAGIC	0x746c7372u	/* "tlsr" */
+
+struct report_msg {
+	uint32_t magic;
+	int32_t status;
+	int64_t duration_ms;
+	char role[8];
+	char auth[8];
+	char peer[96];
+	char peername[256];
+	char cipher[64];
+	char reason[256];
+};
+
+int tlshd_report_open(struct tlshd_report *rep)
+{
+	int sv[2], on = 1;
+
+	rep->parent_fd = rep->worker_fd = -1;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+		return -errno;
+	if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
+		int r = -errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
+	rep->parent_fd = sv[0];
+	rep->worker_fd = sv[1];
+	return 0;
+}
+
+void tlshd_report_close(struct tlshd_report *rep)
+{
+	if (rep->parent_fd >= 0)
+		close(rep->parent_fd);
+	if (rep->worker_fd >= 0)
+		close(rep->worker_fd);
+	rep->parent_fd = rep->worker_fd = -1;
+}
+
+void tlshd_report_worker_init(struct tlshd_report *rep)
+{
+	if (rep->parent_fd >= 0)
+		close(rep->parent_fd);
+	rep->parent_fd = -1;
+}
+
+static void report_copy(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+bool tlshd_report_send(const struct tlshd_report *rep, const struct tlshd_log_handshake *h)
+{
+	struct report_msg m = {
+		.magic = REPORT_MAGIC,
+		.status = h->status,
+		.duration_ms = h->duration_ms,
+	};
+
+	if (rep->worker_fd < 0)
+		return false;
+	report_copy(m.role, sizeof(m.role), h->role);
+	report_copy(m.auth, sizeof(m.auth), h->auth);
+	report_copy(m.peer, sizeof(m.peer), h->peer);
+	report_copy(m.peername, sizeof(m.peername), h->peername);
+	report_copy(m.cipher, sizeof(m.cipher), h->cipher);
+	report_copy(m.reason, sizeof(m.reason), h->reason);
+	return send(rep->worker_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(m);
+}
+
+/* Terminates every string field, whatever the sender put there. */
+static bool report_check(struct report_msg *m)
+{
+	m->role[sizeof(m->role) - 1] = '\0';
+	m->auth[sizeof(m->auth) - 1] = '\0';
+	m->peer[sizeof(m->peer) - 1] = '\0';
+	m->peername[sizeof(m->peername) - 1] = '\0';
+	m->cipher[sizeof(m->cipher) - 1] = '\0';
+	m->reason[sizeof(m->reason) - 1] = '\0';
+	return m->magic == REPORT_MAGIC && m->status >= 0 && m->status <= 4095 &&
+	       m->duration_ms >= 0;
+}
+
+static void report_log(struct report_msg *m, const struct ucred *cred)
+{
+	struct tlshd_log_handshake h = {
+		.role = m->role,
+		.auth = m->auth,
+		.peer = m->peer,
+		.peername = m->peername[0] ? m->peername : NULL,
+		.status = m->status,
+		.cipher = m->cipher,
+		.reason = m->reason,
+		.duration_ms = (long)m->duration_ms,
+		.worker_pid = cred->pid,
+		.worker_uid = cred->uid,
+	};
+
+	tlshd_log_handshake(&h);
+}
+
+void tlshd_report_drain(const struct tlshd_report *rep)
+{
+	if (rep->parent_fd < 0)
+		return;
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(sizeof(struct ucred))];
+			struct cmsghdr align;
+		} control;
+		struct report_msg m;
+		struct iovec iov = { &m, sizeof(m) };
+		struct msghdr mh = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = control.buf,
+			.msg_controllen = sizeof(control.buf),
+		};
+		struct cmsghdr *c;
+		ssize_t n = recvmsg(rep->parent_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0)
+			return;
+		c = CMSG_FIRSTHDR(&mh);
+		if (n != sizeof(m) || (mh.msg_flags & MSG_TRUNC) || !c ||
+		    c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS ||
+		    c->cmsg_len != CMSG_LEN(sizeof(struct ucred)) || !report_check(&m)) {
+			tlshd_warn("dropped a malformed worker report (%zd bytes)", n);
+			continue;
+		}
+		report_log(&m, (const struct ucred *)CMSG_DATA(c));
+	}
+}
