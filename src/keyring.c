@@ -15,6 +15,16 @@
 #include "log.h"
 #include "util.h"
 
+bool tlshd_keyring_identity_ok(const unsigned char *id, size_t len)
+{
+	if (len == 0 || len > TLSHD_PSK_IDENTITY_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (id[i] < 0x20 || id[i] > 0x7e)
+			return false;
+	return true;
+}
+
 void tlshd_psk_done(struct tlshd_psk *psk)
 {
 	tlshd_util_wipe_free(psk->key, psk->key_len);

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <keyutils.h>
@@ -13,6 +14,14 @@
  * carry two NQNs (223 bytes each) and a digest; 1 KiB leaves room. */
 #define TLSHD_PSK_IDENTITY_MAX	1024
 #define TLSHD_PSK_KEY_MAX	128
+
+/*
+ * Whether the @len bytes at @id, a PSK identity from a client's hello,
+ * may be used: 1 to TLSHD_PSK_IDENTITY_MAX bytes of printable ASCII (no
+ * NUL, no control characters), since the identity is written to the log
+ * and used as a key description.
+ */
+bool tlshd_keyring_identity_ok(const unsigned char *id, size_t len);
 
 struct tlshd_psk {
 	key_serial_t serial;

@@ -13,18 +13,6 @@
 #include "log.h"
 #include "tls-internal.h"
 
-/* The identity comes from the network: bounded, no NUL, and printable
- * ASCII, since it is written to the log and used as a key description. */
-static bool server_identity_ok(const gnutls_datum_t *id)
-{
-	if (id->size == 0 || id->size > TLSHD_PSK_IDENTITY_MAX)
-		return false;
-	for (unsigned int i = 0; i < id->size; i++)
-		if (id->data[i] < 0x20 || id->data[i] > 0x7e)
-			return false;
-	return true;
-}
-
 static int server_unknown_identity(struct tlshd_handshake *hs)
 {
 	tlshd_tls_refuse(hs, -EKEYREJECTED, GNUTLS_A_UNKNOWN_PSK_IDENTITY,
@@ -56,7 +44,8 @@ static int server_psk_lookup(gnutls_session_t s, const gnutls_datum_t *id,
 	key_serial_t serial;
 	int r;
 
-	if (!server_identity_ok(id)) {
+	/* The identity comes from the network. */
+	if (!tlshd_keyring_identity_ok(id->data, id->size)) {
 		tlshd_warn("client offered a malformed PSK identity (%u bytes)", id->size);
 		return server_unknown_identity(hs);
 	}

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests of keyring.c: the /proc/keys scan on captured lines, finding
- * a configured keyring only when root owns it (a user's keyring of the
- * same name is ignored), and the order a server searches for a client's
- * PSK identity: the kernel's keyring, then the configured ones, never the
- * session that started the daemon. The live parts use this machine's
- * kernel keyrings (root needed to give a keyring away).
+ * Unit tests of keyring.c: the /proc/keys scan on captured lines, the check
+ * of a client's PSK identity, finding a configured keyring only when root
+ * owns it (a user's keyring of the same name is ignored), and the order a
+ * server searches for a client's PSK identity: the kernel's keyring, then
+ * the configured ones, never the session that started the daemon. The
+ * live parts use this machine's kernel keyrings (root needed to give a
+ * keyring away).
  */
 #include "build-config.h"
 
@@ -51,6 +52,22 @@ static void test_scan(void)
 	is_int(n, 1, "at most @max entries");
 	n = tlshd_keyring_scan(proc_keys, 100, ".nvme", e, 4);
 	is_int(n, 0, "a text cut mid-line finds nothing beyond the cut");
+}
+
+static void test_identity_ok(void)
+{
+	static const unsigned char nvme[] = "NVMe0R01 nqn.2014-08.org.nvmexpress:uuid:1 nqn.x";
+	unsigned char id[TLSHD_PSK_IDENTITY_MAX + 1];
+
+	ok(tlshd_keyring_identity_ok(nvme, sizeof(nvme) - 1), "an NVMe identity is accepted");
+	ok(!tlshd_keyring_identity_ok(nvme, 0), "an empty one is not");
+	ok(!tlshd_keyring_identity_ok(nvme, sizeof(nvme)), "nor one holding its NUL");
+	ok(!tlshd_keyring_identity_ok((const unsigned char *)"a\nb", 3), "nor a newline");
+	ok(!tlshd_keyring_identity_ok((const unsigned char *)"a\x7f", 2), "nor DEL");
+	ok(!tlshd_keyring_identity_ok((const unsigned char *)"\xc3\xa9", 2), "nor UTF-8");
+	memset(id, 'a', sizeof(id));
+	ok(tlshd_keyring_identity_ok(id, TLSHD_PSK_IDENTITY_MAX), "1 KiB is accepted");
+	ok(!tlshd_keyring_identity_ok(id, sizeof(id)), "a byte more is not");
 }
 
 static key_serial_t ring(const char *name, key_serial_t parent)
@@ -129,6 +146,7 @@ int main(void)
 {
 	tlshd_log_open(TLSHD_LOG_STDERR);
 	test_scan();
+	test_identity_ok();
 	if (keyctl_join_session_keyring(NULL) < 0) {
 		printf("# kernel keyrings unavailable: live checks skipped\n");
 		return tap_done();

@@ -5,7 +5,9 @@
 #      then the VM suite on two real kernels;
 #   2. builds again with clang and --enable-sanitizers (ASan + UBSan) and
 #      runs the host tests under them (which also proves that the tree
-#      builds warning-free with a second compiler);
+#      builds warning-free with a second compiler), with --enable-fuzzing:
+#      the libFuzzer targets replay their seed corpora and fuzz for 20
+#      seconds each (tests/fuzz/fuzz.sh), a crash being a failure;
 # and ends with one "N passed, N failed" line counted from every TAP result
 # of both. It works in any clone, whatever ran there before (tools/demo.sh
 # shares the build directory).
@@ -44,8 +46,9 @@ autoreconf -fi
 status=0
 build_and_check "$build" || status=$?
 if [ "${TLSHD_NO_SANITIZERS:-0}" != 1 ]; then
-	echo "=== host tests built by clang under AddressSanitizer and UndefinedBehaviorSanitizer ==="
-	build_and_check "$san" CC=clang --enable-sanitizers --disable-vm-tests || status=$?
+	echo "=== host tests and fuzz targets built by clang under AddressSanitizer and UndefinedBehaviorSanitizer ==="
+	build_and_check "$san" CC=clang --enable-sanitizers --enable-fuzzing --disable-vm-tests ||
+		status=$?
 fi
 
 if [ "$status" != 0 ]; then
