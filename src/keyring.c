@@ -169,7 +169,7 @@ size_t tlshd_keyring_scan(const char *text, size_t len, const char *name,
 			if (keyring_scan_line(line, name, &ret[n]))
 				n++;
 		}
-		p += l + 1;
+		p = nl ? nl + 1 : end;
 	}
 	return n;
 }

@@ -299,6 +299,8 @@ int tlshd_request_parse_answer(const struct nlmsghdr *nlh, size_t len, int famil
 	int r;
 
 	ret->sockfd = -1;
+	if (len < NLMSG_HDRLEN || nlh->nlmsg_len < NLMSG_HDRLEN || nlh->nlmsg_len > len)
+		return -EBADMSG;
 	if (nlh->nlmsg_type == NLMSG_ERROR) {
 		r = tlshd_request_error_of(nlh, len);
 		return r == 0 ? -EBADMSG : r;

@@ -380,6 +380,7 @@ static void test_answers(void)
 	is_int(answer_error(0, 0), -EBADMSG, "an ack answering ACCEPT carries no request: EBADMSG");
 	is_int(answer_error(5, 0), -EBADMSG, "a positive error is malformed");
 	is_int(answer_error(-EAGAIN, 8), -EBADMSG, "a truncated NLMSG_ERROR is malformed");
+	is_int(answer_error(-EAGAIN, 24), -EBADMSG, "fewer bytes than a netlink header: malformed");
 
 	nla_put_s32(msg, TLSHD_HS_A_ACCEPT_SOCKFD, 5);
 	nla_put_u32(msg, TLSHD_HS_A_ACCEPT_MESSAGE_TYPE, TLSHD_HS_MSG_SERVERHELLO);
