@@ -51,7 +51,7 @@ NCTRL=4
 DESC2="$NCTRL controllers connected at once (concurrent connects, own PSK each): all handshakes succeed, reads through every controller"
 scenario_2() {
 	setup_target && start_daemon || return 1
-	local mark c rc=0
+	local mark rc=0
 	mark=$(log_mark)
 	new_hosts "$NCTRL" || return 1
 	if connect_at_once "$NCTRL"; then
@@ -62,9 +62,7 @@ scenario_2() {
 	need_handshakes "$mark" auth=psk auth=psk "$NCTRL" || rc=1
 	handshake_tally "$mark"
 	need_no_log "$mark" 'handshake failed' || rc=1
-	for c in $CTRLS; do
-		disconnect "$c" || { fail "could not delete controller nvme$c"; rc=1; }
-	done
+	disconnect_each $CTRLS || rc=1
 	check_daemon_alive || rc=1
 	return $rc
 }
