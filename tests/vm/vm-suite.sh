@@ -9,7 +9,9 @@
 #
 # Scenarios (guest/scenarios.sh): 1-5 NVMe/TCP over TLS (PSK), 6-9 NFS over
 # TLS (X.509: tls, mtls, wrong server name, client certificate from the
-# kernel keyring).
+# kernel keyring), 10-14 hostile load (stalled, trickling and alerting
+# peers, the daemon stopped and resumed, a reload during a burst, the
+# parent's memory and fds over hundreds of handshakes).
 #
 # Environment:
 #   TLSHD_BIN            daemon binary to test (default: ../../src/tlshd
@@ -18,9 +20,9 @@
 #   TLSHD_VM_LOGDIR      serial and daemon logs (default $TLSHD_VM_CACHE/logs)
 #   TLSHD_VM_KERNELS     only kernels whose version starts with one of these
 #                        words, e.g. "6.12" (default: all fetched)
-#   TLSHD_VM_SCENARIOS   scenario numbers, e.g. "1 3" (default: 1 2 3 4 5 6 7 8 9)
+#   TLSHD_VM_SCENARIOS   scenario numbers, e.g. "1 3" (default: 1 2 ... 14, all)
 #   TLSHD_VM_JOBS        VMs booted in parallel (default: number of CPUs)
-#   TLSHD_VM_TIMEOUT     per-VM timeout in seconds (default 300)
+#   TLSHD_VM_TIMEOUT     per-VM timeout in seconds (default 480)
 #   TLSHD_VM_VERBOSE=1   print the daemon logs even when everything passed
 #   TLSHD_VM_REQUIRED=1  (or CI=true) a suite that cannot run is a failure,
 #                        not a skip
@@ -40,9 +42,9 @@ SUITE_T0=$(date +%s.%N)
 TLSHD_BIN=${TLSHD_BIN:-$HERE/../../src/tlshd}
 CACHE=${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}
 LOGDIR=${TLSHD_VM_LOGDIR:-$CACHE/logs}
-SCENARIOS=$(echo "${TLSHD_VM_SCENARIOS:-1 2 3 4 5 6 7 8 9}" | tr ',' ' ')
+SCENARIOS=$(echo "${TLSHD_VM_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11 12 13 14}" | tr ',' ' ')
 JOBS=${TLSHD_VM_JOBS:-$(nproc 2>/dev/null || echo 1)}
-TIMEOUT=${TLSHD_VM_TIMEOUT:-300}
+TIMEOUT=${TLSHD_VM_TIMEOUT:-480}
 
 # ------------------------------------------------------ can we run at all ---
 suite_preflight certtool:gnutls-bin openssl:openssl

@@ -4,7 +4,8 @@
 # handshakes, both going to the daemon under test); lib.sh configures the
 # target and connects hosts, these helpers build the scenarios' steps.
 #
-# host1 sets HOST1NQN and HOST1ID; connect_at_once sets CTRLS.
+# host1 sets HOST1NQN and HOST1ID; connect_wait (and connect_at_once) sets
+# CTRLS and CONNECTS_MS.
 
 CFS=/sys/kernel/config/nvmet
 SUBNQN=nqn.2024-01.org.example.tlshd:vm-test
@@ -77,6 +78,16 @@ nvme_connect_refused() {
 		{ fail "failing connect took ${CONNECT_MS} ms (limit $5)"; return 1; }
 }
 
+# disconnect_each CTRL...: delete these controllers (disconnect); fails if
+# one stays.
+disconnect_each() {
+	local c rc=0
+	for c; do
+		disconnect "$c" || { fail "could not delete controller nvme$c"; rc=1; }
+	done
+	return $rc
+}
+
 # new_hosts N: N new host identities (new_host) for connect_at_once.
 new_hosts() {
 	local i=1
@@ -87,15 +98,13 @@ new_hosts() {
 	done
 }
 
-# connect_at_once N: connect the N hosts of new_hosts concurrently (many
-# handshakes at once).  CTRLS lists the controllers that connected; fails
-# if any connect did.
-connect_at_once() {
-	local n=$1 i t0 pids='' rc=0
-	CTRLS=
-	t0=$(now_ms)
-	i=1
-	while [ "$i" -le "$n" ]; do
+# connect_start N: start connecting the N hosts of new_hosts concurrently
+# (many handshakes at once), in the background; connect_wait collects them.
+connect_start() {
+	local i=1
+	CONNECT_N=$1 CONNECT_PIDS='' CONNECT_T0=$(now_ms)
+	while [ "$i" -le "$1" ]; do
+		rm -f "/tmp/connected.$i"
 		(
 			read -r nqn id <"/tmp/host.$i"
 			if nvme_connect "" "$nqn" "$id"; then
@@ -104,17 +113,24 @@ connect_at_once() {
 				echo "fail $CONNECT_MS $CONNECT_ERR" >"/tmp/connected.$i"
 			fi
 		) &
-		pids="$pids $!"
+		CONNECT_PIDS="$CONNECT_PIDS $!"
 		i=$((i + 1))
 	done
+}
+
+# connect_wait: wait for the connects of connect_start.  CTRLS lists the
+# controllers that connected, CONNECTS_MS the time each connect took;
+# fails if any connect did.
+connect_wait() {
+	local i=1 rc=0
+	CTRLS='' CONNECTS_MS=''
 	# (A bare "wait" would also wait for the daemon.)
-	wait $pids
-	diag "$n concurrent connects done in $(($(now_ms) - t0)) ms"
-	i=1
-	while [ "$i" -le "$n" ]; do
+	wait $CONNECT_PIDS
+	diag "$CONNECT_N concurrent connects done in $(($(now_ms) - CONNECT_T0)) ms"
+	while [ "$i" -le "$CONNECT_N" ]; do
 		set -- $(cat "/tmp/connected.$i" 2>/dev/null)
 		if [ "${1:-}" = ok ]; then
-			CTRLS="$CTRLS $2"
+			CTRLS="$CTRLS $2" CONNECTS_MS="$CONNECTS_MS $3"
 		else
 			fail "connect $i failed: $*"
 			rc=1
@@ -122,6 +138,12 @@ connect_at_once() {
 		i=$((i + 1))
 	done
 	return $rc
+}
+
+# connect_at_once N: connect_start and connect_wait.
+connect_at_once() {
+	connect_start "$1"
+	connect_wait
 }
 
 # read_through_each CTRL...: read 16 MiB through controllers of the
