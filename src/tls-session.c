@@ -266,6 +266,14 @@ static int session_handshake_loop(struct tlshd_handshake *hs)
 	}
 }
 
+/* Whether the peer has closed its side (what is left to read ends). */
+static bool session_peer_closed(const struct tlshd_handshake *hs)
+{
+	char c;
+
+	return recv(hs->req->sockfd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static int session_alert_received(struct tlshd_handshake *hs)
 {
 	gnutls_alert_description_t alert = gnutls_alert_get(hs->sess->gs);
@@ -313,6 +321,11 @@ static int session_fail_gnutls(struct tlshd_handshake *hs, int err)
 		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
 		return tlshd_tls_fail(hs, -EACCES, "%s", gnutls_strerror(err));
 	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
+		/* Also what a record cut short by the peer's close reads as. */
+		if (session_peer_closed(hs))
+			return tlshd_tls_fail(hs, -ETIMEDOUT, "peer closed the connection in the "
+					      "middle of a record");
+		/* fall through */
 	case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
 	case GNUTLS_E_UNEXPECTED_PACKET:
 	case GNUTLS_E_RECORD_OVERFLOW:

@@ -225,6 +225,36 @@ static void test_server_vs(const char *what, const char *bytes, bool close_now,
 		close(sv[0]);
 }
 
+static void *cut_peer_run(void *arg)
+{
+	int fd = *(int *)arg;
+
+	/* A record header promising 512 bytes, then nothing until the
+	 * close, which comes while the server waits for the rest. */
+	write(fd, "\x16\x03\x01\x02\x00", 5);
+	usleep(200000);
+	close(fd);
+	return NULL;
+}
+
+/* A peer that goes away in the middle of a record went away (the consumer
+ * may retry: ETIMEDOUT); it did not speak garbage (EPROTO). */
+static void test_server_cut(void)
+{
+	pthread_t tp;
+	struct side s;
+	int sv[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	side_init(&s, TLSHD_ROLE_SERVER, sv[1]);
+	s.req.keyring = server_ring;
+	pthread_create(&tp, NULL, cut_peer_run, &sv[0]);
+	side_run(&s);
+	pthread_join(tp, NULL);
+	is_int(s.out.result.status, ETIMEDOUT, "peer closes mid-record: server reports ETIMEDOUT (%s)",
+	       s.out.reason);
+}
+
 /* A peer that keeps writing @rec (one TLS record) for @secs seconds. */
 struct flood {
 	int fd;
@@ -431,6 +461,7 @@ int main(void)
 	test_server_x509_without_certificate();
 	test_server_vs("garbage peer", "GET / HTTP/1.0\r\n\r\n", false, EPROTO, 5000);
 	test_server_vs("peer closes at once", NULL, true, ETIMEDOUT, 5000);
+	test_server_cut();
 	test_server_vs("silent peer", NULL, false, ETIMEDOUT, 300);
 	test_floods();
 	test_no_keys_in_log();
