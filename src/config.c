@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <glib.h>
 
@@ -34,10 +35,14 @@ static const struct config_key config_known_keys[] = {
 	{ "authenticate.client", "x509.crl" },
 	{ "authenticate.client", "x509.certificate" },
 	{ "authenticate.client", "x509.private_key" },
+	{ "authenticate.client", "x509.pq.certificate" },
+	{ "authenticate.client", "x509.pq.private_key" },
 	{ "authenticate.server", "x509.truststore" },
 	{ "authenticate.server", "x509.crl" },
 	{ "authenticate.server", "x509.certificate" },
 	{ "authenticate.server", "x509.private_key" },
+	{ "authenticate.server", "x509.pq.certificate" },
+	{ "authenticate.server", "x509.pq.private_key" },
 };
 
 struct tlshd_config *tlshd_config_new_default(void)
@@ -58,6 +63,8 @@ static void config_x509_done(struct tlshd_config_x509 *x)
 	free(x->crl);
 	free(x->certificate);
 	free(x->private_key);
+	free(x->pq_certificate);
+	free(x->pq_private_key);
 	memset(x, 0, sizeof(*x));
 }
 
@@ -197,6 +204,10 @@ static int config_get_x509(GKeyFile *kf, const char *name, const char *group,
 						  &x->certificate));
 	tlshd_util_keep_first(&r, config_get_path(kf, name, group, "x509.private_key",
 						  &x->private_key));
+	tlshd_util_keep_first(&r, config_get_path(kf, name, group, "x509.pq.certificate",
+						  &x->pq_certificate));
+	tlshd_util_keep_first(&r, config_get_path(kf, name, group, "x509.pq.private_key",
+						  &x->pq_private_key));
 	return r;
 }
 
@@ -249,24 +260,43 @@ int tlshd_config_parse(const char *data, size_t len, const char *name,
 	return 0;
 }
 
-int tlshd_config_load(const char *path, bool must_exist, struct tlshd_config **ret)
+const char *tlshd_config_first_existing(const char *const *paths)
+{
+	struct stat st;
+
+	for (; paths && *paths; paths++)
+		if (stat(*paths, &st) == 0)
+			return *paths;
+	return NULL;
+}
+
+const char *tlshd_config_default_path(void)
+{
+	static const char *const paths[] = { TLSHD_DEFAULT_CONFIG, TLSHD_COMPAT_CONFIG, NULL };
+
+	return tlshd_config_first_existing(paths);
+}
+
+int tlshd_config_load(const char *path, struct tlshd_config **ret)
 {
 	struct tlshd_config *cfg;
 	char *data = NULL;
 	size_t len = 0;
 	int r;
 
-	r = tlshd_util_read_file(path, TLSHD_CONFIG_MAX_SIZE, &data, &len, NULL);
-	if (r == -ENOENT && !must_exist) {
-		tlshd_notice("%s not found, using built-in defaults", path);
+	if (!path) {
+		tlshd_warn("neither %s nor %s exists: running on built-in defaults",
+			   TLSHD_DEFAULT_CONFIG, TLSHD_COMPAT_CONFIG);
 		cfg = tlshd_config_new_default();
 		if (!cfg)
 			return -ENOMEM;
 		*ret = cfg;
 		return 0;
 	}
+	r = tlshd_util_read_file(path, TLSHD_CONFIG_MAX_SIZE, &data, &len, NULL);
 	if (r < 0)
 		return tlshd_log_errno(LOG_ERR, r, "cannot read configuration file %s", path);
+	tlshd_notice("configuration: %s", path);
 	r = tlshd_config_parse(data, len, path, &cfg);
 	free(data);
 	if (r < 0)

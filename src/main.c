@@ -71,12 +71,13 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: tlshd [-c FILE] [-s] [-t] [-h] [-v]\n"
 		"  -c, --config FILE  read FILE instead of %s\n"
+		"                     (or, if that does not exist, %s)\n"
 		"  -s, --stderr       log to stderr instead of the journal/syslog\n"
 		"  -t, --check-config check the configuration and the credentials it\n"
 		"                     names, report every problem, and exit\n"
 		"  -h, --help         show this help\n"
 		"  -v, --version      show the version\n",
-		TLSHD_DEFAULT_CONFIG);
+		TLSHD_DEFAULT_CONFIG, TLSHD_COMPAT_CONFIG);
 }
 
 static int parse_options(int argc, char **argv, struct tlshd_options *o)
@@ -91,7 +92,6 @@ static int parse_options(int argc, char **argv, struct tlshd_options *o)
 	};
 	int c;
 
-	o->config_path = TLSHD_DEFAULT_CONFIG;
 	while ((c = getopt_long(argc, argv, "c:sthv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -143,31 +143,51 @@ static int daemon_join_kernel(struct tlshd_daemon *d)
 	return 0;
 }
 
+/*
+ * Signals read from the signalfd: stop (TERM, INT, QUIT), reload (HUP,
+ * and USR1 as ktls-utils' tlshd does), status to the log (USR2), and
+ * CHLD. Ignored, in the parent and the workers it forks: PIPE (a worker
+ * writing to a socket the peer reset must not die) and the others whose
+ * default would end the daemon for nothing it uses (timers, I/O, power).
+ * tlshd(8) lists the rest.
+ */
+static const int daemon_handled[] = {
+	SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD,
+};
+static const int daemon_ignored[] = {
+	SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT,
+};
+
 static int daemon_signals(struct tlshd_daemon *d)
 {
 	sigemptyset(&d->sigmask);
-	sigaddset(&d->sigmask, SIGINT);
-	sigaddset(&d->sigmask, SIGTERM);
-	sigaddset(&d->sigmask, SIGHUP);
-	sigaddset(&d->sigmask, SIGCHLD);
+	for (size_t i = 0; i < sizeof(daemon_handled) / sizeof(daemon_handled[0]); i++)
+		sigaddset(&d->sigmask, daemon_handled[i]);
 	if (sigprocmask(SIG_BLOCK, &d->sigmask, NULL) < 0)
 		return -errno;
 	d->sigfd = signalfd(-1, &d->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (d->sigfd < 0)
 		return -errno;
-	/* A worker writing to a socket the peer reset must not die. */
-	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < sizeof(daemon_ignored) / sizeof(daemon_ignored[0]); i++)
+		signal(daemon_ignored[i], SIG_IGN);
 	return 0;
+}
+
+/* The file to read: -c, else the first default that exists (NULL: none,
+ * built-in defaults). Looked up again on every reload. */
+static const char *options_config_path(const struct tlshd_options *o)
+{
+	return o->config_given ? o->config_path : tlshd_config_default_path();
 }
 
 static void daemon_reload(struct tlshd_daemon *d)
 {
-	const char *path = d->opts->config_path;
+	const char *path = options_config_path(d->opts);
 	struct tlshd_config *cfg;
 
 	sd_notify(0, "RELOADING=1");
-	tlshd_notice("reloading %s", path);
-	if (tlshd_config_load(path, d->opts->config_given, &cfg) < 0) {
+	tlshd_notice("reloading the configuration");
+	if (tlshd_config_load(path, &cfg) < 0) {
 		tlshd_err("new configuration in %s rejected, keeping the current one", path);
 		sd_notify(0, "READY=1");
 		return;
@@ -224,10 +244,18 @@ static void daemon_on_signal(struct tlshd_daemon *d)
 			tlshd_supervisor_reap(&d->sv, tlshd_util_now_ms());
 			break;
 		case SIGHUP:
+		case SIGUSR1:
 			daemon_reload(d);
+			break;
+		case SIGUSR2:
+			tlshd_notice("%u handshake(s) in flight, %llu succeeded, %llu failed, "
+				     "%llu worker(s) could not serve, %u request(s) waiting",
+				     d->sv.running, d->sv.succeeded, d->sv.failed, d->sv.crashed,
+				     d->sv.wanted);
 			break;
 		case SIGINT:
 		case SIGTERM:
+		case SIGQUIT:
 			d->stop = true;
 			break;
 		}
@@ -256,21 +284,23 @@ static int check_config(const struct tlshd_options *o)
 	struct tlshd_config *cfg;
 	int family, group, r;
 
+	const char *path = options_config_path(o), *name = path ? path : "built-in defaults";
+
 	tlshd_log_open(TLSHD_LOG_STDERR);
-	if (tlshd_config_load(o->config_path, o->config_given, &cfg) < 0)
+	if (tlshd_config_load(path, &cfg) < 0)
 		return TLSHD_EXIT_CONFIG;
 	r = tlshd_tls_init(&ctx, cfg);
 	if (r == 0)
 		tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);
 	if (r < 0) {
-		fprintf(stderr, "tlshd: %s: configuration NOT usable\n", o->config_path);
+		fprintf(stderr, "tlshd: %s: configuration NOT usable\n", name);
 		return TLSHD_EXIT_CONFIG;
 	}
 	if (tlshd_genl_resolve(&family, &group) == -ENOENT)
 		tlshd_warn("note: this kernel has no 'handshake' netlink family "
 			   "(CONFIG_NET_HANDSHAKE); the daemon cannot serve here");
-	printf("tlshd: %s: configuration OK\n", o->config_path);
+	printf("tlshd: %s: configuration OK\n", name);
 	return TLSHD_EXIT_OK;
 }
 
@@ -331,7 +361,7 @@ int main(int argc, char **argv)
 	if (o.check_config)
 		return check_config(&o);
 	tlshd_log_open(o.to_stderr ? TLSHD_LOG_STDERR : tlshd_log_default_sink());
-	if (tlshd_config_load(o.config_path, o.config_given, &d.cfg) < 0)
+	if (tlshd_config_load(options_config_path(&o), &d.cfg) < 0)
 		return TLSHD_EXIT_CONFIG;
 	tlshd_log_set_debug(d.cfg->loglevel > 0);
 	if (tlshd_tls_init(&d.ctx, d.cfg) < 0)

@@ -111,6 +111,23 @@ static void test_tls_debug_cap(void)
 	tlshd_config_free(cfg);
 }
 
+/* Every key ktls-utils documents is known (none draws "unknown"). */
+static void test_ktls_utils_keys(void)
+{
+	struct tlshd_config *cfg = NULL;
+
+	is_int(parse("[debug]\nloglevel=0\ntls=0\nnl=0\n"
+		     "[authenticate.client]\nx509.pq.certificate=/etc/tlshd/pq.pem\n"
+		     "x509.pq.private_key=/etc/tlshd/pq.key\n"
+		     "[authenticate.server]\nx509.pq.certificate=/etc/tlshd/spq.pem\n"
+		     "x509.pq.private_key=pkcs11:object=pq\n", &cfg), 0,
+	       "ktls-utils' keys parse, [debug] nl and x509.pq.* included");
+	ok(cfg && cfg->client.pq_certificate && !strcmp(cfg->client.pq_certificate,
+	   "/etc/tlshd/pq.pem") && cfg->server.pq_private_key &&
+	   !strcmp(cfg->server.pq_private_key, "pkcs11:object=pq"), "the PQ paths are kept");
+	tlshd_config_free(cfg);
+}
+
 static void test_unknown_keys(void)
 {
 	struct tlshd_config *cfg = NULL;
@@ -131,8 +148,8 @@ static void test_load(void)
 	ok(mkdtemp(dir) != NULL, "temporary directory");
 	snprintf(path, sizeof(path), "%s/tlshd.conf", dir);
 
-	is_int(tlshd_config_load(path, true, &cfg), -ENOENT, "missing -c file is an error");
-	is_int(tlshd_config_load(path, false, &cfg), 0, "missing default file gives defaults");
+	is_int(tlshd_config_load(path, &cfg), -ENOENT, "a missing file is an error");
+	is_int(tlshd_config_load(NULL, &cfg), 0, "no file at all gives defaults");
 	ok(cfg && !cfg->path, "defaults name no file");
 	tlshd_config_free(cfg);
 
@@ -140,12 +157,36 @@ static void test_load(void)
 	fputs("[debug]\nloglevel=3\n", f);
 	fclose(f);
 	cfg = NULL;
-	is_int(tlshd_config_load(path, true, &cfg), 0, "file loads");
+	is_int(tlshd_config_load(path, &cfg), 0, "file loads");
 	ok(cfg && cfg->loglevel == 3 && !strcmp(cfg->path, path), "values and path from file");
 	tlshd_config_free(cfg);
 
-	is_int(tlshd_config_load(dir, true, &cfg), -EINVAL, "a directory is not a config file");
+	is_int(tlshd_config_load(dir, &cfg), -EINVAL, "a directory is not a config file");
 	unlink(path);
+	rmdir(dir);
+}
+
+/* Without -c: /etc/tlshd.conf, else ktls-utils' /etc/tlshd/config. */
+static void test_default_path(void)
+{
+	char dir[] = "/tmp/tlshd-test-config-XXXXXX", ours[256], theirs[256], sub[256];
+	const char *paths[] = { ours, theirs, NULL };
+
+	ok(mkdtemp(dir) != NULL, "temporary directory");
+	snprintf(ours, sizeof(ours), "%s/tlshd.conf", dir);
+	snprintf(sub, sizeof(sub), "%s/tlshd", dir);
+	snprintf(theirs, sizeof(theirs), "%s/tlshd/config", dir);
+	ok(tlshd_config_first_existing(paths) == NULL, "neither exists: none (defaults)");
+	mkdir(sub, 0755);
+	fclose(fopen(theirs, "w"));
+	ok(tlshd_config_first_existing(paths) == theirs, "only ktls-utils' file: that one");
+	fclose(fopen(ours, "w"));
+	ok(tlshd_config_first_existing(paths) == ours, "both: ours first");
+	ok(!strcmp(TLSHD_COMPAT_CONFIG + strlen(TLSHD_COMPAT_CONFIG) - 13, "/tlshd/config"),
+	   "the daemon's fallback is %s", TLSHD_COMPAT_CONFIG);
+	unlink(ours);
+	unlink(theirs);
+	rmdir(sub);
 	rmdir(dir);
 }
 
@@ -157,6 +198,8 @@ int main(void)
 	test_rejects();
 	test_tls_debug_cap();
 	test_unknown_keys();
+	test_ktls_utils_keys();
 	test_load();
+	test_default_path();
 	return tap_done();
 }

@@ -61,11 +61,15 @@ static int tcp_accept_one(const char *port)
 				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int one = 1, lfd, fd;
 
+	socklen_t slen = sizeof(sin);
+
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 1) < 0)
+	/* Port 0: the kernel picks a free one, printed for the caller. */
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0)
 		return -1;
-	printf("listening=1\n");
+	printf("listening=%u\n", ntohs(sin.sin_port));
 	fflush(stdout);
 	/* Never wait for a client forever. */
 	if (poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, 10000) != 1) {
@@ -238,7 +242,7 @@ int main(int argc, char **argv)
 		req.auth = TLSHD_AUTH_X509;
 
 	tlshd_log_open(TLSHD_LOG_STDERR);
-	if (config ? tlshd_config_load(config, true, &cfg) < 0 :
+	if (config ? tlshd_config_load(config, &cfg) < 0 :
 		     !(cfg = tlshd_config_new_default()))
 		return 2;
 	if (tlshd_tls_init(&ctx, cfg) < 0) {
