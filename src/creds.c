@@ -190,11 +190,28 @@ static int creds_load_key_file(struct tlshd_creds_role *role, const char *path)
 	return 0;
 }
 
+/*
+ * ktls-utils offers a second, post-quantum (ML-DSA) certificate to peers
+ * that ask for one. That needs a GnuTLS built with ML-DSA; no GnuTLS that
+ * Debian ships is. The keys are accepted, and the daemon says once what is
+ * missing and goes on with the classic certificate.
+ */
+static void creds_check_pq(const struct tlshd_creds_role *role, const struct tlshd_config_x509 *x)
+{
+	if (!x->pq_certificate && !x->pq_private_key)
+		return;
+	tlshd_warn("%s: [%s] x509.pq.certificate/x509.pq.private_key: a post-quantum (ML-DSA) "
+		   "certificate needs a GnuTLS built with ML-DSA, and GnuTLS %s is not; it is not "
+		   "used, peers get x509.certificate", role->file, role->section,
+		   gnutls_check_version(NULL));
+}
+
 static int creds_load_own(struct tlshd_creds_role *role, const struct tlshd_config_x509 *x)
 {
 	unsigned int n = TLSHD_MAX_CHAIN;
 	int r;
 
+	creds_check_pq(role, x);
 	if (!x->certificate && !x->private_key)
 		return 0;
 	if (!x->certificate || !x->private_key) {
