@@ -10,6 +10,8 @@
 #   initramfs  image_kernel, find_static_busybox, image_skeleton,
 #              install_busybox, copy_with_libs, install_modules, pack_image
 #                                                   (mkinitramfs*.sh)
+#   nfs, pki   install_nfs_userspace, pki_*, make_test_pki
+#                                                   (mkinitramfs*.sh)
 #   suites     required, cannot_run, elapsed, suite_* (vm-suite.sh,
 #              systemd-suite.sh)
 
@@ -222,6 +224,112 @@ pack_image() {
 	(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
 		cpio --null --create --format=newc --owner=0:0 --quiet) | gzip -"$2" >"$1.tmp"
 	mv "$1.tmp" "$1"
+}
+
+# --------------------------------------------------------------- nfs, pki ---
+# What the NFS tests of both images need.  Variables: STAGE (as above);
+# the pki_* functions keep their state in PKI_DIR (pki_begin).
+
+# install_nfs_userspace NFS_ROOT: the NFS user space unpacked by
+# fetch-nfs-utils.sh (mount.nfs, rpc.nfsd, rpc.mountd, exportfs, rpcbind,
+# rpcinfo with their libraries, those under NFS_ROOT preferred), the files
+# of /etc it reads (netconfig, services, protocols, rpc), an empty
+# /etc/exports and nfsd's state directories.  (rpcbind also needs an _rpc
+# user, and the image a /var/run -> /run link: the image provides them.)
+install_nfs_userspace() {
+	local LIB_ROOT=$1 b f
+	[ -x "$1/usr/sbin/rpc.nfsd" ] || die "no NFS user space in $1 (run fetch-nfs-utils.sh)"
+	for b in sbin/mount.nfs usr/sbin/rpc.nfsd usr/sbin/rpc.mountd usr/sbin/exportfs \
+		sbin/rpcbind usr/sbin/rpcinfo; do
+		copy_with_libs "$1/$b" "usr/${b#usr/}"
+	done
+	for f in etc/netconfig etc/services etc/protocols etc/rpc; do
+		[ -f "$1/$f" ] || die "$1/$f missing"
+		install -m 644 "$1/$f" "$STAGE/$f"
+	done
+	: >"$STAGE/etc/exports"
+	mkdir -p "$STAGE/var/lib/nfs/v4recovery" "$STAGE/var/lib/nfs/rpc_pipefs" "$STAGE/srv" "$STAGE/mnt"
+}
+
+# Test certificates: ECDSA P-256 (cheap under TCG), valid for a year,
+# generated per image with certtool; the private keys exist only in the
+# staging directory and in the image, a CA's key not even there (pki_end).
+
+# pki_begin DIR: make DIR, where the pki_* functions write NAME.pem and
+# NAME.key.
+pki_begin() {
+	PKI_DIR=$1
+	mkdir -p "$PKI_DIR"
+	: >"$PKI_DIR/.pki.log"
+}
+
+pki_run() {
+	certtool "$@" >>"$PKI_DIR/.pki.log" 2>&1 || { cat "$PKI_DIR/.pki.log" >&2; die "certtool $* failed"; }
+}
+
+# pki_template LINE...: certtool's template (with the validity) for the
+# next pki_ca or pki_issue.
+pki_template() { printf '%s\n' "$@" "expiration_days = 365" >"$PKI_DIR/.tmpl"; }
+
+# pki_key NAME: a new private key NAME.key (mode 600).
+pki_key() {
+	pki_run --generate-privkey --key-type ecdsa --curve secp256r1 --outfile "$PKI_DIR/$1.key"
+	chmod 600 "$PKI_DIR/$1.key"
+}
+
+# pki_ca NAME CN: a self-signed CA, NAME.pem and NAME.key.
+pki_ca() {
+	pki_key "$1"
+	pki_template "cn = \"$2\"" 'ca' 'cert_signing_key' 'crl_signing_key'
+	pki_run --generate-self-signed --load-privkey "$PKI_DIR/$1.key" \
+		--template "$PKI_DIR/.tmpl" --outfile "$PKI_DIR/$1.pem"
+}
+
+# pki_issue CA NAME TEMPLATE_LINE...: NAME.pem and NAME.key, issued by the
+# CA NAME CA (CA.pem, CA.key).
+pki_issue() {
+	local ca=$1 name=$2
+	shift 2
+	pki_key "$name"
+	pki_template "$@"
+	pki_run --generate-certificate --load-privkey "$PKI_DIR/$name.key" \
+		--load-ca-certificate "$PKI_DIR/$ca.pem" --load-ca-privkey "$PKI_DIR/$ca.key" \
+		--template "$PKI_DIR/.tmpl" --outfile "$PKI_DIR/$name.pem"
+}
+
+# pki_client CA NAME: a TLS client certificate "CN=tlshd-vm NAME".
+pki_client() { pki_issue "$1" "$2" "cn = \"tlshd-vm $2\"" 'tls_www_client' 'signing_key'; }
+
+# pki_der NAME: NAME.der and NAME.key.der (mode 600), the DER forms the
+# keys named by NFS's cert_serial=/privkey_serial= hold.
+pki_der() {
+	openssl x509 -in "$PKI_DIR/$1.pem" -outform DER -out "$PKI_DIR/$1.der" ||
+		die "openssl x509 -outform DER failed"
+	openssl pkey -in "$PKI_DIR/$1.key" -outform DER -out "$PKI_DIR/$1.key.der" ||
+		die "openssl pkey -outform DER failed"
+	chmod 600 "$PKI_DIR/$1.key.der"
+}
+
+# pki_end CA...: drop the CAs' private keys and the scratch files.
+pki_end() {
+	local ca
+	for ca; do rm -f "$PKI_DIR/$ca.key"; done
+	rm -f "$PKI_DIR/.tmpl" "$PKI_DIR/.pki.log"
+}
+
+# make_test_pki DIR: the project's test CA (ca.pem, "CN=tlshd-vm test
+# CA"), the NFS server's certificate (server.pem: localhost, nfs.test and
+# 127.0.0.1, not nfs-wrong.test) and two client certificates: client.pem
+# for the daemon's configuration, keyring-client for the kernel keyring
+# (also as DER).  Leaves ca.key for more certificates: call pki_end ca.
+make_test_pki() {
+	pki_begin "$1"
+	pki_ca ca "tlshd-vm test CA"
+	pki_issue ca server 'cn = "nfs.test"' 'dns_name = "localhost"' 'dns_name = "nfs.test"' \
+		'ip_address = "127.0.0.1"' 'tls_www_server' 'signing_key'
+	pki_client ca client
+	pki_client ca keyring-client
+	pki_der keyring-client
 }
 
 # ------------------------------------------------------------------ suites ---

@@ -1,5 +1,5 @@
 #!/bin/bash
-# mkinitramfs-systemd.sh KERNEL_DIR OUTPUT STAGING_DIR
+# mkinitramfs-systemd.sh KERNEL_DIR OUTPUT STAGING_DIR NFS_ROOT
 #
 # Build the initramfs (gzip'd newc cpio) of the systemd test VM
 # (systemd-suite.sh) for one kernel prepared by fetch-kernels.sh:
@@ -15,10 +15,17 @@
 #     the configuration file and the man pages, at their installed paths;
 #   - KERNEL_DIR/lib/modules/<kver> (trimmed, uncompressed, depmod'ed: the
 #     same module tree mkinitramfs.sh copies);
+#   - the NFS user space unpacked by fetch-nfs-utils.sh under NFS_ROOT and
+#     the test certificates in /etc/tlshd, as mkinitramfs.sh installs them
+#     (lib.sh), plus a second, "public-style" CA that is the whole system
+#     trust store (/etc/ssl/certs/ca-certificates.crt, the file GnuTLS
+#     reads by default) and a client certificate it issued
+#     (public-client.pem);
 #   - the guest test script (systemd/test.sh) with its function library
-#     (guest/lib.sh, shared with the scenarios of mkinitramfs.sh) and an
-#     environment file naming the installed unit, binary and configuration
-#     file.
+#     (guest/lib.sh, shared with the scenarios of mkinitramfs.sh), two
+#     fixtures of those scenarios (guest/fixture-daemon.sh for the daemon
+#     started by hand, guest/fixture-nfs.sh) and an environment file naming
+#     the installed unit, binary and configuration file.
 # Prints "mkinitramfs-systemd: unit=... exec=... config=..." on stderr.
 # Must run as root (device nodes, file ownership).
 set -euo pipefail
@@ -30,8 +37,8 @@ PROG=mkinitramfs-systemd
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-[ $# -eq 3 ] || die "usage: $0 KERNEL_DIR OUTPUT STAGING_DIR"
-KDIR=$1 OUT=$2 INST=$3
+[ $# -eq 4 ] || die "usage: $0 KERNEL_DIR OUTPUT STAGING_DIR NFS_ROOT"
+KDIR=$1 OUT=$2 INST=$3 NFS_ROOT=$4
 
 image_kernel "$KDIR"
 [ -d "$INST" ] || die "staging directory $INST missing"
@@ -40,7 +47,7 @@ INST=$(cd "$INST" && pwd)
 
 find_static_busybox
 KEYCTL=$(command -v keyctl) || die "keyctl not found (install keyutils)"
-for t in cpio gzip ldd; do
+for t in cpio gzip ldd certtool openssl; do
 	command -v "$t" >/dev/null || die "$t not found"
 done
 
@@ -82,6 +89,9 @@ trap 'rm -rf "$STAGE"' EXIT
 # their libraries by copy_with_libs, lib.sh.)
 image_skeleton
 mkdir -p "$STAGE/etc/systemd" "$STAGE/var/log" "$STAGE/tmp" "$STAGE/var/tmp"
+# (rpcbind listens on /run/rpcbind.sock; the kernel's rpcbind client
+# connects to /var/run/rpcbind.sock.)
+ln -s ../run "$STAGE/var/run"
 chmod 1777 "$STAGE/tmp" "$STAGE/var/tmp"
 
 # --- systemd ----------------------------------------------------------------
@@ -118,12 +128,25 @@ copy_with_libs "$KEYCTL" usr/bin/keyctl
 done
 copy_with_libs "$INST$EXEC" "${EXEC#/}"
 
+# --- NFS user space and test certificates (lib.sh) -------------------------
+install_nfs_userspace "$NFS_ROOT"
+make_test_pki "$STAGE/etc/tlshd"
+# The "public" CA: trusted system-wide, never named in the daemon's
+# configuration; a client certificate from it must not authenticate a
+# client to nfsd.
+pki_ca public-ca "tlshd-vm public-style root CA"
+pki_client public-ca public-client
+pki_end ca public-ca
+install -D -m 644 "$STAGE/etc/tlshd/public-ca.pem" "$STAGE/etc/ssl/certs/ca-certificates.crt"
+
 # --- kernel modules -----------------------------------------------------------
 install_modules "$KDIR"
 
 # --- /etc ---------------------------------------------------------------------
+# (rpcbind drops privileges to _rpc and exits if the user is unknown.)
 cat >"$STAGE/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
+_rpc:x:100:65534::/run/rpcbind:/usr/sbin/nologin
 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
 EOF
 cat >"$STAGE/etc/group" <<'EOF'
@@ -131,7 +154,9 @@ root:x:0:
 systemd-journal:x:101:
 nogroup:x:65534:
 EOF
-echo 127.0.0.1 localhost >"$STAGE/etc/hosts"
+# nfs.test is in the NFS server certificate, nfs-wrong.test is not.
+echo 127.0.0.1 localhost nfs.test nfs-wrong.test >"$STAGE/etc/hosts"
+printf '%s: files\n' passwd group shadow hosts networks protocols services rpc >"$STAGE/etc/nsswitch.conf"
 echo tlshd-vm >"$STAGE/etc/hostname"
 if [ -f /usr/lib/os-release ]; then
 	cp /usr/lib/os-release "$STAGE/usr/lib/os-release"
@@ -144,7 +169,8 @@ tr -d '-' </proc/sys/kernel/random/uuid >"$STAGE/etc/machine-id"
 ln -s ../proc/self/mounts "$STAGE/etc/mtab"
 
 install -m 755 "$SRC/test.sh" "$STAGE/usr/libexec/tlshd-vm/systemd-test.sh"
-install -m 644 "$HERE/guest/lib.sh" "$STAGE/usr/libexec/tlshd-vm/lib.sh"
+install -m 644 "$HERE/guest/lib.sh" "$HERE/guest/fixture-daemon.sh" "$HERE/guest/fixture-nfs.sh" \
+	"$STAGE/usr/libexec/tlshd-vm/"
 cat >"$STAGE/usr/libexec/tlshd-vm/systemd-test.env" <<EOF
 TLSHD_UNIT_PATH='$UNIT'
 TLSHD_EXEC='$EXEC'

@@ -48,7 +48,7 @@ STAGE=$(mktemp -d "${TMPDIR:-/tmp}/tlshd-initramfs.XXXXXX")
 # mktemp makes it 0700, and it becomes the guest's "/": workers, which
 # leave root, must be able to traverse it as on any real system.
 chmod 755 "$STAGE"
-trap 'rm -rf "$STAGE" "$STAGE.tmpl" "$STAGE.pki.log"' EXIT
+trap 'rm -rf "$STAGE"' EXIT
 
 # Merged-/usr layout and device nodes (lib.sh), busybox and its applets.
 image_skeleton
@@ -99,53 +99,15 @@ ln -s /proc/self/mounts "$STAGE/etc/mtab"
 
 # ------------------------------------------------------- NFS user space ---
 if [ -n "$NFS_ROOT" ]; then
-	[ -x "$NFS_ROOT/usr/sbin/rpc.nfsd" ] || die "no NFS user space in $NFS_ROOT (run fetch-nfs-utils.sh)"
-	for b in sbin/mount.nfs usr/sbin/rpc.nfsd usr/sbin/rpc.mountd usr/sbin/exportfs \
-		sbin/rpcbind usr/sbin/rpcinfo; do
-		copy_with_libs "$NFS_ROOT/$b" "usr/${b#usr/}"
-	done
-	for f in etc/netconfig etc/services etc/protocols etc/rpc; do
-		[ -f "$NFS_ROOT/$f" ] || die "$NFS_ROOT/$f missing"
-		install -m 644 "$NFS_ROOT/$f" "$STAGE/$f"
-	done
-	: >"$STAGE/etc/exports"
-	mkdir -p "$STAGE/var/lib/nfs/v4recovery" "$STAGE/var/lib/nfs/rpc_pipefs" "$STAGE/srv" "$STAGE/mnt"
+	install_nfs_userspace "$NFS_ROOT"
 else
 	echo "mkinitramfs: warning: no NFS user space given; NFS scenarios will fail" >&2
 fi
 
 # --------------------------------------------- test CA and certificates ---
-# ECDSA P-256 (cheap under TCG), valid for a year.  Generated per image;
-# the private keys exist only in the staging directory and in the image
-# (the CA key not even there).
-PKI=$STAGE/etc/tlshd
-mkdir -p "$PKI"
-pki() { certtool "$@" >>"$STAGE.pki.log" 2>&1 || { cat "$STAGE.pki.log" >&2; die "certtool $* failed"; }; }
-newkey() { pki --generate-privkey --key-type ecdsa --curve secp256r1 --outfile "$1"; chmod 600 "$1"; }
-tmpl() { printf '%s\n' "$@" "expiration_days = 365" >"$STAGE.tmpl"; }
-newkey "$PKI/ca.key"
-tmpl 'cn = "tlshd-vm test CA"' 'ca' 'cert_signing_key' 'crl_signing_key'
-pki --generate-self-signed --load-privkey "$PKI/ca.key" --template "$STAGE.tmpl" --outfile "$PKI/ca.pem"
-# Server: the names the scenarios mount (and not nfs-wrong.test).
-newkey "$PKI/server.key"
-tmpl 'cn = "nfs.test"' 'dns_name = "localhost"' 'dns_name = "nfs.test"' 'ip_address = "127.0.0.1"' \
-	'tls_www_server' 'signing_key'
-pki --generate-certificate --load-privkey "$PKI/server.key" --load-ca-certificate "$PKI/ca.pem" \
-	--load-ca-privkey "$PKI/ca.key" --template "$STAGE.tmpl" --outfile "$PKI/server.pem"
-# Clients: one for the daemon's configuration, one for the kernel keyring
-# (DER, as the keys named by cert_serial=/privkey_serial= hold).
-for c in client keyring-client; do
-	newkey "$PKI/$c.key"
-	tmpl "cn = \"tlshd-vm $c\"" 'tls_www_client' 'signing_key'
-	pki --generate-certificate --load-privkey "$PKI/$c.key" --load-ca-certificate "$PKI/ca.pem" \
-		--load-ca-privkey "$PKI/ca.key" --template "$STAGE.tmpl" --outfile "$PKI/$c.pem"
-done
-openssl x509 -in "$PKI/keyring-client.pem" -outform DER -out "$PKI/keyring-client.der" ||
-	die "openssl x509 -outform DER failed"
-openssl pkey -in "$PKI/keyring-client.key" -outform DER -out "$PKI/keyring-client.key.der" ||
-	die "openssl pkey -outform DER failed"
-chmod 600 "$PKI/keyring-client.key.der"
-rm -f "$PKI/ca.key" "$STAGE.tmpl" "$STAGE.pki.log"
+# (lib.sh: generated per image; the CA key is not kept.)
+make_test_pki "$STAGE/etc/tlshd"
+pki_end ca
 
 install -m 755 "$GUEST/init" "$STAGE/init"
 install -m 755 "$GUEST/scenarios.sh" "$STAGE/usr/libexec/tlshd-vm/scenarios.sh"

@@ -4,9 +4,10 @@
 #
 # Installs the build ("make install DESTDIR=<staging>"), builds for each
 # test kernel (fetch-kernels.sh) an initramfs whose /init is the host's
-# systemd, with the installed unit, binary, configuration and man pages
+# systemd, with the installed unit, binary, configuration and man pages,
+# Debian 12's NFS user space (fetch-nfs-utils.sh) and test certificates
 # (mkinitramfs-systemd.sh), boots the kernels in parallel (run-vm.sh) and
-# merges the guests' TAP (systemd/test.sh, 7 checks per kernel) into one
+# merges the guests' TAP (systemd/test.sh, 10 checks per kernel) into one
 # renumbered stream.
 #
 # Environment:
@@ -36,7 +37,7 @@ SUITE="systemd VM suite" SUITE_SKIP_EXIT=0 SUITE_SKIP_BANNER=0
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 SUITE_T0=$(date +%s.%N)
-NTESTS=7
+NTESTS=10
 
 TLSHD_BIN=${TLSHD_BIN:-$HERE/../../src/tlshd}
 BUILDDIR=${TLSHD_BUILDDIR:-$(dirname "$(dirname "$TLSHD_BIN")")}
@@ -46,7 +47,8 @@ JOBS=${TLSHD_VM_JOBS:-$(nproc 2>/dev/null || echo 1)}
 TIMEOUT=${TLSHD_VM_TIMEOUT:-300}
 
 # ------------------------------------------------------ can we run at all ---
-suite_preflight ldd:libc-bin make:make systemctl:systemd journalctl:systemd
+suite_preflight ldd:libc-bin make:make systemctl:systemd journalctl:systemd \
+	certtool:gnutls-bin openssl:openssl
 [ -x /usr/lib/systemd/systemd ] || [ -x /lib/systemd/systemd ] ||
 	cannot_run "no systemd binary to boot as PID 1 (install systemd)"
 [ -f "$BUILDDIR/Makefile" ] || cannot_run "no configured build directory '$BUILDDIR' (set TLSHD_BUILDDIR)"
@@ -57,6 +59,8 @@ suite_workdir tlshd-systemd-suite
 # ---------------------------------------------------------------- kernels ---
 t0=$(date +%s.%N)
 suite_fetch "test kernels" fetch-kernels.sh
+suite_fetch "NFS user space" fetch-nfs-utils.sh
+NFS_ROOT=$CACHE/nfs-utils/root
 FETCH_S=$(elapsed "$t0")
 suite_select_kernels
 
@@ -80,6 +84,7 @@ echo "# installed from $BUILDDIR in $INSTALL_S s:"
 	echo "#   $f ($(stat -c %s "$STAGE$f") bytes)"
 done
 suite_print_kernels
+echo "# NFS user space (Debian 12): $(tr '\n' ' ' <"$CACHE/nfs-utils/packages" | sed 's/ $//')"
 echo "# kernels ready in $FETCH_S s; host systemd $(systemctl --version | awk 'NR == 1 { print $2 }'); logs in $LOGDIR"
 
 # ------------------------------------------------------------ boot the VMs ---
@@ -89,7 +94,7 @@ run_kernel() {
 	# (The image is rebuilt every run: it lives in the work directory, so
 	# that concurrent runs do not share it.)
 	suite_mkinitramfs "$dir" mkinitramfs-systemd.sh "$CACHE/kernels/$kver" \
-		"$dir/initramfs.cpio.gz" "$STAGE" || return 0
+		"$dir/initramfs.cpio.gz" "$STAGE" "$NFS_ROOT" || return 0
 	elapsed "$t0" >"$dir/mkinitramfs.seconds"
 	suite_run_vm "$dir" "$t0" --log "$LOGDIR/$kver.systemd.serial.log" \
 		--daemon-log "$LOGDIR/$kver.systemd.journal.log" --timeout "$TIMEOUT" \
