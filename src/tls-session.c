@@ -169,6 +169,21 @@ int tlshd_session_start(struct tlshd_handshake *hs, unsigned int flags,
 	return 0;
 }
 
+int tlshd_session_check_socket(struct tlshd_handshake *hs)
+{
+	int fd = hs->req->sockfd, domain = -1, proto = -1;
+	socklen_t len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0)
+		return tlshd_tls_fail(hs, -EBADF, "the kernel's socket cannot be examined: %s",
+				      strerror(errno));
+	if ((domain == AF_INET || domain == AF_INET6) && proto == IPPROTO_TCP)
+		return 0;
+	return tlshd_tls_fail(hs, -EOPNOTSUPP, "the socket is not TCP (family %d, protocol %d): "
+			      "tlshd serves TLS over TCP only", domain, proto);
+}
+
 /* Answer the ClientHello, not the connection: wait (briefly) until it is
  * there and consume it, so that the client is reading when the alert
  * arrives and closing the socket does not reset it. A ClientHello fits

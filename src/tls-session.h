@@ -83,6 +83,14 @@ int tlshd_session_drive(struct tlshd_handshake *hs);
 int tlshd_session_install_ktls(struct tlshd_handshake *hs);
 
 /*
+ * Whether the request's socket is one tlshd can serve: TCP over IPv4 or
+ * IPv6 (kTLS is a TCP ULP). Anything else (ktls-utils also serves QUIC
+ * for an out-of-tree module) is a recorded -EOPNOTSUPP, and nothing may
+ * be written to it.
+ */
+int tlshd_session_check_socket(struct tlshd_handshake *hs);
+
+/*
  * A server that failed before it had a session still owes the client
  * an answer to its ClientHello: a fatal alert in the clear.
  */

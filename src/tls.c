@@ -166,6 +166,9 @@ void tlshd_tls_run(const struct tlshd_context *ctx, const struct tlshd_request *
 
 	memset(ret, 0, sizeof(*ret));
 	tlshd_session_set_deadline(&hs);
+	/* Not a TCP socket: not a byte may be written to it. */
+	if (tlshd_session_check_socket(&hs) < 0)
+		goto out;
 	r = tls_handshake(&hs);
 	if (r < 0)
 		tlshd_tls_fail(&hs, r, "%s", strerror(-r));	/* unless recorded */
@@ -173,6 +176,7 @@ void tlshd_tls_run(const struct tlshd_context *ctx, const struct tlshd_request *
 	if (r < 0 && req->role == TLSHD_ROLE_SERVER && (!hs.sess || !hs.sess->gs))
 		tlshd_session_reject_early(&hs);
 	hs.sess = tlshd_session_free(hs.sess);
+out:
 
 	ret->result.status = -hs.err;
 	if (!hs.err && hs.peerid) {

@@ -2,12 +2,16 @@
 /*
  * Tests of the handshake engine (tls*.c, keyring.c, ktls.c) without the
  * kernel's handshake family: a client and a server engine talk over a
- * socketpair, with PSKs in a private session keyring, and kTLS left out
- * (the keys each side would install are compared instead).
+ * TCP loopback connection (the engine serves TCP sockets only), with PSKs
+ * in a private session keyring, and kTLS left out (the keys each side
+ * would install are compared instead).
  */
 #include "build-config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -30,6 +34,29 @@ struct side {
 	struct tlshd_request req;
 	struct tlshd_tls_outcome out;
 };
+
+/* A connected TCP pair over 127.0.0.1, as the kernel's consumers hold. */
+static void tcp_pair(int sv[2])
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	sv[0] = sv[1] = -1;
+	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sin, &len) < 0) {
+		printf("Bail out! no TCP loopback: %s\n", strerror(errno));
+		exit(1);
+	}
+	sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(sv[0], (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		printf("Bail out! connect to 127.0.0.1: %s\n", strerror(errno));
+		exit(1);
+	}
+	sv[1] = accept(l, NULL, NULL);
+	close(l);
+}
 
 static void *side_run(void *arg)
 {
@@ -56,7 +83,7 @@ static void run_pair(struct side *c, struct side *s, key_serial_t client_key)
 	pthread_t tc, ts;
 	int sv[2];
 
-	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	tcp_pair(sv);
 	side_init(c, TLSHD_ROLE_CLIENT, sv[0]);
 	c->req.num_peerids = 1;
 	c->req.peerids[0] = client_key;
@@ -155,7 +182,7 @@ static void test_no_key(void)
 	struct side c;
 	int sv[2];
 
-	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	tcp_pair(sv);
 	side_init(&c, TLSHD_ROLE_CLIENT, sv[0]);
 	c.req.num_peerids = 2;
 	c.req.peerids[0] = 0;
@@ -173,7 +200,7 @@ static void test_server_x509_without_certificate(void)
 	struct side c, s;
 	int sv[2];
 
-	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	tcp_pair(sv);
 	side_init(&c, TLSHD_ROLE_CLIENT, sv[0]);
 	c.req.auth = TLSHD_AUTH_UNAUTH;
 	c.req.has_peername = true;
@@ -206,7 +233,7 @@ static void test_server_vs(const char *what, const char *bytes, bool close_now,
 	struct side s;
 	int sv[2];
 
-	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	tcp_pair(sv);
 	side_init(&s, TLSHD_ROLE_SERVER, sv[1]);
 	s.req.keyring = server_ring;
 	s.req.timeout_ms = timeout_ms;
@@ -245,7 +272,7 @@ static void test_server_cut(void)
 	struct side s;
 	int sv[2];
 
-	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	tcp_pair(sv);
 	side_init(&s, TLSHD_ROLE_SERVER, sv[1]);
 	s.req.keyring = server_ring;
 	pthread_create(&tp, NULL, cut_peer_run, &sv[0]);
@@ -337,7 +364,7 @@ static void run_flooded(const char *what, enum tlshd_auth auth, void *(*peer)(vo
 	int sv[2];
 	long ms;
 
-	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	tcp_pair(sv);
 	f->fd = sv[0];
 	side_init(&s, TLSHD_ROLE_SERVER, sv[1]);
 	s.req.auth = auth;
@@ -431,6 +458,41 @@ static void test_no_keys_in_log(void)
 	unlink(path);
 }
 
+/* A request on a socket that is not TCP (ktls-utils also serves QUIC):
+ * EOPNOTSUPP, and not a byte goes out, not even an alert. */
+static void test_not_tcp(const char *what, int fd, int peer)
+{
+	struct side s;
+	char c;
+
+	side_init(&s, TLSHD_ROLE_SERVER, fd);
+	s.req.keyring = server_ring;
+	side_run(&s);
+	is_int(s.out.result.status, EOPNOTSUPP, "%s: EOPNOTSUPP (%s)", what, s.out.reason);
+	/* (The engine's side is closed by now: EOF or, for UDP, nothing.) */
+	ok(recv(peer, &c, 1, MSG_DONTWAIT) <= 0, "%s: nothing was written to it", what);
+	close(peer);
+}
+
+static void test_not_tcp_sockets(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int sv[2], u[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	test_not_tcp("a local stream socket", sv[1], sv[0]);
+	u[0] = socket(AF_INET, SOCK_DGRAM, 0);
+	u[1] = socket(AF_INET, SOCK_DGRAM, 0);
+	bind(u[0], (struct sockaddr *)&sin, sizeof(sin));
+	getsockname(u[0], (struct sockaddr *)&sin, &len);
+	connect(u[1], (struct sockaddr *)&sin, sizeof(sin));
+	getsockname(u[1], (struct sockaddr *)&sin, &len);
+	connect(u[0], (struct sockaddr *)&sin, sizeof(sin));
+	test_not_tcp("a UDP socket", u[1], u[0]);
+}
+
 int main(void)
 {
 	struct tlshd_config *cfg = tlshd_config_new_default();
@@ -464,6 +526,7 @@ int main(void)
 	test_server_cut();
 	test_server_vs("silent peer", NULL, false, ETIMEDOUT, 300);
 	test_floods();
+	test_not_tcp_sockets();
 	test_no_keys_in_log();
 
 	tlshd_tls_done(&ctx);
