@@ -17,11 +17,14 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+
+#include <linux/tls.h>
 
 #include "log.h"
 #include "tls-session.h"
@@ -153,6 +156,40 @@ static int session_init(gnutls_session_t *ret, int fd, unsigned int flags)
 	return 0;
 }
 
+/* RFC 8449: the record_size_limit extension (28), a uint16 of at least 64. */
+#define TLSHD_EXT_RECORD_SIZE_LIMIT	28
+
+static int session_ext_record_limit(void *ctx, unsigned int tls_id, const unsigned char *data,
+				    unsigned int size)
+{
+	struct tlshd_handshake *hs = ctx;
+
+	if (tls_id != TLSHD_EXT_RECORD_SIZE_LIMIT)
+		return 0;
+	/* A malformed one is GnuTLS's to refuse; it is just not used here. */
+	if (size == 2 && ((data[0] << 8) | data[1]) >= 64)
+		hs->peer_record_limit = (data[0] << 8) | data[1];
+	return 0;
+}
+
+/* Notes the record_size_limit the peer sends: in its ClientHello (we are
+ * the server) or its EncryptedExtensions (TLS 1.3 server, we are the
+ * client). GnuTLS honours it while it writes; kTLS is told after. */
+static int session_hook(gnutls_session_t s, unsigned int htype, unsigned int when,
+			unsigned int incoming, const gnutls_datum_t *msg)
+{
+	struct tlshd_handshake *hs = gnutls_session_get_ptr(s);
+
+	if (!incoming || !msg || !msg->size)
+		return 0;
+	if (htype == GNUTLS_HANDSHAKE_CLIENT_HELLO)
+		gnutls_ext_raw_parse(hs, session_ext_record_limit, msg,
+				     GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO);
+	else if (htype == GNUTLS_HANDSHAKE_ENCRYPTED_EXTENSIONS)
+		gnutls_ext_raw_parse(hs, session_ext_record_limit, msg, 0);
+	return 0;
+}
+
 int tlshd_session_start(struct tlshd_handshake *hs, unsigned int flags,
 			gnutls_priority_t prio)
 {
@@ -161,6 +198,10 @@ int tlshd_session_start(struct tlshd_handshake *hs, unsigned int flags,
 	if (session_init(&s, hs->req->sockfd, flags) < 0)
 		return tlshd_tls_fail(hs, -ENOMEM, "out of memory");
 	gnutls_session_set_ptr(s, hs);
+	gnutls_handshake_set_hook_function(s, (flags & GNUTLS_SERVER) ?
+					   GNUTLS_HANDSHAKE_CLIENT_HELLO :
+					   GNUTLS_HANDSHAKE_ENCRYPTED_EXTENSIONS,
+					   GNUTLS_HOOK_POST, session_hook);
 	if (gnutls_priority_set(s, prio) < 0) {
 		gnutls_deinit(s);
 		return tlshd_tls_fail(hs, -ENOMEM, "cannot set the TLS priority");
@@ -378,6 +419,37 @@ int tlshd_session_drive(struct tlshd_handshake *hs)
 	return 0;
 }
 
+#ifndef TLS_TX_MAX_PAYLOAD_LEN
+#define TLS_TX_MAX_PAYLOAD_LEN	5	/* linux/tls.h of Linux 6.19 and later */
+#endif
+#define TLSHD_MAX_PAYLOAD	16384	/* what TLS allows and kTLS writes */
+
+/*
+ * The peer limited the records it takes (RFC 8449): kTLS must write no
+ * larger ones. In TLS 1.3 the limit counts the content type byte. A
+ * kernel without TLS_TX_MAX_PAYLOAD_LEN (before 6.19) writes 16 KiB
+ * records: the handshake stands, and the log says what may go wrong.
+ */
+static void session_limit_records(struct tlshd_handshake *hs)
+{
+	unsigned int payload = hs->peer_record_limit - 1;
+	uint16_t v;
+
+	if (!hs->peer_record_limit || payload >= TLSHD_MAX_PAYLOAD)
+		return;
+	hs->out->tx_max_payload = payload;
+	if (hs->flags & TLSHD_TLS_NO_KTLS)
+		return;
+	v = payload;
+	if (setsockopt(hs->req->sockfd, SOL_TLS, TLS_TX_MAX_PAYLOAD_LEN, &v, sizeof(v)) == 0) {
+		tlshd_debug("records limited to %u bytes of plaintext, as the peer asked", payload);
+		return;
+	}
+	tlshd_warn("the peer takes records of at most %u bytes, and this kernel cannot limit "
+		   "kTLS to that (TLS_TX_MAX_PAYLOAD_LEN: %s): larger writes will fail", payload,
+		   strerror(errno));
+}
+
 int tlshd_session_install_ktls(struct tlshd_handshake *hs)
 {
 	struct tlshd_tls_outcome *out = hs->out;
@@ -394,13 +466,17 @@ int tlshd_session_install_ktls(struct tlshd_handshake *hs)
 		return tlshd_tls_fail(hs, -EIO, "negotiated %s, which kTLS cannot take over",
 				      out->cipher);
 	}
-	if (hs->flags & TLSHD_TLS_NO_KTLS)
+	if (hs->flags & TLSHD_TLS_NO_KTLS) {
+		session_limit_records(hs);
 		return 0;
+	}
 	r = tlshd_ktls_install(hs->req->sockfd, &out->tx, &out->rx, &step);
 	tlshd_ktls_wipe(&out->tx);
 	tlshd_ktls_wipe(&out->rx);
-	if (r == 0)
+	if (r == 0) {
+		session_limit_records(hs);
 		return 0;
+	}
 	/* Until the ULP is attached the record layer is still ours, so
 	 * the peer can be told; after that, the kernel owns the socket. */
 	if (!strcmp(step, "TCP_ULP"))

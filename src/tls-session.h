@@ -51,6 +51,7 @@ struct tlshd_handshake {
 	bool pending;
 	gnutls_alert_description_t pending_alert;
 
+	unsigned int peer_record_limit;	/* the peer's record_size_limit, 0: none */
 	key_serial_t peerid;		/* authenticated peer, reported on success */
 	size_t psk_len;			/* the PSK in use, 0 for none */
 	char verify_name[TLSHD_PEERNAME_MAX];	/* client: name the server must carry */

@@ -49,6 +49,9 @@ struct tlshd_tls_outcome {
 	/* With TLSHD_TLS_NO_KTLS: the keys kTLS would have been given
 	 * (tests compare them); wipe with tlshd_ktls_wipe(). */
 	struct tlshd_ktls_crypto tx, rx;
+	/* The peer's record_size_limit asked for records of at most this
+	 * much plaintext (TLS_TX_MAX_PAYLOAD_LEN); 0: no limit asked. */
+	unsigned int tx_max_payload;
 };
 
 enum tlshd_tls_flags {

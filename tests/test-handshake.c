@@ -458,6 +458,94 @@ static void test_no_keys_in_log(void)
 	unlink(path);
 }
 
+/* A GnuTLS peer (not our engine) that takes records of at most @max_recv
+ * bytes and so sends record_size_limit: in its ClientHello as a client,
+ * in its EncryptedExtensions as a server. */
+struct small_peer {
+	int fd;
+	bool server;
+	size_t max_recv;
+	const char *identity;
+	unsigned char key[32];
+	int ret;
+};
+
+static int small_peer_key(gnutls_session_t s, const char *username, gnutls_datum_t *key)
+{
+	struct small_peer *p = gnutls_session_get_ptr(s);
+
+	key->data = gnutls_malloc(sizeof(p->key));
+	memcpy(key->data, p->key, sizeof(p->key));
+	key->size = sizeof(p->key);
+	return 0;
+}
+
+static void *small_peer_run(void *arg)
+{
+	struct small_peer *p = arg;
+	gnutls_psk_client_credentials_t cc = NULL;
+	gnutls_psk_server_credentials_t sc = NULL;
+	gnutls_datum_t key = { p->key, sizeof(p->key) };
+	gnutls_session_t s;
+
+	gnutls_init(&s, p->server ? GNUTLS_SERVER : GNUTLS_CLIENT);
+	gnutls_session_set_ptr(s, p);
+	gnutls_priority_set_direct(s, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+PSK:+ECDHE-PSK", NULL);
+	if (p->server) {
+		gnutls_psk_allocate_server_credentials(&sc);
+		gnutls_psk_set_server_credentials_function(sc, small_peer_key);
+		gnutls_credentials_set(s, GNUTLS_CRD_PSK, sc);
+	} else {
+		gnutls_psk_allocate_client_credentials(&cc);
+		gnutls_psk_set_client_credentials(cc, p->identity, &key, GNUTLS_PSK_KEY_RAW);
+		gnutls_credentials_set(s, GNUTLS_CRD_PSK, cc);
+	}
+	gnutls_record_set_max_recv_size(s, p->max_recv);
+	gnutls_transport_set_int(s, p->fd);
+	do {
+		p->ret = gnutls_handshake(s);
+	} while (p->ret == GNUTLS_E_AGAIN || p->ret == GNUTLS_E_INTERRUPTED);
+	gnutls_deinit(s);
+	if (cc)
+		gnutls_psk_free_client_credentials(cc);
+	if (sc)
+		gnutls_psk_free_server_credentials(sc);
+	return NULL;
+}
+
+/* RFC 8449: the peer's record_size_limit reaches kTLS as the largest
+ * plaintext per record (the limit less the TLS 1.3 content type byte). */
+static void test_record_size_limit(bool engine_server, size_t max_recv)
+{
+	struct small_peer p = { .server = !engine_server, .max_recv = max_recv,
+				.identity = "NVMe0R01 small-records sub" };
+	const char *role = engine_server ? "server" : "client";
+	pthread_t tp;
+	struct side s;
+	key_serial_t k;
+	int sv[2];
+
+	memset(p.key, 0x6b, sizeof(p.key));
+	k = add_psk(p.identity, sizeof(p.key), 0x6b, engine_server ? server_ring : client_ring);
+	tcp_pair(sv);
+	p.fd = sv[0];
+	side_init(&s, engine_server ? TLSHD_ROLE_SERVER : TLSHD_ROLE_CLIENT, sv[1]);
+	if (engine_server) {
+		s.req.keyring = server_ring;
+	} else {
+		s.req.num_peerids = 1;
+		s.req.peerids[0] = k;
+	}
+	pthread_create(&tp, NULL, small_peer_run, &p);
+	side_run(&s);
+	pthread_join(tp, NULL);
+	close(sv[0]);
+	is_int(s.out.result.status, 0, "%s engine vs a peer taking %zu-byte records (%s)", role,
+	       max_recv, s.out.reason);
+	is_int(s.out.tx_max_payload, max_recv, "%s: kTLS would write at most %zu bytes per record",
+	       role, max_recv);
+}
+
 /* A request on a socket that is not TCP (ktls-utils also serves QUIC):
  * EOPNOTSUPP, and not a byte goes out, not even an alert. */
 static void test_not_tcp(const char *what, int fd, int peer)
@@ -527,6 +615,8 @@ int main(void)
 	test_server_vs("silent peer", NULL, false, ETIMEDOUT, 300);
 	test_floods();
 	test_not_tcp_sockets();
+	test_record_size_limit(true, 512);
+	test_record_size_limit(false, 1000);
 	test_no_keys_in_log();
 
 	tlshd_tls_done(&ctx);
