@@ -31,6 +31,8 @@ static bool log_debug;
 static char log_prefix[160];
 static pid_t log_daemon_pid;
 static int log_journal_fd = -1;
+static tlshd_log_forward_fn log_forward;	/* a worker's, see tlshd_log_set_forward() */
+static void *log_forward_data;
 
 #define LOG_JOURNAL_SOCKET	"/run/systemd/journal/socket"
 
@@ -171,12 +173,24 @@ static void log_journal(struct log_fields *f)
 	sendmsg(log_journal_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+void tlshd_log_set_forward(tlshd_log_forward_fn fn, void *data)
+{
+	log_forward = fn;
+	log_forward_data = data;
+}
+
 static void log_emit(int prio, const char *msg)
 {
 	switch (log_sink) {
 	case TLSHD_LOG_JOURNAL: {
 		struct log_fields f = { 0 };
+		char line[1200];
 
+		if (log_forward) {
+			snprintf(line, sizeof(line), "%s%s", log_prefix, msg);
+			if (log_forward(log_forward_data, prio, line))
+				break;
+		}
 		log_field(&f, "MESSAGE=%s%s", log_prefix, msg);
 		log_field(&f, "PRIORITY=%d", prio);
 		log_journal(&f);
@@ -189,6 +203,25 @@ static void log_emit(int prio, const char *msg)
 		fprintf(stderr, "tlshd[%d]: %s%s\n", (int)getpid(), log_prefix, msg);
 		break;
 	}
+}
+
+void tlshd_log_from_worker(int prio, const char *msg, pid_t pid, uid_t uid)
+{
+	struct log_fields f = { 0 };
+
+	if (log_sink != TLSHD_LOG_JOURNAL) {
+		char line[1300];
+
+		snprintf(line, sizeof(line), "worker %d (uid %u): %s", (int)pid,
+			 (unsigned int)uid, msg);
+		log_emit(prio, line);
+		return;
+	}
+	log_field(&f, "MESSAGE=%s", msg);
+	log_field(&f, "PRIORITY=%d", prio);
+	log_field(&f, "TLSHD_WORKER_PID=%d", (int)pid);
+	log_field(&f, "TLSHD_WORKER_UID=%u", (unsigned int)uid);
+	log_journal(&f);
 }
 
 static void log_vemit(int prio, const char *fmt, va_list ap, const char *suffix)

@@ -27,6 +27,18 @@ void tlshd_log_set_prefix(const char *fmt, ...) __attribute__((format(printf, 1,
 
 void tlshd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Under the journal, a worker hands its messages to @fn (the report
+ * channel to the parent, which writes them, so that journald attributes
+ * them to the unit however soon the worker exits); when @fn returns
+ * false the worker writes the message itself.
+ */
+typedef bool (*tlshd_log_forward_fn)(void *data, int prio, const char *msg);
+void tlshd_log_set_forward(tlshd_log_forward_fn fn, void *data);
+
+/* Parent: writes a message a worker forwarded, with its pid and uid. */
+void tlshd_log_from_worker(int prio, const char *msg, pid_t pid, uid_t uid);
+
 /* Logs "<message>: <strerror(-err)>" and returns err (a negative errno),
  * so that callers can log and fail in one statement. */
 int tlshd_log_errno(int prio, int err, const char *fmt, ...)

@@ -19,16 +19,22 @@
 
 #define REPORT_MAGIC	0x746c7372u	/* "tlsr" */
 
+enum report_kind {
+	REPORT_HANDSHAKE = 1,		/* the one outcome entry */
+	REPORT_LINE = 2,		/* any other message */
+};
+
 struct report_msg {
 	uint32_t magic;
-	int32_t status;
+	uint32_t kind;
+	int32_t status;			/* HANDSHAKE: 0 or errno; LINE: priority */
 	int64_t duration_ms;
 	char role[8];
 	char auth[8];
 	char peer[96];
 	char peername[256];
 	char cipher[64];
-	char reason[256];
+	char reason[1200];		/* LINE: the message */
 };
 
 int tlshd_report_open(struct tlshd_report *rep)
@@ -75,6 +81,7 @@ bool tlshd_report_send(const struct tlshd_report *rep, const struct tlshd_log_ha
 {
 	struct report_msg m = {
 		.magic = REPORT_MAGIC,
+		.kind = REPORT_HANDSHAKE,
 		.status = h->status,
 		.duration_ms = h->duration_ms,
 	};
@@ -90,6 +97,21 @@ bool tlshd_report_send(const struct tlshd_report *rep, const struct tlshd_log_ha
 	return send(rep->worker_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(m);
 }
 
+bool tlshd_report_line(void *data, int prio, const char *msg)
+{
+	const struct tlshd_report *rep = data;
+	struct report_msg m = {
+		.magic = REPORT_MAGIC,
+		.kind = REPORT_LINE,
+		.status = prio,
+	};
+
+	if (rep->worker_fd < 0)
+		return false;
+	report_copy(m.reason, sizeof(m.reason), msg);
+	return send(rep->worker_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(m);
+}
+
 /* Terminates every string field, whatever the sender put there. */
 static bool report_check(struct report_msg *m)
 {
@@ -99,7 +121,11 @@ static bool report_check(struct report_msg *m)
 	m->peername[sizeof(m->peername) - 1] = '\0';
 	m->cipher[sizeof(m->cipher) - 1] = '\0';
 	m->reason[sizeof(m->reason) - 1] = '\0';
-	return m->magic == REPORT_MAGIC && m->status >= 0 && m->status <= 4095 &&
+	if (m->magic != REPORT_MAGIC)
+		return false;
+	if (m->kind == REPORT_LINE)
+		return m->status >= LOG_EMERG && m->status <= LOG_DEBUG;
+	return m->kind == REPORT_HANDSHAKE && m->status >= 0 && m->status <= 4095 &&
 	       m->duration_ms >= 0;
 }
 
@@ -138,6 +164,7 @@ void tlshd_report_drain(const struct tlshd_report *rep)
 			.msg_control = control.buf,
 			.msg_controllen = sizeof(control.buf),
 		};
+		const struct ucred *cred;
 		struct cmsghdr *c;
 		ssize_t n = recvmsg(rep->parent_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
@@ -150,6 +177,10 @@ void tlshd_report_drain(const struct tlshd_report *rep)
 			tlshd_warn("dropped a malformed worker report (%zd bytes)", n);
 			continue;
 		}
-		report_log(&m, (const struct ucred *)CMSG_DATA(c));
+		cred = (const struct ucred *)CMSG_DATA(c);
+		if (m.kind == REPORT_LINE)
+			tlshd_log_from_worker(m.status, m.reason, cred->pid, cred->uid);
+		else
+			report_log(&m, cred);
 	}
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Worker outcome reports. A worker's one handshake entry goes to the
- * parent over a datagram socket, and the parent writes it to the
- * journal: the parent is long-lived, so journald always attributes the
+ * Worker reports. Under the journal a worker's handshake entry and its
+ * other messages go to the parent over a datagram socket, and the parent
+ * writes them to the journal: the parent is long-lived, so journald always attributes the
  * entry to the unit (a worker exits right after logging, and as an
  * unprivileged uid its OBJECT_PID is ignored), and the kernel stamps
  * each report with the worker's real pid and uid (SCM_CREDENTIALS).
@@ -29,6 +29,10 @@ void tlshd_report_worker_init(struct tlshd_report *rep);
 /* Worker: hands @h to the parent. False when it could not (no channel,
  * or the parent is behind): the caller then logs it itself. */
 bool tlshd_report_send(const struct tlshd_report *rep, const struct tlshd_log_handshake *h);
+
+/* Worker: forwards one log message (a tlshd_log_forward_fn, @data the
+ * struct tlshd_report). False when it could not. */
+bool tlshd_report_line(void *data, int prio, const char *msg);
 
 /* Parent: logs every queued report, each checked before use. */
 void tlshd_report_drain(const struct tlshd_report *rep);

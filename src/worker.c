@@ -99,6 +99,8 @@ int tlshd_worker_run(const struct tlshd_worker_env *env)
 	long long start;
 	int r, done, ret;
 
+	if (env->report.worker_fd >= 0)
+		tlshd_log_set_forward(tlshd_report_line, (void *)&env->report);
 	r = tlshd_genl_connect(&g, env->family);
 	if (r < 0) {
 		tlshd_log_errno(LOG_ERR, r, "cannot open a netlink socket for ACCEPT");
