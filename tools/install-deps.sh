@@ -13,10 +13,11 @@ export DEBIAN_FRONTEND=noninteractive
 # Host TLS peers: gnutls-bin (certtool, gnutls-serv, gnutls-cli) and openssl.
 # systemd: systemd-analyze checks the unit.
 # clang and its runtime (ASan, UBSan, libFuzzer): the sanitizer build and
-# the fuzz targets.
+# the fuzz targets. debhelper, lintian, fakeroot: the Debian package test.
 apt-get update
 apt-get install -y --no-install-recommends \
 	build-essential autoconf automake libtool pkg-config \
 	libgnutls28-dev libnl-genl-3-dev libkeyutils-dev libglib2.0-dev libsystemd-dev \
 	qemu-system-x86 busybox-static kmod cpio xz-utils zstd keyutils debian-archive-keyring \
-	gnutls-bin openssl systemd clang libclang-rt-14-dev
+	gnutls-bin openssl systemd clang libclang-rt-14-dev \
+	debhelper lintian fakeroot
