@@ -111,6 +111,9 @@ int tlshd_genl_connect(struct tlshd_genl *g, int family)
 	r = genl_socket(&g->sk);
 	if (r < 0)
 		return r;
+	/* libnl would ask for an ack on every message: ACCEPT is answered
+	 * by its reply or an error, DONE asks for its ack itself. */
+	nl_socket_disable_auto_ack(g->sk);
 	/* The kernel answers ACCEPT and DONE at once; a worker never waits
 	 * for it without bound. */
 	if (setsockopt(nl_socket_get_fd(g->sk), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
@@ -267,7 +270,6 @@ int tlshd_genl_accept(struct tlshd_genl *g, struct tlshd_request *req)
 	if (r < 0)
 		return r;
 	r = genl_wait(g, seq, req);
-	/* A successful reply leaves no ack behind (none was asked for). */
 	return r;
 }
 

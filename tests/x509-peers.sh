@@ -82,8 +82,8 @@ conf server-noca authenticate.server \
 # of a test running beside this one holds the port.
 port=$((20000 + RANDOM % 12000))
 next_port() { port=$((port + 1)); }
-wait_port() {	# wait until something listens on $1
-	for _ in $(seq 600); do
+wait_port() {	# wait until something listens on $1 (up to 120 s)
+	for _ in $(seq 2400); do
 		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
 		sleep 0.05
 	done
@@ -205,9 +205,11 @@ probe_server() {
 	# running beside this one cannot take it; the client gets it as @PORT@.
 	"$probe" server 0 -t 5000 -c "$conf" -l "$dir/ckl" > srv.out 2>probe.err &
 	spid=$!
-	# Start-up loads trust stores; on a busy machine that takes a while.
-	for _ in $(seq 600); do grep -q '^listening=' srv.out && break; sleep 0.05; done
+	# Start-up loads trust stores; on a busy machine, under the sanitizers,
+	# that can take many seconds.
+	for _ in $(seq 2400); do grep -q '^listening=' srv.out && break; sleep 0.05; done
 	port=$(sed -n 's/^listening=//p' srv.out)
+	[ -n "$port" ] || echo "# probe server: not listening after 120 s: $(tr '\n' ' ' < probe.err)"
 	timeout 10 "${@//@PORT@/$port}" </dev/null >client.out 2>&1
 	wait "$spid"; rc=$?
 	out=$(cat srv.out)

@@ -74,13 +74,14 @@ workers() {
 
 # stall_workers N SNIPPET: start N peers with the shell SNIPPET (e.g.
 # "peer_stall $PORT"), one at a time, each once the previous one holds a
-# worker (up to 3 s each): a burst would mostly meet the kernel's cap on
-# pending requests instead.  Fails unless N workers run.
+# worker (up to 10 s each, for a loaded host: it is usually well under a
+# second): a burst would mostly meet the kernel's cap on pending requests
+# instead.  Fails unless N workers run.
 stall_workers() {
 	local sw_want=$(($(workers) + 1)) i=0
 	while [ "$i" -lt "$1" ]; do
 		eval "$2"
-		wait_for '[ "$(workers)" -ge "$sw_want" ]' 3 || break
+		wait_for '[ "$(workers)" -ge "$sw_want" ]' 10 || break
 		sw_want=$((sw_want + 1)) i=$((i + 1))
 	done
 	[ "$i" = "$1" ] || { fail "only $i of $1 peers ($2) got a worker"; return 1; }
