@@ -4,6 +4,12 @@
  */
 #include "build-config.h"
 
+#include <stdbool.h>
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,7 +32,9 @@ static const struct {
 	{ GNUTLS_CIPHER_AES_128_CCM_8, GNUTLS_DIG_SHA256 },
 };
 
-#define PRIO_BASE	"-VERS-ALL:+VERS-TLS1.3:-COMP-ALL:+COMP-NULL:%NO_TICKETS"
+/* The server role chooses by its own order (the one below), not the
+ * client's, so that both roles land on the cipher this machine is fast at. */
+#define PRIO_BASE	"-VERS-ALL:+VERS-TLS1.3:-COMP-ALL:+COMP-NULL:%NO_TICKETS:%SERVER_PRECEDENCE"
 #define PRIO_PSK_KX	":+ECDHE-PSK:+DHE-PSK:+PSK"
 
 enum tlshd_prio tlshd_priority_for_psk(size_t key_len)
@@ -90,6 +98,50 @@ int tlshd_priority_string(enum tlshd_prio kind, const unsigned int *allowed,
 	return added ? (int)used : -EOPNOTSUPP;
 }
 
+static bool prio_is_aes_gcm(unsigned int c)
+{
+	return c == GNUTLS_CIPHER_AES_128_GCM || c == GNUTLS_CIPHER_AES_256_GCM;
+}
+
+/* 0 for the AEAD this CPU is fast at, 1 for the other, 2 for the rest. */
+static int prio_rank(unsigned int c, bool aes_fast)
+{
+	bool aes = prio_is_aes_gcm(c), chacha = c == GNUTLS_CIPHER_CHACHA20_POLY1305;
+
+	if (!aes && !chacha)
+		return 2;
+	return aes == aes_fast ? 0 : 1;
+}
+
+void tlshd_priority_order(unsigned int *ciphers, size_t n, bool aes_fast)
+{
+	/* Insertion sort: stable, and the lists are a handful long. */
+	for (size_t i = 1; i < n; i++) {
+		unsigned int c = ciphers[i];
+		size_t j = i;
+
+		for (; j > 0 && prio_rank(ciphers[j - 1], aes_fast) > prio_rank(c, aes_fast); j--)
+			ciphers[j] = ciphers[j - 1];
+		ciphers[j] = c;
+	}
+}
+
+/* AES instructions with carry-less multiply: what makes AES-GCM fast, in
+ * user space and in the kernel (and what NIC kTLS offload implements). */
+static bool prio_cpu_aes_fast(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul");
+#elif defined(__aarch64__)
+	unsigned long hw = getauxval(AT_HWCAP);
+
+	return (hw & HWCAP_AES) && (hw & HWCAP_PMULL);
+#else
+	return false;
+#endif
+}
+
 static const char *prio_kind_name(enum tlshd_prio kind)
 {
 	static const char *const names[TLSHD_PRIO_COUNT] = {
@@ -128,6 +180,7 @@ int tlshd_priority_init(struct tlshd_priorities *p)
 	unsigned int allowed[64];
 	const char *err_pos;
 	size_t n_allowed;
+	bool aes_fast;
 	char buf[512];
 	int r;
 
@@ -135,6 +188,10 @@ int tlshd_priority_init(struct tlshd_priorities *p)
 	r = prio_system_ciphers(allowed, 64, &n_allowed);
 	if (r < 0)
 		return r;
+	aes_fast = prio_cpu_aes_fast();
+	tlshd_priority_order(allowed, n_allowed, aes_fast);
+	tlshd_debug("this CPU %s AES instructions: %s preferred", aes_fast ? "has" : "lacks",
+		    aes_fast ? "AES-GCM" : "CHACHA20-POLY1305");
 	for (int kind = 0; kind < TLSHD_PRIO_COUNT; kind++) {
 		r = tlshd_priority_string(kind, allowed, n_allowed, buf, sizeof(buf));
 		if (r == -EOPNOTSUPP) {

@@ -2,10 +2,12 @@
 /*
  * GnuTLS priorities, built once at start-up from the system's policy:
  * TLS 1.3 only, no session tickets, no compression, and only the
- * ciphers that both the policy allows and kTLS can take over.
+ * ciphers that both the policy allows and kTLS can take over, the one
+ * this CPU is fast at first.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <gnutls/gnutls.h>
@@ -37,6 +39,13 @@ gnutls_digest_algorithm_t tlshd_priority_psk_hash(size_t key_len);
  */
 int tlshd_priority_string(enum tlshd_prio kind, const unsigned int *allowed,
 			  size_t n_allowed, char *buf, size_t size);
+
+/*
+ * Orders @ciphers (the policy's, in its order) for this machine's data
+ * path: with @aes_fast (AES instructions) AES-GCM before CHACHA20-POLY1305,
+ * else the other way round; everything else after both, in its order.
+ */
+void tlshd_priority_order(unsigned int *ciphers, size_t n, bool aes_fast);
 
 /* Builds every priority; logs and returns a negative errno on failure. */
 int tlshd_priority_init(struct tlshd_priorities *p);

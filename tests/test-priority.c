@@ -58,6 +58,34 @@ static void test_strings(void)
 	       "short buffer is reported");
 }
 
+/* The data path's cipher follows the CPU: AES-GCM where it has AES
+ * instructions (and NIC offload implements only AES-GCM), else
+ * CHACHA20-POLY1305; the rest keep the policy's order, after both. */
+static void test_order(void)
+{
+	const unsigned int policy[] = {
+		GNUTLS_CIPHER_AES_256_GCM, GNUTLS_CIPHER_CHACHA20_POLY1305,
+		GNUTLS_CIPHER_AES_128_CCM, GNUTLS_CIPHER_AES_128_GCM,
+	};
+	unsigned int c[4];
+	char buf[512];
+
+	memcpy(c, policy, sizeof(c));
+	tlshd_priority_order(c, 4, true);
+	ok(c[0] == GNUTLS_CIPHER_AES_256_GCM && c[1] == GNUTLS_CIPHER_AES_128_GCM &&
+	   c[2] == GNUTLS_CIPHER_CHACHA20_POLY1305 && c[3] == GNUTLS_CIPHER_AES_128_CCM,
+	   "with AES instructions: AES-GCM (in the policy's order), CHACHA20, the rest");
+	tlshd_priority_string(TLSHD_PRIO_PSK_SHA256, c, 4, buf, sizeof(buf));
+	ok(strstr(buf, "-CIPHER-ALL:+AES-128-GCM:+CHACHA20-POLY1305") != NULL,
+	   "a SHA-256 PSK then offers AES-128-GCM first: %s", buf);
+	memcpy(c, policy, sizeof(c));
+	tlshd_priority_order(c, 4, false);
+	ok(c[0] == GNUTLS_CIPHER_CHACHA20_POLY1305 && c[1] == GNUTLS_CIPHER_AES_256_GCM &&
+	   c[2] == GNUTLS_CIPHER_AES_128_GCM && c[3] == GNUTLS_CIPHER_AES_128_CCM,
+	   "without: CHACHA20 first");
+	ok(strstr(buf, "%SERVER_PRECEDENCE") != NULL, "the server role chooses by this order too");
+}
+
 static void test_init(void)
 {
 	struct tlshd_priorities p;
@@ -73,6 +101,7 @@ int main(void)
 	tlshd_log_open(TLSHD_LOG_STDERR);
 	test_psk_kind();
 	test_strings();
+	test_order();
 	test_init();
 	return tap_done();
 }
