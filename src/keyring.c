@@ -253,15 +253,43 @@ static key_serial_t keyring_search_one(key_serial_t ring, const char *type,
 	return r < 0 ? -ENOKEY : (key_serial_t)r;
 }
 
-key_serial_t tlshd_keyring_search(const char *type, const char *identity,
-				  key_serial_t request_ring, char *const *names,
-				  char *where, size_t size)
+/* The keyrings tlshd_keyring_possess() linked into the thread keyring
+ * (the configured ones), in order; the caller frees the array. */
+static int keyring_linked(key_serial_t **ret)
 {
-	key_serial_t k, ring;
+	void *buf = NULL;
+	long len = keyctl_read_alloc(KEY_SPEC_THREAD_KEYRING, &buf);
+
+	if (len < 0)
+		return 0;	/* no thread keyring: nothing was linked */
+	*ret = buf;
+	return (int)(len / sizeof(key_serial_t));
+}
+
+static void keyring_name(key_serial_t ring, char *buf, size_t size)
+{
+	char *d = NULL;
+	const char *desc;
+
+	if (keyctl_describe_alloc(ring, &d) < 0) {
+		snprintf(buf, size, "%d", ring);
+		return;
+	}
+	desc = strrchr(d, ';');
+	snprintf(buf, size, "'%s' (%d)", desc ? desc + 1 : d, ring);
+	free(d);
+}
+
+key_serial_t tlshd_keyring_search(const char *type, const char *identity,
+				  key_serial_t request_ring, char *where, size_t size)
+{
+	key_serial_t k, ring, *linked = NULL;
+	char name[160];
+	int n;
 
 	/* The kernel's keyring: named in the request (6.17+), or before
 	 * that linked into our process keyring at ACCEPT, which holds
-	 * nothing else in a PSK worker. */
+	 * nothing else. */
 	ring = request_ring ? request_ring : KEY_SPEC_PROCESS_KEYRING;
 	k = keyring_search_one(ring, type, identity);
 	if (k > 0) {
@@ -271,17 +299,18 @@ key_serial_t tlshd_keyring_search(const char *type, const char *identity,
 			snprintf(where, size, "the keyring the kernel linked");
 		return k;
 	}
-	for (; names && *names; names++) {
-		ring = tlshd_keyring_find(*names);
-		if (ring < 0) {
-			tlshd_debug("configured keyring '%s' not found", *names);
-			continue;
-		}
-		k = keyring_search_one(ring, type, identity);
+	/* Then the configured keyrings, linked (root-owned only) into the
+	 * thread keyring before the worker left root: searched by serial,
+	 * with no /proc/keys to read under the worker's filter. */
+	n = keyring_linked(&linked);
+	for (int i = 0; i < n; i++) {
+		k = keyring_search_one(linked[i], type, identity);
 		if (k > 0) {
-			snprintf(where, size, "configured keyring '%s' (%d)", *names, ring);
-			return k;
+			keyring_name(linked[i], name, sizeof(name));
+			snprintf(where, size, "configured keyring %s", name);
+			break;
 		}
 	}
-	return -ENOKEY;
+	free(linked);
+	return k > 0 ? k : -ENOKEY;
 }

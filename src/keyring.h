@@ -61,13 +61,13 @@ void tlshd_psk_done(struct tlshd_psk *psk);
  * Looks for a key of @type described @identity for a server, in order:
  * the keyring the kernel named (@request_ring; when 0, as before 6.17,
  * the process keyring, where the kernel linked its keyring at ACCEPT),
- * then the root-owned keyrings described @names (NULL-terminated).
- * Never the keyrings of the session that started the daemon. Returns the
- * key's serial and names the keyring in @where, or -ENOKEY.
+ * then the configured keyrings tlshd_keyring_possess() linked into the
+ * thread keyring. Never the keyrings of the session that started the
+ * daemon. Returns the key's serial and names the keyring in @where, or
+ * -ENOKEY. Reads no file.
  */
 key_serial_t tlshd_keyring_search(const char *type, const char *identity,
-				  key_serial_t request_ring, char *const *names,
-				  char *where, size_t size);
+				  key_serial_t request_ring, char *where, size_t size);
 
 /*
  * Finds a keyring by description, as /proc/keys lists them: only one

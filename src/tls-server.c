@@ -52,7 +52,7 @@ static int server_psk_lookup(gnutls_session_t s, const gnutls_datum_t *id,
 	memcpy(identity, id->data, id->size);
 	identity[id->size] = '\0';
 	serial = tlshd_keyring_search(hs->ctx->psk_key_type, identity, hs->req->keyring,
-				      hs->ctx->cfg->keyrings, where, sizeof(where));
+				      where, sizeof(where));
 	if (serial < 0) {
 		tlshd_warn("no PSK for identity '%s' in the kernel's or the configured keyrings",
 			   identity);

@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,23 +114,35 @@ void tlshd_util_wipe_free(void *data, size_t len)
 
 int tlshd_util_peer_address(int fd, char *host, size_t size, unsigned int *ret_port)
 {
-	char serv[NI_MAXSERV];
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+	struct in_addr v4;
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
 		return -errno;
-	/* getnameinfo() calls a local socket's peer "localhost". */
-	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+	/* inet_ntop, not getnameinfo: no resolver, no file, no socket (a
+	 * worker calls this under its system call filter). */
+	if (ss.ss_family == AF_INET) {
+		if (!inet_ntop(AF_INET, &sin->sin_addr, host, size))
+			return -ENOSPC;
+		if (ret_port)
+			*ret_port = ntohs(sin->sin_port);
+		return 0;
+	}
+	if (ss.ss_family != AF_INET6)
 		return -EAFNOSUPPORT;
-	if (getnameinfo((struct sockaddr *)&ss, len, host, size, serv, sizeof(serv),
-			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		return -EINVAL;
 	/* A v4-mapped IPv6 peer is an IPv4 peer. */
-	if (!strncmp(host, "::ffff:", 7) && strchr(host + 7, '.'))
-		memmove(host, host + 7, strlen(host + 7) + 1);
+	if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		memcpy(&v4, &sin6->sin6_addr.s6_addr[12], sizeof(v4));
+		if (!inet_ntop(AF_INET, &v4, host, size))
+			return -ENOSPC;
+	} else if (!inet_ntop(AF_INET6, &sin6->sin6_addr, host, size)) {
+		return -ENOSPC;
+	}
 	if (ret_port)
-		*ret_port = (unsigned int)strtoul(serv, NULL, 10);
+		*ret_port = ntohs(sin6->sin6_port);
 	return 0;
 }
 

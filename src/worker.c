@@ -5,8 +5,8 @@
  *      and links its keyring into our process keyring;
  *   2. parse the request, name the peer;
  *   3. link the keyrings it may read, drop root (an unprivileged uid with
- *      CAP_NET_ADMIN alone), run the handshake engine (credentials,
- *      TLS 1.3, kTLS): one outcome;
+ *      CAP_NET_ADMIN alone), confine itself to a system call allowlist,
+ *      run the handshake engine (credentials, TLS 1.3, kTLS): one outcome;
  *   4. DONE with that outcome's status and authenticated peer, acked;
  *   5. one log entry (through the parent under the journal: report.c),
  *      close the socket, exit.
@@ -25,6 +25,7 @@
 #include "genl.h"
 #include "log.h"
 #include "privs.h"
+#include "seccomp.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -58,6 +59,11 @@ static void worker_handshake(const struct tlshd_worker_env *env, const struct tl
 	r = tlshd_privs_drop(&env->ids);
 	if (r < 0) {
 		worker_fail(out, -EIO, "cannot drop privileges: %s", strerror(-r));
+		return;
+	}
+	r = tlshd_seccomp_install();
+	if (r < 0) {
+		worker_fail(out, -EIO, "cannot install the system call filter: %s", strerror(-r));
 		return;
 	}
 	tlshd_tls_run(env->ctx, req, 0, out);

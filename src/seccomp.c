@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The worker's system call filter (see seccomp.h): a classic BPF program
+ * of an allowlist, no libseccomp.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <termios.h>
+
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "seccomp.h"
+
+#if defined(__x86_64__)
+#define SECCOMP_ARCH	AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SECCOMP_ARCH	AUDIT_ARCH_AARCH64
+#else
+#define SECCOMP_ARCH	0	/* not filtered: see tlshd_seccomp_install() */
+#endif
+
+/*
+ * What a worker calls after ACCEPT, and why:
+ *   read write readv writev recvfrom recvmsg sendto sendmsg
+ *                     the consumer's socket (GnuTLS transport), netlink
+ *                     (DONE), the journal or report socket (logging)
+ *   poll ppoll        waiting for the peer within the deadline
+ *   getsockopt setsockopt getpeername getsockname
+ *                     TCP_NODELAY, the socket checks, kTLS (TCP_ULP,
+ *                     TLS_TX, TLS_RX, TLS_TX_MAX_PAYLOAD_LEN)
+ *   close shutdown    the consumer's socket, the netlink socket
+ *   keyctl            reading and searching the keys it possesses
+ *   getrandom         GnuTLS's random numbers
+ *   brk mmap munmap mremap mprotect madvise
+ *                     the allocator
+ *   futex rt_sigprocmask rt_sigreturn
+ *                     libc internals (locks, signal masks)
+ *   clock_gettime clock_nanosleep nanosleep gettimeofday
+ *                     the deadline (vDSO fallbacks)
+ *   getpid gettid getuid geteuid getgid getegid
+ *                     logging, libc
+ *   fstat newfstatat lseek fcntl
+ *                     stdio on standard error
+ *   ioctl (TCGETS only) stdio asking whether stderr is a terminal
+ *   exit exit_group   the end
+ */
+static const int seccomp_allowed[] = {
+	SYS_read, SYS_write, SYS_readv, SYS_writev,
+	SYS_recvfrom, SYS_recvmsg, SYS_sendto, SYS_sendmsg,
+	SYS_ppoll,
+	SYS_getsockopt, SYS_setsockopt, SYS_getpeername, SYS_getsockname,
+	SYS_close, SYS_shutdown,
+	SYS_keyctl,
+	SYS_getrandom,
+	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise,
+	SYS_futex, SYS_rt_sigprocmask, SYS_rt_sigreturn,
+	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_gettimeofday,
+	SYS_getpid, SYS_gettid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
+	SYS_newfstatat, SYS_fstat, SYS_lseek, SYS_fcntl,
+	SYS_exit, SYS_exit_group,
+#ifdef SYS_poll
+	SYS_poll,
+#endif
+};
+
+#define N_ALLOWED	(sizeof(seccomp_allowed) / sizeof(seccomp_allowed[0]))
+/* arch check (3) + load nr (1) + allowlist + ioctl (4) + kill (1) */
+#define N_INSNS		(3 + 1 + 2 * N_ALLOWED + 4 + 1)
+
+static size_t seccomp_build(struct sock_filter *f)
+{
+	size_t n = 0;
+
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, arch));
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, nr));
+	for (size_t i = 0; i < N_ALLOWED; i++) {
+		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+						      (unsigned int)seccomp_allowed[i], 0, 1);
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	}
+	/* ioctl(fd, TCGETS, ...) only: stdio's isatty(). */
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 3);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, args[1]));
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TCGETS, 0, 1);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	return n;
+}
+
+int tlshd_seccomp_install(void)
+{
+	struct sock_filter insns[N_INSNS];
+	struct sock_fprog prog = { .filter = insns };
+
+	/* An architecture whose numbers this list does not name is left to
+	 * the unit's filter rather than broken. */
+	if (!SECCOMP_ARCH)
+		return 0;
+	prog.len = seccomp_build(insns);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	return 0;
+}

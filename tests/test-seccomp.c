@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit test of seccomp.c: a process under the worker's filter completes
+ * whole handshakes (both engines, PSK, over TCP loopback, each in its own
+ * filtered process), and is killed (SIGSYS) the moment it opens a file,
+ * makes a socket or executes a program.
+ */
+#include "build-config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <keyutils.h>
+
+#include "config.h"
+#include "log.h"
+#include "seccomp.h"
+#include "tap.h"
+#include "tls.h"
+
+static struct tlshd_context ctx;
+
+/* The child's fate: "exit N" or "signal N". */
+static int run_filtered(void (*fn)(void *), void *arg, int *ret_status)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (tlshd_seccomp_install() < 0)
+			_exit(99);
+		fn(arg);
+		_exit(0);
+	}
+	return waitpid(pid, ret_status, 0) == pid ? 0 : -1;
+}
+
+static void do_open(void *arg)
+{
+	open("/etc/passwd", O_RDONLY);
+	_exit(0);
+}
+
+static void do_socket(void *arg)
+{
+	socket(AF_INET, SOCK_STREAM, 0);
+	_exit(0);
+}
+
+static void do_exec(void *arg)
+{
+	execl("/bin/true", "true", (char *)NULL);
+	_exit(0);
+}
+
+static void test_killed(const char *what, void (*fn)(void *))
+{
+	int status = 0;
+
+	run_filtered(fn, NULL, &status);
+	ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
+	   "%s under the filter: killed by SIGSYS (status 0x%x)", what, status);
+}
+
+struct side {
+	struct tlshd_request req;
+};
+
+/* One engine's handshake; its exit status says how it went. */
+static void do_handshake(void *arg)
+{
+	struct side *s = arg;
+	struct tlshd_tls_outcome out;
+
+	tlshd_tls_run(&ctx, &s->req, TLSHD_TLS_NO_KTLS, &out);
+	_exit(out.result.status ? 10 : 0);
+}
+
+static void tcp_pair(int sv[2])
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	bind(l, (struct sockaddr *)&sin, sizeof(sin));
+	listen(l, 1);
+	getsockname(l, (struct sockaddr *)&sin, &len);
+	sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+	connect(sv[0], (struct sockaddr *)&sin, sizeof(sin));
+	sv[1] = accept(l, NULL, NULL);
+	close(l);
+}
+
+static void test_handshake_allowed(void)
+{
+	struct side c = { 0 }, s = { 0 };
+	unsigned char key[32];
+	key_serial_t ring, k;
+	pid_t pc, ps;
+	int sv[2], stc = -1, sts = -1;
+
+	memset(key, 0x42, sizeof(key));
+	ring = add_key("keyring", "tlshd-test-seccomp", NULL, 0, KEY_SPEC_SESSION_KEYRING);
+	k = add_key("user", "NVMe0R01 filtered sub", key, sizeof(key), ring);
+	tcp_pair(sv);
+	c.req = (struct tlshd_request){ .sockfd = sv[0], .role = TLSHD_ROLE_CLIENT,
+					.auth = TLSHD_AUTH_PSK, .timeout_ms = 10000,
+					.num_peerids = 1, .peerids = { k } };
+	s.req = (struct tlshd_request){ .sockfd = sv[1], .role = TLSHD_ROLE_SERVER,
+					.auth = TLSHD_AUTH_PSK, .timeout_ms = 10000,
+					.keyring = ring };
+	pc = fork();
+	if (pc == 0) {
+		tlshd_seccomp_install();
+		do_handshake(&c);
+	}
+	ps = fork();
+	if (ps == 0) {
+		tlshd_seccomp_install();
+		do_handshake(&s);
+	}
+	waitpid(pc, &stc, 0);
+	waitpid(ps, &sts, 0);
+	ok(WIFEXITED(stc) && WEXITSTATUS(stc) == 0,
+	   "a client PSK handshake completes under the filter (status 0x%x)", stc);
+	ok(WIFEXITED(sts) && WEXITSTATUS(sts) == 0,
+	   "a server PSK handshake completes under the filter (status 0x%x)", sts);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+int main(void)
+{
+	struct tlshd_config *cfg = tlshd_config_new_default();
+
+	tlshd_log_open(TLSHD_LOG_STDERR);
+	if (keyctl_join_session_keyring(NULL) < 0)
+		return tap_skip_all("kernel keyrings unavailable here");
+	if (tlshd_tls_init(&ctx, cfg) < 0) {
+		printf("Bail out! cannot initialise the engine\n");
+		return 1;
+	}
+	ctx.psk_key_type = "user";
+	test_handshake_allowed();
+	test_killed("open(2) of a file", do_open);
+	test_killed("socket(2)", do_socket);
+	test_killed("execve(2)", do_exec);
+	tlshd_tls_done(&ctx);
+	tlshd_config_free(cfg);
+	return tap_done();
+}
