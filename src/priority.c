@@ -32,9 +32,14 @@ static const struct {
 	{ GNUTLS_CIPHER_AES_128_CCM_8, GNUTLS_DIG_SHA256 },
 };
 
-/* The server role chooses by its own order (the one below), not the
- * client's, so that both roles land on the cipher this machine is fast at. */
-#define PRIO_BASE	"-VERS-ALL:+VERS-TLS1.3:-COMP-ALL:+COMP-NULL:%NO_TICKETS:%SERVER_PRECEDENCE"
+/* %SERVER_PRECEDENCE: the server role chooses by its own order (the one
+ * below), not the client's, so that both roles land on the cipher this
+ * machine is fast at. %ALLOW_SMALL_RECORDS: RFC 8449 lets a peer ask for
+ * records down to 64 bytes; without it GnuTLS takes no record_size_limit
+ * under 512 (a client fails the handshake, a server ignores it and writes
+ * larger records). */
+#define PRIO_BASE	"-VERS-ALL:+VERS-TLS1.3:-COMP-ALL:+COMP-NULL:%NO_TICKETS:" \
+			"%SERVER_PRECEDENCE:%ALLOW_SMALL_RECORDS"
 #define PRIO_PSK_KX	":+ECDHE-PSK:+DHE-PSK:+PSK"
 
 enum tlshd_prio tlshd_priority_for_psk(size_t key_len)

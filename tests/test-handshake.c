@@ -337,7 +337,7 @@ static void *warning_client_run(void *arg)
 	gnutls_psk_allocate_client_credentials(&cred);
 	gnutls_psk_set_client_credentials(cred, "NVMe0R01 flood sub", &key, GNUTLS_PSK_KEY_RAW);
 	gnutls_init(&c, GNUTLS_CLIENT);
-	gnutls_priority_set_direct(c, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+PSK:+ECDHE-PSK", NULL);
+	gnutls_priority_set_direct(c, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+PSK:+ECDHE-PSK:%ALLOW_SMALL_RECORDS", NULL);
 	gnutls_credentials_set(c, GNUTLS_CRD_PSK, cred);
 	gnutls_transport_set_int(c, f->fd);
 	gnutls_handshake_set_hook_function(c, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_PRE,
@@ -490,7 +490,7 @@ static void *small_peer_run(void *arg)
 
 	gnutls_init(&s, p->server ? GNUTLS_SERVER : GNUTLS_CLIENT);
 	gnutls_session_set_ptr(s, p);
-	gnutls_priority_set_direct(s, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+PSK:+ECDHE-PSK", NULL);
+	gnutls_priority_set_direct(s, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+PSK:+ECDHE-PSK:%ALLOW_SMALL_RECORDS", NULL);
 	if (p->server) {
 		gnutls_psk_allocate_server_credentials(&sc);
 		gnutls_psk_set_server_credentials_function(sc, small_peer_key);
@@ -617,6 +617,9 @@ int main(void)
 	test_not_tcp_sockets();
 	test_record_size_limit(true, 512);
 	test_record_size_limit(false, 1000);
+	/* RFC 8449's smallest: GnuTLS takes it only with %ALLOW_SMALL_RECORDS. */
+	test_record_size_limit(true, 64);
+	test_record_size_limit(false, 64);
 	test_no_keys_in_log();
 
 	tlshd_tls_done(&ctx);

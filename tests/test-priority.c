@@ -39,6 +39,8 @@ static void test_strings(void)
 	ok(strstr(buf, "+VERS-TLS1.3") && strstr(buf, "-VERS-ALL") && strstr(buf, "%NO_TICKETS"),
 	   "TLS 1.3 only, no tickets");
 	ok(strstr(buf, "+ECDHE-PSK") != NULL, "PSK key exchanges enabled");
+	ok(strstr(buf, "%ALLOW_SMALL_RECORDS") != NULL,
+	   "a peer may ask for records down to RFC 8449's 64 bytes");
 
 	n = tlshd_priority_string(TLSHD_PRIO_PSK_SHA384, policy, 5, buf, sizeof(buf));
 	ok(n > 0 && strstr(buf, "-CIPHER-ALL:+AES-256-GCM") && !strstr(buf, "AES-128") &&

@@ -4,8 +4,9 @@
 # Build the test VM's initramfs (gzip'd newc cpio) for one kernel prepared by
 # fetch-kernels.sh:
 #   - busybox-static with its applet links (shell, modprobe, nc, dd, ...)
-#   - the tlshd binary under test (TLSHD_BIN argument or environment) and
-#     keyctl, each with the shared libraries ldd reports
+#   - the tlshd binary under test (TLSHD_BIN argument or environment),
+#     keyctl and tests/nvme-tls-peer (TLSHD_NVME_TLS_PEER in the
+#     environment, if set), each with the shared libraries ldd reports
 #   - the NFS user space unpacked by fetch-nfs-utils.sh (NFS_ROOT argument or
 #     TLSHD_VM_NFS_ROOT, e.g. $TLSHD_VM_CACHE/nfs-utils/root): mount.nfs,
 #     rpc.nfsd, rpc.mountd, exportfs, rpcbind, rpcinfo with their libraries,
@@ -67,6 +68,11 @@ if [ -n "$TLSHD_BIN" ]; then
 	copy_with_libs "$TLSHD_BIN" usr/sbin/tlshd
 else
 	echo "mkinitramfs: warning: no tlshd binary given; daemon scenarios will fail" >&2
+fi
+if [ -x "${TLSHD_NVME_TLS_PEER:-}" ]; then
+	copy_with_libs "$TLSHD_NVME_TLS_PEER" usr/bin/nvme-tls-peer
+else
+	echo "mkinitramfs: warning: no nvme-tls-peer (TLSHD_NVME_TLS_PEER); the record size scenario will fail" >&2
 fi
 
 install_modules "$KDIR"

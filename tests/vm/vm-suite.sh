@@ -11,16 +11,20 @@
 # TLS (X.509: tls, mtls, wrong server name, client certificate from the
 # kernel keyring), 10-14 hostile load (stalled, trickling and alerting
 # peers, the daemon stopped and resumed, a reload during a burst, the
-# parent's memory and fds over hundreds of handshakes).
+# parent's memory and fds over hundreds of handshakes), 15 a peer taking
+# small records (RFC 8449 record_size_limit, kTLS TLS_TX_MAX_PAYLOAD_LEN).
 #
 # Environment:
 #   TLSHD_BIN            daemon binary to test (default: ../../src/tlshd
 #                        relative to this script)
+#   TLSHD_NVME_TLS_PEER  tests/nvme-tls-peer, the small-record NVMe/TCP host
+#                        of scenario 15 (default: ../tests/nvme-tls-peer
+#                        relative to TLSHD_BIN, i.e. in its build tree)
 #   TLSHD_VM_CACHE       kernel/initramfs cache (default /var/cache/tlshd-vm)
 #   TLSHD_VM_LOGDIR      serial and daemon logs (default $TLSHD_VM_CACHE/logs)
 #   TLSHD_VM_KERNELS     only kernels whose version starts with one of these
 #                        words, e.g. "6.12" (default: all fetched)
-#   TLSHD_VM_SCENARIOS   scenario numbers, e.g. "1 3" (default: 1 2 ... 14, all)
+#   TLSHD_VM_SCENARIOS   scenario numbers, e.g. "1 3" (default: 1 2 ... 15, all)
 #   TLSHD_VM_JOBS        VMs booted in parallel (default: number of CPUs)
 #   TLSHD_VM_TIMEOUT     per-VM timeout in seconds (default 480)
 #   TLSHD_VM_VERBOSE=1   print the daemon logs even when everything passed
@@ -42,7 +46,7 @@ SUITE_T0=$(date +%s.%N)
 TLSHD_BIN=${TLSHD_BIN:-$HERE/../../src/tlshd}
 CACHE=${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}
 LOGDIR=${TLSHD_VM_LOGDIR:-$CACHE/logs}
-SCENARIOS=$(echo "${TLSHD_VM_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11 12 13 14}" | tr ',' ' ')
+SCENARIOS=$(echo "${TLSHD_VM_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15}" | tr ',' ' ')
 JOBS=${TLSHD_VM_JOBS:-$(nproc 2>/dev/null || echo 1)}
 TIMEOUT=${TLSHD_VM_TIMEOUT:-480}
 
@@ -50,6 +54,8 @@ TIMEOUT=${TLSHD_VM_TIMEOUT:-480}
 suite_preflight certtool:gnutls-bin openssl:openssl
 [ -x "$TLSHD_BIN" ] || cannot_run "daemon binary '$TLSHD_BIN' not found (set TLSHD_BIN)"
 TLSHD_BIN=$(cd "$(dirname "$TLSHD_BIN")" && pwd)/$(basename "$TLSHD_BIN")
+# (mkinitramfs.sh packs it; without it scenario 15 fails in the guest.)
+export TLSHD_NVME_TLS_PEER=${TLSHD_NVME_TLS_PEER:-$(dirname "$TLSHD_BIN")/../tests/nvme-tls-peer}
 
 suite_workdir tlshd-vm-suite
 
@@ -64,6 +70,7 @@ suite_select_kernels
 NSC=$(echo $SCENARIOS | wc -w)
 echo "1..$((NSC * ${#KERNELS[@]}))"
 echo "# tlshd under test: $TLSHD_BIN ($(stat -c '%s bytes, modified %y' "$TLSHD_BIN"))"
+[ -x "$TLSHD_NVME_TLS_PEER" ] || echo "# no nvme-tls-peer at $TLSHD_NVME_TLS_PEER (make check TESTS=): scenario 15 will fail"
 suite_print_kernels
 echo "# NFS user space (Debian 12): $(tr '\n' ' ' <"$CACHE/nfs-utils/packages" | sed 's/ $//')"
 echo "# kernels ready in $FETCH_S s; logs in $LOGDIR"

@@ -12,7 +12,9 @@
 #                  trickle or send alerts on the NVMe/TCP port (and stall on
 #                  nfsd's), the daemon stopped while requests queue, a
 #                  reload during a burst, the parent's RSS and fds over
-#                  hundreds of handshakes; each prints its figures.
+#                  hundreds of handshakes; each prints its figures;
+#   scenario 15    a userspace NVMe/TCP host (nvme-tls-peer) taking small
+#                  TLS records: the records nvmet's kTLS writes, on the wire.
 #
 # Output on stdout (the serial console), between markers:
 #   @@TAP-BEGIN@@ ... @@TAP-END@@        TAP: plan, one ok/not ok per scenario,
@@ -21,7 +23,7 @@
 #   @@DMESG-BEGIN@@ ... -END@@           kernel messages about nvme/nfs/tls/...
 #
 # Scenarios to run come from the kernel command line:
-#   tlshd_vm.scenarios=1,2,3,...,14  (default: all)
+#   tlshd_vm.scenarios=1,2,3,...,15  (default: all)
 # A scenario that does not apply to the kernel reports "ok N - ... # SKIP".
 # The TAP test number of a scenario is its scenario number, so the host can
 # tell which one is missing if the VM dies half-way.
@@ -427,10 +429,56 @@ flat_round() {
 	return 0
 }
 
+# ------------------------------------------------------ record size limit ---
+# RFC 8449: a peer that takes records of at most RECSIZE bytes of plaintext
+# sends record_size_limit RECSIZE + 1 (TLS 1.3 counts the content type).
+# The daemon (serving nvmet's handshake) must set TLS_TX_MAX_PAYLOAD_LEN on
+# nvmet's socket, an option of Linux 6.19 and later; before that the
+# handshake stands and the daemon warns.  nvme-tls-peer notes every record
+# header on the wire and reads nvmet's 128-byte ICResp (tests/nvme-tls-peer.c).
+
+NVME_TLS_PEER=/usr/bin/nvme-tls-peer
+RECSIZE=64
+DESC15="a host taking $RECSIZE-byte records (record_size_limit $((RECSIZE + 1))): the handshake stands; with TLS_TX_MAX_PAYLOAD_LEN (6.19+) nvmet's ICResp comes in records of <= $((RECSIZE + 17)) bytes, without it the daemon warns"
+scenario_15() {
+	setup_target && start_daemon || return 1
+	local mark out st rc=0
+	[ -x "$NVME_TLS_PEER" ] || { fail "no $NVME_TLS_PEER in the initramfs"; return 1; }
+	new_host || return 1
+	mark=$(log_mark)
+	out=$("$NVME_TLS_PEER" -m "$RECSIZE" -t 15 127.0.0.1 "$PORT" "$HOSTNQN" "$SUBNQN" \
+		"/tmp/psk.$HOSTID" 2>&1)
+	st=$?
+	diag "$(echo "$out" | sed 's/^/nvme-tls-peer: /')"
+	diag "nvme-tls-peer exit status $st"
+	need_log "$mark" 'handshake succeeded: role=server auth=psk' || rc=1
+	need_no_log "$mark" 'handshake failed' || rc=1
+	log_diag "$mark" 'records limited|cannot limit kTLS'
+	if kernel_at_least 6 19; then
+		[ "$st" = 0 ] || fail "records over the limit, or no ICResp (exit status $st)" || rc=1
+		need_log "$mark" "records limited to $RECSIZE bytes of plaintext" || rc=1
+		need_no_log "$mark" 'cannot limit kTLS' || rc=1
+	else
+		# nvmet's kTLS writes the ICResp in one record: the peer sees
+		# it too large (exit status 2), as the daemon's warning says.
+		[ "$st" = 2 ] || fail "want exit status 2 (a record over the limit) on $KLABEL, got $st" || rc=1
+		need_log "$mark" "records of at most $RECSIZE bytes, and this kernel cannot limit kTLS" || rc=1
+	fi
+	check_daemon_alive || rc=1
+	return $rc
+}
+
+# kernel_at_least MAJOR MINOR: the running kernel is MAJOR.MINOR or later.
+kernel_at_least() {
+	local maj=${KLABEL%%.*} min=${KLABEL#*.}
+	min=${min%%.*}
+	[ "$maj" -gt "$1" ] || { [ "$maj" -eq "$1" ] && [ "$min" -ge "$2" ]; }
+}
+
 # ------------------------------------------------------------------ main ---
 
 SCENARIOS=$(sed -n 's/.*tlshd_vm\.scenarios=\([0-9,]*\).*/\1/p' /proc/cmdline | tr , ' ')
-[ -n "$SCENARIOS" ] || SCENARIOS="1 2 3 4 5 6 7 8 9 10 11 12 13 14"
+[ -n "$SCENARIOS" ] || SCENARIOS="1 2 3 4 5 6 7 8 9 10 11 12 13 14 15"
 MAX=0
 # Scenarios with NFS in them.
 NFS_SCENARIOS="6 7 8 9 10"
