@@ -10,6 +10,11 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
 /* Installs the filter (and no_new_privs). Returns 0 or a negative errno;
  * on failure the caller must not go on with the request. */
 int tlshd_seccomp_install(void);
+
+/* Whether this build leaves the filter out (configure --enable-sanitizers). */
+bool tlshd_seccomp_disabled(void);
