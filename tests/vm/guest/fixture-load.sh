@@ -73,16 +73,23 @@ workers() {
 }
 
 # stall_workers N SNIPPET: start N peers with the shell SNIPPET (e.g.
-# "peer_stall $PORT"), one at a time, each once the previous one holds a
-# worker (up to 10 s each, for a loaded host: it is usually well under a
-# second): a burst would mostly meet the kernel's cap on pending requests
-# instead.  Fails unless N workers run.
+# "peer_stall $PORT"), one at a time, each once the previous one's request
+# was accepted by a worker (the kernel's handshake_cmd_accept events, which
+# hs_trace_on enables: a count of the daemon's children would drop as
+# earlier stalled workers reach their deadline; up to 10 s each, for a
+# loaded host, usually well under a second): a burst would mostly meet the
+# kernel's cap on pending requests instead.  Fails unless all N got one.
 stall_workers() {
-	local sw_want=$(($(workers) + 1)) i=0
+	local base i=0
+	# (Tracing on, without clearing what a scenario already counts.)
+	[ -d "$TRACE/events" ] || mount -t tracefs tracefs "$TRACE" 2>/dev/null
+	echo 1 >"$TRACE/events/handshake/handshake_cmd_accept/enable" 2>/dev/null ||
+		{ fail "no handshake tracepoints to count accepted requests"; return 1; }
+	base=$(hs_events handshake_cmd_accept)
 	while [ "$i" -lt "$1" ]; do
 		eval "$2"
-		wait_for '[ "$(workers)" -ge "$sw_want" ]' 10 || break
-		sw_want=$((sw_want + 1)) i=$((i + 1))
+		wait_for '[ "$(hs_events handshake_cmd_accept)" -gt "$((base + i))" ]' 10 || break
+		i=$((i + 1))
 	done
 	[ "$i" = "$1" ] || { fail "only $i of $1 peers ($2) got a worker"; return 1; }
 }
