@@ -72,7 +72,7 @@ static int tcp_accept_one(const char *port)
 	printf("listening=%u\n", ntohs(sin.sin_port));
 	fflush(stdout);
 	/* Never wait for a client forever. */
-	if (poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, 10000) != 1) {
+	if (poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, 30000) != 1) {
 		close(lfd);
 		errno = ETIMEDOUT;
 		return -1;

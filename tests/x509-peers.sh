@@ -197,7 +197,7 @@ stop_servers
 
 # --- server role ---------------------------------------------------------
 # probe_server CONF CLIENT-COMMAND...: the engine accepts one connection
-# from the client command, which runs with a 10 s limit.
+# from the client command, which runs with a 30 s limit.
 probe_server() {
 	local conf=$1 spid; shift
 	rm -f ckl
@@ -210,31 +210,32 @@ probe_server() {
 	for _ in $(seq 2400); do grep -q '^listening=' srv.out && break; sleep 0.05; done
 	port=$(sed -n 's/^listening=//p' srv.out)
 	[ -n "$port" ] || echo "# probe server: not listening after 120 s: $(tr '\n' ' ' < probe.err)"
-	timeout 10 "${@//@PORT@/$port}" </dev/null >client.out 2>&1
+	# (127.0.0.1, not localhost, which may resolve to ::1 first.)
+	timeout 30 "${@//@PORT@/$port}" </dev/null >client.out 2>&1
 	wait "$spid"; rc=$?
 	out=$(cat srv.out)
-	[ "$rc" = 2 ] && echo "# probe server: $(tr '\n' ' ' < srv.out) $(tr '\n' ' ' < probe.err)"
+	[ "$rc" = 2 ] && echo "# probe server: $(tr '\n' ' ' < srv.out) $(tr '\n' ' ' < probe.err); client: $(tail -3 client.out | tr '\n' ' ')"
 }
 gcli=(env SSLKEYLOGFILE="$dir/ckl" gnutls-cli --priority "$PRIO" --x509cafile ca.pem)
 
-probe_server server.conf "${gcli[@]}" -p @PORT@ localhost
+probe_server server.conf "${gcli[@]}" -p @PORT@ 127.0.0.1
 expect_ok "server x509 vs gnutls-cli without a client certificate"
 [ -z "$(field remote_auth)" ] && pass "server: no client certificate, no REMOTE_AUTH" \
 	|| fail "server: no client certificate, no REMOTE_AUTH" "remote_auth=$(field remote_auth)"
 [ "$(field keylog)" = match ] && pass "server: keys match gnutls-cli's key log" \
 	|| fail "server: keys match gnutls-cli's key log" "keylog=$(field keylog)"
 
-probe_server server.conf "${gcli[@]}" --x509certfile client.pem --x509keyfile client.key -p @PORT@ localhost
+probe_server server.conf "${gcli[@]}" --x509certfile client.pem --x509keyfile client.key -p @PORT@ 127.0.0.1
 expect_ok "server x509 vs gnutls-cli with a trusted client certificate"
 [ "$(field remote_auth)" = 4294967295 ] && pass "server: verified client certificate gives a non-zero REMOTE_AUTH" \
 	|| fail "server: verified client certificate gives a non-zero REMOTE_AUTH" "remote_auth=$(field remote_auth)"
 
-probe_server server.conf "${gcli[@]}" --x509certfile rogue.pem --x509keyfile rogue.key -p @PORT@ localhost
+probe_server server.conf "${gcli[@]}" --x509certfile rogue.pem --x509keyfile rogue.key -p @PORT@ 127.0.0.1
 expect_err "server: client certificate from an untrusted CA" EACCES "signer\|trust"
 grep -qi "alert\|fatal" client.out && pass "server: the rejected client got a fatal alert" \
 	|| fail "server: the rejected client got a fatal alert" "$(tail -3 client.out)"
 
-probe_server server.conf "${gcli[@]}" --x509certfile oldclient.pem --x509keyfile oldclient.key -p @PORT@ localhost
+probe_server server.conf "${gcli[@]}" --x509certfile oldclient.pem --x509keyfile oldclient.key -p @PORT@ 127.0.0.1
 expect_err "server: expired client certificate" EACCES "expired"
 
 probe_server server.conf openssl s_client -quiet -tls1_3 -connect 127.0.0.1:@PORT@ \
@@ -250,7 +251,7 @@ expect_ok "server x509 vs openssl s_client with a client certificate"
 # so any public CA's client certificate passed xprtsec=mtls). The client's
 # certificate is from the test CA, which the system store lacks: the old
 # daemon refused the handshake; now it is not asked for at all.
-probe_server server-noca.conf "${gcli[@]}" --x509certfile client.pem --x509keyfile client.key -p @PORT@ localhost
+probe_server server-noca.conf "${gcli[@]}" --x509certfile client.pem --x509keyfile client.key -p @PORT@ 127.0.0.1
 expect_ok "server without a client trust store vs a client with a certificate"
 [ -z "$(field remote_auth)" ] && pass "server: no client trust store, no REMOTE_AUTH" \
 	|| fail "server: no client trust store, no REMOTE_AUTH" "remote_auth=$(field remote_auth)"
