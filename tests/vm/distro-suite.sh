@@ -13,7 +13,10 @@
 # the trixie one on that kernel under QEMU with its own systemd as PID 1
 # (distro/test.sh, run by distro/tlshd-distro-test.service):
 #   trixie   the installed unit; nvme-cli (gen-tls-key --insert, connect
-#            --tls, disconnect; a wrong key)
+#            --tls, disconnect; a wrong key);
+#            nfs-utils (/etc/exports with xprtsec=, mounts -o xprtsec=tls and
+#            mtls by DNS name and IPv6 address, mtls-only export, a server
+#            certificate without the mounted name)
 # Every result says which kernel, user space and GnuTLS it came from.
 #
 # Environment:
@@ -26,7 +29,8 @@
 #   TLSHD_VM_KERNELS     this suite boots the newest kernel only, and skips
 #                        if these words (see vm-suite.sh) exclude it
 #   TLSHD_DISTRO_VMS     which VMs to boot (default "trixie")
-#   TLSHD_DISTRO_TESTS   only these tests of distro/test.sh, e.g. "nvme_sha256" (default: each VM's whole list)
+#   TLSHD_DISTRO_TESTS   only these tests of distro/test.sh, e.g. "nfs_tls_dns
+#                        sd_stop" (default: each VM's whole list)
 #   TLSHD_DISTRO_TESTING testing suite name on the mirror (default testing)
 #   TLSHD_VM_JOBS        VMs booted in parallel (default: number of CPUs)
 #   TLSHD_VM_TIMEOUT     per-VM timeout in seconds (default 900)
@@ -53,11 +57,12 @@ TESTING=${TLSHD_DISTRO_TESTING:-testing}
 # What each user space holds: the build, the tools under test.
 BUILD_PKGS=build-essential,autoconf,automake,libtool,pkg-config,libgnutls28-dev,libnl-genl-3-dev,libkeyutils-dev,libglib2.0-dev,libsystemd-dev
 RUN_PKGS=systemd,mount,keyutils,kmod,iproute2,procps,openssl,gnutls-bin,nvme-cli
+NFS_PKGS=nfs-kernel-server,nfs-common,rpcbind
 declare -A R_SUITE=([trixie]=trixie [testing]=$TESTING)
-declare -A R_PKGS=([trixie]=$BUILD_PKGS,$RUN_PKGS [testing]=$BUILD_PKGS,$RUN_PKGS)
+declare -A R_PKGS=([trixie]=$BUILD_PKGS,$RUN_PKGS,$NFS_PKGS [testing]=$BUILD_PKGS,$RUN_PKGS)
 # The tests each VM runs (distro/test.sh), in order.
 declare -A R_TESTS=(
-	[trixie]="nvme_sha256 nvme_wrong_key"
+	[trixie]="nvme_sha256 nvme_wrong_key nfs_tls_dns nfs_mtls_dns nfs_tls_ipv6 nfs_mtls_ipv6 nfs_wrong_name"
 	[testing]=""
 )
 ROOT_NAMES="trixie testing"

@@ -10,6 +10,12 @@
 #   nvme_wrong_key  the host's key (connect --tls_key) differs from the
 #                   target's: nvme connect fails in time, both sides'
 #                   reasons in the journal
+#   nfs_tls_dns     nfs-server.service with /etc/exports lines xprtsec=tls,
+#   nfs_mtls_dns    xprtsec=mtls (exportfs -ra); mount -o xprtsec=tls / mtls
+#   nfs_tls_ipv6    by a DNS name (/etc/hosts, DNS SAN) and by an IPv6
+#   nfs_mtls_ipv6   address (IP SAN); the mtls export refuses a tls mount
+#   nfs_wrong_name  a server certificate without the mounted name: the mount
+#                   fails fast, the reason logged
 #
 # /usr/libexec/tlshd-vm/distro.env (written by the host) names the tests to
 # run (TESTS, in order: TAP numbers 1..N), the label of each result (LABEL:
@@ -34,8 +40,9 @@ PORT=4420
 DIAG=/tmp/diag
 KVER=$(uname -r)
 READ_MB=16
-# Limit: a refused NVMe connect.
+# Limits: a refused NVMe connect, a refused NFS mount.
 REFUSE_MAX_MS=15000
+WRONGNAME_MAX_MS=30000
 
 # diag, fail, now_ms, wait_for, ktls_stat, need_ktls, keyring_serial,
 # nvmet_setup, wait_ns, read_over_tls, disconnect_all (shared with the
@@ -223,9 +230,197 @@ t_nvme_wrong_key() {
 	return $rc
 }
 
+# ------------------------------------------------------------------- NFS ---
+NFS_EXPORT=/srv/nfs
+NFS_MNT=/mnt/nfs
+NFS_OPTS=vers=4.2,soft,timeo=50,retrans=2,retry=0
+NFS_STATE=
+NFS_UP_MS=0
+NFS_GRACE=10
+
+# The NFS server as Debian runs it: /etc/exports, nfs-server.service (which
+# runs exportfs -r, rpc.mountd, rpc.nfsd), grace and lease cut to 10 s in
+# /etc/nfs.conf.d.  Started before the first test so that the grace
+# period is over when the NFS tests write.
+nfs_server_setup() {
+	local t0
+	NFS_STATE=failed
+	: >/tmp/nfs-setup.diag
+	t0=$(now_ms)
+	mkdir -p "$NFS_EXPORT" "$NFS_MNT" /etc/nfs.conf.d
+	mount -t tmpfs -o mode=0755 tmpfs "$NFS_EXPORT" && mkdir "$NFS_EXPORT/tls" "$NFS_EXPORT/mtls" &&
+		mount -t tmpfs -o mode=0755 tmpfs "$NFS_EXPORT/tls" &&
+		mount -t tmpfs -o mode=0755 tmpfs "$NFS_EXPORT/mtls" ||
+		{ echo "cannot mount the export tmpfs" >>/tmp/nfs-setup.diag; return 1; }
+	cat >/etc/exports <<EOF
+# tlshd distro VM test: the NFSv4 root takes TLS with or without a client
+# certificate; below it, one export for each.
+$NFS_EXPORT       *(rw,sync,insecure,no_root_squash,fsid=0,no_subtree_check,xprtsec=tls:mtls)
+$NFS_EXPORT/tls   *(rw,sync,insecure,no_root_squash,fsid=1,no_subtree_check,xprtsec=tls)
+$NFS_EXPORT/mtls  *(rw,sync,insecure,no_root_squash,fsid=2,no_subtree_check,xprtsec=mtls)
+EOF
+	printf '[nfsd]\ngrace-time=%s\nlease-time=%s\nvers3=n\n' "$NFS_GRACE" "$NFS_GRACE" >/etc/nfs.conf.d/tlshd-vm.conf
+	# A loopback mount must not bypass RPC (and TLS) for I/O.
+	modprobe nfs 2>/dev/null
+	[ -w /sys/module/nfs/parameters/localio_enabled ] && echo N >/sys/module/nfs/parameters/localio_enabled
+	systemctl start nfs-server.service >>/tmp/nfs-setup.diag 2>&1 ||
+		{ echo "systemctl start nfs-server.service failed:" >>/tmp/nfs-setup.diag
+		  systemctl status --no-pager nfs-server.service 2>&1 | tail -n 8 >>/tmp/nfs-setup.diag; return 1; }
+	NFS_UP_MS=$(now_ms)
+	echo "nfs-server.service active after $((NFS_UP_MS - t0)) ms; nfsd versions '$(cat /proc/fs/nfsd/versions 2>/dev/null)', $(cat /proc/fs/nfsd/threads 2>/dev/null) threads; nfsconf: grace-time=$(nfsconf --get nfsd grace-time 2>&1) lease-time=$(nfsconf --get nfsd lease-time 2>&1)" >>/tmp/nfs-setup.diag
+	NFS_STATE=ok
+}
+
+nfs_server() {
+	need_tlshd || return 1
+	if [ "$NFS_STATE" != ok ]; then
+		cat /tmp/nfs-setup.diag >>"$DIAG" 2>/dev/null
+		fail "NFS server setup failed"
+		return 1
+	fi
+	if [ "${NFS_SHOWN:-0}" = 0 ]; then
+		cat /tmp/nfs-setup.diag >>"$DIAG"
+		NFS_SHOWN=1
+	fi
+}
+
+nfs_wait_grace() {
+	local left=$((NFS_UP_MS + (NFS_GRACE + 1) * 1000 - $(now_ms)))
+	[ "$left" -le 0 ] || { diag "waiting ${left} ms for the end of nfsd's grace period"; sleep $((left / 1000 + 1)); }
+}
+
+nfs_mounted() { awk -v m="$NFS_MNT" '$2 == m { f = 1 } END { exit !f }' /proc/mounts; }
+nfs_clients() { tail -n +2 /proc/fs/nfsfs/servers 2>/dev/null | wc -l; }
+
+# nfs_mount SPEC OPTS: mount -t nfs (mount.nfs of nfs-common); MOUNT_MS,
+# MOUNT_ERR.
+nfs_mount() {
+	local t0 out rc
+	MOUNT_ERR=
+	# (A new mount must make a new connection: wait until the client of
+	# the previous one has gone.)
+	wait_for '[ "$(nfs_clients)" = 0 ]' 10
+	t0=$(now_ms)
+	out=$(timeout 60 mount -t nfs -o "$NFS_OPTS,$2" "$1" "$NFS_MNT" 2>&1)
+	rc=$?
+	MOUNT_MS=$(($(now_ms) - t0))
+	[ "$rc" = 0 ] && nfs_mounted && return 0
+	MOUNT_ERR="exit $rc: $(echo "$out" | tr '\n' ' ')"
+	nfs_mounted && umount "$NFS_MNT" 2>/dev/null
+	return 1
+}
+
+nfs_umount() {
+	nfs_mounted || return 0
+	timeout 30 umount "$NFS_MNT" 2>>"$DIAG" || timeout 10 umount -f -l "$NFS_MNT" 2>>"$DIAG"
+	! nfs_mounted || { fail "could not unmount $NFS_MNT"; return 1; }
+}
+
+# nfs_rw SERVER_DIR: 1 MiB written through the mount, the same bytes in the
+# server's directory, read back with O_DIRECT; kTLS carried it.
+NFS_SEQ=0
+nfs_rw() {
+	local name want got srv t0
+	NFS_SEQ=$((NFS_SEQ + 1))
+	name=tlshd-distro-$NFS_SEQ.bin
+	head -c 1048576 /dev/urandom >/tmp/nfs.data
+	want=$(md5sum </tmp/nfs.data | cut -d' ' -f1)
+	nfs_wait_grace
+	t0=$(now_ms)
+	timeout 60 dd if=/tmp/nfs.data of="$NFS_MNT/$name" bs=64k conv=fsync status=none 2>/tmp/dd.err ||
+		{ fail "writing $NFS_MNT/$name failed: $(tr '\n' ' ' </tmp/dd.err)"; return 1; }
+	srv=$(md5sum <"$1/$name" 2>/dev/null | cut -d' ' -f1)
+	[ "$srv" = "$want" ] || { fail "$1/$name on the server: md5 '${srv:-missing}', written '$want'"; return 1; }
+	got=$(timeout 60 dd if="$NFS_MNT/$name" bs=64k iflag=direct status=none 2>/tmp/dd.err | md5sum | cut -d' ' -f1)
+	[ "$got" = "$want" ] || { fail "read back (O_DIRECT): md5 $got, written $want; $(tr '\n' ' ' </tmp/dd.err)"; return 1; }
+	ktls_stat
+	diag "1 MiB written, identical in $1, read back in $(($(now_ms) - t0)) ms; $KTLS"
+	need_ktls
+}
+
+# nfs_good SPEC OPTS SERVER_DIR CLIENT_AUTH PEERNAME: mount, rw, the
+# client handshake (CLIENT_AUTH: unauth or x509, with TLSHD_PEERNAME
+# PEERNAME) and nfsd's (x509) logged, unmount.
+nfs_good() {
+	local mark rc=0
+	nfs_server || return 1
+	mark=$(jmark)
+	nfs_mount "$1" "$2" || { fail "mount -t nfs -o $2 $1 failed after ${MOUNT_MS} ms: $MOUNT_ERR"; jdiag "$mark" 'handshake|rejected|certificate'; return 1; }
+	diag "mount -t nfs -o ...,$2 $1: ${MOUNT_MS} ms"
+	nfs_rw "$3" || rc=1
+	jneed "$mark" "handshake succeeded: role=client auth=$4 " || rc=1
+	jneed "$mark" 'handshake succeeded: role=server auth=x509 ' || rc=1
+	[ "$4" != x509 ] || jneed "$mark" "client certificate verified: subject 'CN=tlshd-distro client'" || rc=1
+	journalctl -q --after-cursor="$mark" SYSLOG_IDENTIFIER=tlshd TLSHD_ROLE=client -o export --no-pager \
+		--output-fields=TLSHD_PEERNAME 2>/dev/null | sed -n 's/^TLSHD_PEERNAME=//p' | sort -u >/tmp/peernames
+	grep -qx -F "$5" /tmp/peernames ||
+		{ fail "no client handshake entry with TLSHD_PEERNAME=$5 (seen: $(tr '\n' ' ' </tmp/peernames))"; rc=1; }
+	jdiag "$mark" 'handshake|verified'
+	nfs_umount || rc=1
+	return $rc
+}
+
+DESC_nfs_tls_dns="nfs: /etc/exports lines with xprtsec=tls, xprtsec=mtls (and tls:mtls on the root) loaded by exportfs -ra; mount -o xprtsec=tls by DNS name (nfs.test, DNS SAN) of the tls export: 1 MiB written and read back over kTLS"
+t_nfs_tls_dns() {
+	nfs_server || return 1
+	local out rc=0 e
+	out=$(exportfs -ra 2>&1) || { fail "exportfs -ra failed: $out"; return 1; }
+	exportfs -v >/tmp/exportfs.v 2>&1
+	sed 's/^/  exportfs -v: /' /tmp/exportfs.v >>"$DIAG"
+	for e in ":xprtsec=tls:mtls" "/tls:xprtsec=tls" "/mtls:xprtsec=mtls"; do
+		tr -d ' \t\n' </tmp/exportfs.v | grep -q "$NFS_EXPORT${e%%:*}<world>([^)]*${e#*:}[,)]" ||
+			{ fail "exportfs -v does not show $NFS_EXPORT${e%%:*} with ${e#*:}"; rc=1; }
+	done
+	nfs_good nfs.test:/tls xprtsec=tls "$NFS_EXPORT/tls" unauth nfs.test || rc=1
+	return $rc
+}
+
+DESC_nfs_mtls_dns="nfs: mount -o xprtsec=mtls by DNS name of the mtls-only export: read back, client certificate verified; a xprtsec=tls mount of it is refused"
+t_nfs_mtls_dns() {
+	local mark rc=0
+	nfs_good nfs.test:/mtls xprtsec=mtls "$NFS_EXPORT/mtls" x509 nfs.test || rc=1
+	nfs_server || return 1
+	mark=$(jmark)
+	if nfs_mount nfs.test:/mtls xprtsec=tls; then
+		fail "a xprtsec=tls mount of the mtls-only export SUCCEEDED"
+		nfs_umount
+		return 1
+	fi
+	diag "xprtsec=tls mount of nfs.test:/mtls refused as expected after ${MOUNT_MS} ms: $MOUNT_ERR"
+	echo "$MOUNT_ERR" | grep -q -i -E 'not permitted|permission denied|access denied' ||
+		{ fail "the refusal is not a permission error: $MOUNT_ERR"; rc=1; }
+	# Refused by the export's policy, after a good TLS handshake.
+	jneed "$mark" 'handshake succeeded: role=client auth=unauth ' || rc=1
+	return $rc
+}
+
+DESC_nfs_tls_ipv6="nfs: mount -o xprtsec=tls by IPv6 address ([::1], IP SAN) of the tls export: 1 MiB written and read back over kTLS"
+t_nfs_tls_ipv6() { nfs_good '[::1]:/tls' xprtsec=tls "$NFS_EXPORT/tls" unauth ::1; }
+
+DESC_nfs_mtls_ipv6="nfs: mount -o xprtsec=mtls by IPv6 address ([::1]) of the mtls-only export: read back, client certificate verified"
+t_nfs_mtls_ipv6() { nfs_good '[::1]:/mtls' xprtsec=mtls "$NFS_EXPORT/mtls" x509 ::1; }
+
+DESC_nfs_wrong_name="nfs: a server certificate without the mounted name (nfs-wrong.test): mount fails within $((WRONGNAME_MAX_MS / 1000)) s, name mismatch logged"
+t_nfs_wrong_name() {
+	local mark rc=0
+	nfs_server || return 1
+	mark=$(jmark)
+	if nfs_mount nfs-wrong.test:/ xprtsec=tls; then
+		fail "mount of nfs-wrong.test:/ SUCCEEDED (the certificate has no such name)"
+		nfs_umount
+		return 1
+	fi
+	diag "mount of nfs-wrong.test:/ refused as expected after ${MOUNT_MS} ms: $MOUNT_ERR"
+	[ "$MOUNT_MS" -le "$WRONGNAME_MAX_MS" ] || { fail "the failing mount took ${MOUNT_MS} ms"; rc=1; }
+	jneed "$mark" 'handshake failed: role=client auth=unauth .*errno=EACCES reason=server certificate rejected: .*name in the certificate does not match' || rc=1
+	jdiag "$mark" 'handshake failed|rejected' 3
+	return $rc
+}
+
 # ------------------------------------------------------------------ main ---
 echo
 echo "@@GUEST-UP@@ uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$KVER"
+case " $TESTS " in *" nfs_"*) nfs_server_setup ;; esac
 
 echo "@@TAP-BEGIN@@"
 set -- $TESTS
@@ -241,6 +436,7 @@ for t in $TESTS; do
 	if "t_$t"; then res=ok; else res="not ok"; fi
 	if [ "$res" != ok ]; then
 		dump_state
+		nfs_mounted && umount -f -l "$NFS_MNT" 2>/dev/null
 		disconnect_all
 	fi
 	echo "$res $n - [$LABEL] $t: $desc"
