@@ -10,13 +10,15 @@
 # install"), runs its host unit tests there ("make check", relayed here as
 # TAP), makes a disk image of each with the newest test kernel's modules
 # (fetch-kernels.sh: the newest cloud kernel in trixie-backports), and boots
-# the trixie one on that kernel under QEMU with its own systemd as PID 1
+# both on that kernel under QEMU with their own systemd as PID 1
 # (distro/test.sh, run by distro/tlshd-distro-test.service):
 #   trixie   the installed unit; nvme-cli (gen-tls-key --insert, connect
-#            --tls, disconnect; a wrong key);
+#            --tls, disconnect; a wrong key; a SHA-384 key refused
+#            clearly by a tlshd built against GnuTLS 3.8.9);
 #            nfs-utils (/etc/exports with xprtsec=, mounts -o xprtsec=tls and
 #            mtls by DNS name and IPv6 address, mtls-only export, a server
 #            certificate without the mounted name)
+#   testing  nvme-cli with a SHA-384 PSK end to end (TLS_AES_256_GCM_SHA384)
 # Every result says which kernel, user space and GnuTLS it came from.
 #
 # Environment:
@@ -28,7 +30,7 @@
 #                        $TLSHD_VM_CACHE/logs)
 #   TLSHD_VM_KERNELS     this suite boots the newest kernel only, and skips
 #                        if these words (see vm-suite.sh) exclude it
-#   TLSHD_DISTRO_VMS     which VMs to boot (default "trixie")
+#   TLSHD_DISTRO_VMS     which VMs to boot (default "trixie testing")
 #   TLSHD_DISTRO_TESTS   only these tests of distro/test.sh, e.g. "nfs_tls_dns
 #                        sd_stop" (default: each VM's whole list)
 #   TLSHD_DISTRO_TESTING testing suite name on the mirror (default testing)
@@ -51,7 +53,7 @@ CACHE=${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}
 LOGDIR=${TLSHD_VM_LOGDIR:-$CACHE/logs}
 JOBS=${TLSHD_VM_JOBS:-$(nproc 2>/dev/null || echo 1)}
 TIMEOUT=${TLSHD_VM_TIMEOUT:-900}
-VMS=${TLSHD_DISTRO_VMS:-trixie}
+VMS=${TLSHD_DISTRO_VMS:-trixie testing}
 TESTING=${TLSHD_DISTRO_TESTING:-testing}
 
 # What each user space holds: the build, the tools under test.
@@ -62,8 +64,8 @@ declare -A R_SUITE=([trixie]=trixie [testing]=$TESTING)
 declare -A R_PKGS=([trixie]=$BUILD_PKGS,$RUN_PKGS,$NFS_PKGS [testing]=$BUILD_PKGS,$RUN_PKGS)
 # The tests each VM runs (distro/test.sh), in order.
 declare -A R_TESTS=(
-	[trixie]="nvme_sha256 nvme_wrong_key nfs_tls_dns nfs_mtls_dns nfs_tls_ipv6 nfs_mtls_ipv6 nfs_wrong_name"
-	[testing]=""
+	[trixie]="nvme_sha256 nvme_sha384 nvme_wrong_key nfs_tls_dns nfs_mtls_dns nfs_tls_ipv6 nfs_mtls_ipv6 nfs_wrong_name"
+	[testing]="nvme_sha256 nvme_sha384"
 )
 ROOT_NAMES="trixie testing"
 if [ -n "${TLSHD_DISTRO_TESTS:-}" ]; then
@@ -149,9 +151,10 @@ upstream() { local v=${1#*:}; echo "${v%%-*}"; }
 
 # payload NAME: the files /init copies into the root of VM NAME.
 payload() {
-	local name=$1 p=$WORK/$1/payload
+	local name=$1 p=$WORK/$1/payload expect=refuse
 	# shellcheck disable=SC1091
 	. "$WORK/$name/info"
+	[ "$SHA384_PSK" = yes ] && expect=connect
 	mkdir -p "$p/usr/libexec/tlshd-vm" "$p/etc/systemd/system" "$p/etc/tlshd" "$p/etc/sysctl.d" \
 		"$p/etc/systemd/journald.conf.d"
 	install -m 755 "$HERE/distro/test.sh" "$p/usr/libexec/tlshd-vm/distro-test.sh"
@@ -163,6 +166,7 @@ payload() {
 	cat >"$p/usr/libexec/tlshd-vm/distro.env" <<-EOF
 	TESTS='${R_TESTS[$name]}'
 	LABEL='$KLABEL, $OS, GnuTLS $(upstream "$GNUTLS")'
+	SHA384_EXPECT=$expect
 	MSGID_OK=$MSGID_OK
 	MSGID_FAIL=$MSGID_FAIL
 	EOF

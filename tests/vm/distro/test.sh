@@ -7,6 +7,9 @@
 #
 #   nvme_sha256     nvme gen-tls-key --hmac=1 --insert, nvmet TLS port,
 #                   nvme connect --tls, 16 MiB read over kTLS, nvme disconnect
+#   nvme_sha384     the same with --hmac=2 (48-byte PSK): connects with
+#                   TLS_AES_256_GCM_SHA384 where tlshd has the SHA-384 binder
+#                   API (SHA384_EXPECT=connect), else is refused clearly
 #   nvme_wrong_key  the host's key (connect --tls_key) differs from the
 #                   target's: nvme connect fails in time, both sides'
 #                   reasons in the journal
@@ -19,7 +22,7 @@
 #
 # /usr/libexec/tlshd-vm/distro.env (written by the host) names the tests to
 # run (TESTS, in order: TAP numbers 1..N), the label of each result (LABEL:
-# kernel, user space, GnuTLS).
+# kernel, user space, GnuTLS) and what to expect (SHA384_EXPECT).
 #
 # Output on stdout, between markers:
 #   @@TAP-BEGIN@@ ... @@TAP-END@@          TAP, "#" lines
@@ -199,6 +202,35 @@ nvme_good() {
 
 DESC_nvme_sha256="nvme-cli: gen-tls-key --hmac=1 --insert, nvmet TLS port, nvme connect --tls, ${READ_MB} MiB read over kTLS (a SHA-256 suite), nvme disconnect"
 t_nvme_sha256() { nvme_good 1 "TLS_[A-Z0-9_]+_SHA256"; }
+
+if [ "${SHA384_EXPECT:-refuse}" = connect ]; then
+	DESC_nvme_sha384="nvme-cli: gen-tls-key --hmac=2 --insert (48-byte PSK), nvme connect --tls negotiates TLS_AES_256_GCM_SHA384, ${READ_MB} MiB read, nvme disconnect"
+	t_nvme_sha384() {
+		nvme_good 2 TLS_AES_256_GCM_SHA384 || return 1
+		[ "$(echo "$KEY_DESC" | cut -c1-8)" = NVMe0R02 ] || [ "$(echo "$KEY_DESC" | cut -c1-8)" = NVMe1R02 ] ||
+			{ fail "the key is not a SHA-384 (R02) PSK: '$KEY_DESC'"; return 1; }
+	}
+else
+	DESC_nvme_sha384="nvme-cli: gen-tls-key --hmac=2 --insert (48-byte PSK) with GnuTLS < 3.8.11: nvme connect --tls refused within $((REFUSE_MAX_MS / 1000)) s, the reason names GnuTLS 3.8.11"
+	t_nvme_sha384() {
+		local mark rc=0
+		setup_target && need_tlshd || return 1
+		new_identity
+		gen_key 2 || return 1
+		mark=$(jmark)
+		if nvme_cli_connect; then
+			fail "nvme connect --tls with a SHA-384 PSK SUCCEEDED (nvme$CTRL) with a tlshd that cannot bind it"
+			nvme_cli_disconnect
+			return 1
+		fi
+		diag "nvme connect --tls failed as expected after ${CONNECT_MS} ms: $CONNECT_OUT"
+		[ "$CONNECT_MS" -le "$REFUSE_MAX_MS" ] || { fail "the refusal took ${CONNECT_MS} ms"; rc=1; }
+		jneed "$mark" "handshake failed: role=client auth=psk .*errno=EOPNOTSUPP reason=PSK [0-9]+ is a 48-byte SHA-384 key; binding it needs GnuTLS 3.8.11 or later" || rc=1
+		jdiag "$mark" 'handshake|SHA-384'
+		disconnect_all
+		return $rc
+	}
+fi
 
 DESC_nvme_wrong_key="nvme-cli: the host's key (gen-tls-key --keyring, given by connect --tls_key) differs from the target's: nvme connect fails within $((REFUSE_MAX_MS / 1000)) s, client and server reasons logged"
 t_nvme_wrong_key() {
