@@ -12,13 +12,15 @@
 # (fetch-kernels.sh: the newest cloud kernel in trixie-backports), and boots
 # both on that kernel under QEMU with their own systemd as PID 1
 # (distro/test.sh, run by distro/tlshd-distro-test.service):
-#   trixie   the installed unit; nvme-cli (gen-tls-key --insert, connect
-#            --tls, disconnect; a wrong key; a SHA-384 key refused
-#            clearly by a tlshd built against GnuTLS 3.8.9);
+#   trixie   systemd 257 with the installed unit (start, sandbox and
+#            exposure, journal fields, reload, stop); nvme-cli (gen-tls-key
+#            --insert, connect --tls, disconnect; a wrong key; a SHA-384 key
+#            refused clearly by a tlshd built against GnuTLS 3.8.9);
 #            nfs-utils (/etc/exports with xprtsec=, mounts -o xprtsec=tls and
 #            mtls by DNS name and IPv6 address, mtls-only export, a server
 #            certificate without the mounted name)
-#   testing  nvme-cli with a SHA-384 PSK end to end (TLS_AES_256_GCM_SHA384)
+#   testing  nvme-cli with a SHA-384 PSK end to end (TLS_AES_256_GCM_SHA384),
+#            and the unit under that systemd
 # Every result says which kernel, user space and GnuTLS it came from.
 #
 # Environment:
@@ -64,8 +66,8 @@ declare -A R_SUITE=([trixie]=trixie [testing]=$TESTING)
 declare -A R_PKGS=([trixie]=$BUILD_PKGS,$RUN_PKGS,$NFS_PKGS [testing]=$BUILD_PKGS,$RUN_PKGS)
 # The tests each VM runs (distro/test.sh), in order.
 declare -A R_TESTS=(
-	[trixie]="nvme_sha256 nvme_sha384 nvme_wrong_key nfs_tls_dns nfs_mtls_dns nfs_tls_ipv6 nfs_mtls_ipv6 nfs_wrong_name"
-	[testing]="nvme_sha256 nvme_sha384"
+	[trixie]="sd_start sd_sandbox nvme_sha256 nvme_sha384 nvme_wrong_key nfs_tls_dns nfs_mtls_dns nfs_tls_ipv6 nfs_mtls_ipv6 nfs_wrong_name sd_journal sd_reload sd_stop"
+	[testing]="sd_start sd_sandbox nvme_sha256 nvme_sha384 sd_journal sd_stop"
 )
 ROOT_NAMES="trixie testing"
 if [ -n "${TLSHD_DISTRO_TESTS:-}" ]; then
@@ -169,6 +171,7 @@ payload() {
 	SHA384_EXPECT=$expect
 	MSGID_OK=$MSGID_OK
 	MSGID_FAIL=$MSGID_FAIL
+	MAX_EXPOSURE=2.0
 	EOF
 	cat >"$p/etc/hosts" <<-EOF
 	127.0.0.1 localhost

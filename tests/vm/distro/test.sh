@@ -5,6 +5,9 @@
 # distribution's real tools against the tlshd built and installed there
 # ("make install": /usr/sbin/tlshd, tlshd.service, /etc/tlshd.conf):
 #
+#   sd_start        systemctl start tlshd.service: active, ready line
+#   sd_sandbox      the sandbox on the running daemon; exposure as rated by
+#                   this systemd's systemd-analyze security
 #   nvme_sha256     nvme gen-tls-key --hmac=1 --insert, nvmet TLS port,
 #                   nvme connect --tls, 16 MiB read over kTLS, nvme disconnect
 #   nvme_sha384     the same with --hmac=2 (48-byte PSK): connects with
@@ -19,10 +22,16 @@
 #   nfs_mtls_ipv6   address (IP SAN); the mtls export refuses a tls mount
 #   nfs_wrong_name  a server certificate without the mounted name: the mount
 #                   fails fast, the reason logged
+#   sd_journal      the handshake entries' fields (MESSAGE_ID, TLSHD_*),
+#                   attributed to the unit; STATUS= in systemctl status
+#   sd_reload       systemctl reload: a good file is taken, a broken one
+#                   rejected; same MainPID; still serving
+#   sd_stop         systemctl stop: inactive, exit status 0
 #
 # /usr/libexec/tlshd-vm/distro.env (written by the host) names the tests to
 # run (TESTS, in order: TAP numbers 1..N), the label of each result (LABEL:
-# kernel, user space, GnuTLS) and what to expect (SHA384_EXPECT).
+# kernel, user space, GnuTLS) and what to expect (SHA384_EXPECT, the
+# MESSAGE_IDs, MAX_EXPOSURE).
 #
 # Output on stdout, between markers:
 #   @@TAP-BEGIN@@ ... @@TAP-END@@          TAP, "#" lines
@@ -73,13 +82,13 @@ jdiag() { jsince "$1" | grep -E -e "$2" | head -n "${3:-4}" | sed 's/^/  tlshd: 
 
 prop() { systemctl show -p "$1" --value "$UNIT" 2>/dev/null; }
 
-# need_tlshd: the daemon runs (the installed unit, started by the first
-# test that needs it).
+# need_tlshd: the daemon runs (started by sd_start; started here when a
+# test runs without it, e.g. with TLSHD_DISTRO_TESTS).
 need_tlshd() {
 	[ "$(systemctl is-active "$UNIT")" = active ] && return 0
 	write_config
 	systemctl start "$UNIT" 2>>"$DIAG" || { fail "systemctl start $UNIT failed"; return 1; }
-	diag "started $UNIT: $(tlshd --version 2>&1 | head -n 1), MainPID $(prop MainPID)"
+	diag "(started $UNIT for this test)"
 }
 
 dump_state() {
@@ -196,6 +205,7 @@ nvme_good() {
 	jneed "$mark" "handshake succeeded: role=server auth=psk .*cipher=$2 " || rc=1
 	jdiag "$mark" 'handshake|identity'
 	nvme_cli_disconnect || rc=1
+	# (The first good identity serves sd_reload's connect.)
 	[ "$rc" = 0 ] && [ -z "${H1NQN:-}" ] && { H1NQN=$HOSTNQN H1ID=$HOSTID; }
 	return $rc
 }
@@ -446,6 +456,183 @@ t_nfs_wrong_name() {
 	[ "$MOUNT_MS" -le "$WRONGNAME_MAX_MS" ] || { fail "the failing mount took ${MOUNT_MS} ms"; rc=1; }
 	jneed "$mark" 'handshake failed: role=client auth=unauth .*errno=EACCES reason=server certificate rejected: .*name in the certificate does not match' || rc=1
 	jdiag "$mark" 'handshake failed|rejected' 3
+	return $rc
+}
+
+# --------------------------------------------------------------- systemd ---
+# The installed unit under this distribution's systemd.
+
+DESC_sd_start="systemctl start $UNIT (installed unit, Type=notify): active, ready line in its journal"
+t_sd_start() {
+	local rc t0 state
+	write_config
+	diag "unit $(systemctl show -p FragmentPath --value "$UNIT"), ExecStart $(prop ExecStart | sed -n 's/.*path=\([^ ;]*\).*/\1/p'), $(tlshd --version 2>&1 | head -n 1)"
+	t0=$(now_ms)
+	systemctl start "$UNIT" 2>>"$DIAG"
+	rc=$?
+	state=$(systemctl is-active "$UNIT")
+	diag "systemctl start exited $rc after $(($(now_ms) - t0)) ms; is-active: $state; MainPID $(prop MainPID)"
+	[ "$rc" = 0 ] && [ "$state" = active ] || { fail "$UNIT did not start"; return 1; }
+	wait_for '[ "$(journalctl -u "$UNIT" -o cat --no-pager | grep -c "ready: serving TLS handshakes")" -ge 1 ]' 5 ||
+		{ fail "no 'ready: serving TLS handshakes' line in journalctl -u $UNIT"; return 1; }
+	journalctl -u "$UNIT" -o cat --no-pager | grep -E 'ready|keyring|credentials' | head -n 4 | sed 's/^/  tlshd: /' >>"$DIAG"
+}
+
+pstatus() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+DESC_sd_sandbox="sandbox of the running daemon (capabilities, no_new_privs, seccomp, namespaces, unit properties), exposure rated by this systemd <= ${MAX_EXPOSURE}"
+t_sd_sandbox() {
+	local pid rc=0 k v want sec level
+	need_tlshd || return 1
+	pid=$(prop MainPID)
+	[ -n "$pid" ] && [ "$pid" != 0 ] || { fail "no MainPID"; return 1; }
+	for k in CapBnd CapEff; do
+		v=$(pstatus "$pid" $k)
+		[ "$v" = 00000000000010c0 ] || { fail "$k=$v, want 00000000000010c0 (CAP_NET_ADMIN, CAP_SETGID, CAP_SETUID)"; rc=1; }
+	done
+	[ "$(pstatus "$pid" NoNewPrivs)" = 1 ] || { fail "NoNewPrivs is not 1"; rc=1; }
+	[ "$(pstatus "$pid" Seccomp)" = 2 ] || { fail "Seccomp is not 2 (filter)"; rc=1; }
+	diag "/proc/$pid/status: CapBnd=$(pstatus "$pid" CapBnd) CapEff=$(pstatus "$pid" CapEff) NoNewPrivs=$(pstatus "$pid" NoNewPrivs) Seccomp=$(pstatus "$pid" Seccomp)"
+	for k in mnt uts; do
+		[ "$(readlink "/proc/$pid/ns/$k")" != "$(readlink /proc/1/ns/$k)" ] ||
+			{ fail "the daemon shares PID 1's $k namespace"; rc=1; }
+	done
+	# / is read-only for the daemon (ProtectSystem=strict).
+	v=$(awk '$5 == "/" { print $6 }' "/proc/$pid/mountinfo" | tail -n 1)
+	case ",$v," in *,ro,*) ;; *) fail "/ is mounted '$v' in the daemon's namespace, want ro"; rc=1 ;; esac
+	systemctl show -p ProtectSystem,PrivateTmp,PrivateDevices,ProtectHome,NoNewPrivileges,MemoryDenyWriteExecute,ProtectKernelModules,ProtectKernelTunables,ProtectControlGroups,RestrictNamespaces,RestrictAddressFamilies,IPAddressDeny,KeyringMode,Type "$UNIT" >/tmp/show
+	for want in ProtectSystem=strict PrivateTmp=yes PrivateDevices=yes ProtectHome=yes NoNewPrivileges=yes \
+		MemoryDenyWriteExecute=yes ProtectKernelModules=yes ProtectKernelTunables=yes ProtectControlGroups=yes \
+		RestrictNamespaces=yes KeyringMode=shared Type=notify; do
+		v=$(sed -n "s/^${want%%=*}=//p" /tmp/show)
+		[ "${want%%=*}=$v" = "$want" ] || { fail "systemctl show: ${want%%=*}=$v, want $want"; rc=1; }
+	done
+	v=$(sed -n 's/^RestrictAddressFamilies=//p' /tmp/show | tr ' ' '\n' | sort | tr '\n' ' ')
+	[ "$v" = "AF_NETLINK AF_UNIX " ] || { fail "RestrictAddressFamilies=$v, want AF_NETLINK AF_UNIX"; rc=1; }
+	sec=$(systemd-analyze security --no-pager "$UNIT" 2>&1)
+	level=$(echo "$sec" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+	if [ -n "$level" ]; then
+		diag "systemd-analyze security $UNIT (systemd $(systemctl --version | awk 'NR == 1 { print $2 }'), running unit): overall exposure $level (limit $MAX_EXPOSURE)"
+		echo "$sec" | grep -E '^(✗|- )' | head -n 12 | sed -e 's/  */ /g' -e 's/^/  /' >>"$DIAG"
+		awk -v l="$level" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(l <= m) }' || { fail "exposure $level > $MAX_EXPOSURE"; rc=1; }
+	else
+		fail "systemd-analyze security gave no overall exposure: $(echo "$sec" | tail -n 3 | tr '\n' ' ')"
+		rc=1
+	fi
+	return $rc
+}
+
+# handshake_entries [MATCH...]: the handshake entries of the journal, one
+# line each: OK or FAILED (by MESSAGE_ID), then the fields as NAME=value.
+handshake_entries() {
+	journalctl -q "$@" -o export --no-pager \
+		--output-fields=MESSAGE_ID,TLSHD_ROLE,TLSHD_AUTH,TLSHD_RESULT,TLSHD_ERRNO,TLSHD_CIPHER,TLSHD_DURATION_MS,TLSHD_PEER,TLSHD_PEERNAME,TLSHD_REASON,TLSHD_WORKER_UID,_SYSTEMD_UNIT 2>/dev/null |
+		awk -v ok="$MSGID_OK" -v bad="$MSGID_FAIL" '
+		function flush() {
+			if (f["MESSAGE_ID"] == ok || f["MESSAGE_ID"] == bad)
+				printf "%s ROLE=%s AUTH=%s RESULT=%s ERRNO=%s CIPHER=%s DURATION_MS=%s WORKER_UID=%s UNIT=%s PEERNAME=%s REASON=%s\n",
+					f["MESSAGE_ID"] == ok ? "OK" : "FAILED", f["TLSHD_ROLE"], f["TLSHD_AUTH"], f["TLSHD_RESULT"],
+					f["TLSHD_ERRNO"], f["TLSHD_CIPHER"], f["TLSHD_DURATION_MS"], f["TLSHD_WORKER_UID"],
+					f["_SYSTEMD_UNIT"], f["TLSHD_PEERNAME"], f["TLSHD_REASON"]
+			delete f
+		}
+		/^$/ { flush(); next }
+		{ i = index($0, "="); if (i > 1) f[substr($0, 1, i - 1)] = substr($0, i + 1) }
+		END { flush() }'
+}
+
+DESC_sd_journal="journal: per-handshake entries (MESSAGE_ID, TLSHD_ROLE/AUTH/RESULT/ERRNO/CIPHER/DURATION_MS/PEERNAME/REASON) attributed to $UNIT; STATUS= counts them"
+t_sd_journal() {
+	local rc=0 all unit want st n
+	handshake_entries SYSLOG_IDENTIFIER=tlshd >/tmp/hs.all
+	handshake_entries -u "$UNIT" >/tmp/hs.unit
+	all=$(wc -l </tmp/hs.all) unit=$(wc -l </tmp/hs.unit)
+	diag "$all handshake entries with SYSLOG_IDENTIFIER=tlshd, $unit with journalctl -u $UNIT"
+	[ "$all" -gt 0 ] && [ "$all" = "$unit" ] ||
+		{ fail "$((all - unit)) of $all handshake entries are not attributed to $UNIT"; rc=1; }
+	if [ -n "${H1NQN:-}" ]; then
+		want="^OK ROLE=client AUTH=psk RESULT=succeeded ERRNO=0 CIPHER=TLS_[A-Z0-9_]+ DURATION_MS=[0-9]+ WORKER_UID=[0-9]+ UNIT=$UNIT "
+		grep -q -E "$want" /tmp/hs.unit || { fail "no entry like '$want'"; rc=1; }
+		grep -q -E "${want/client/server}" /tmp/hs.unit || { fail "no entry like '${want/client/server}'"; rc=1; }
+	fi
+	if [ "${NFS_STATE:-}" = ok ]; then
+		for want in "^OK ROLE=client AUTH=unauth RESULT=succeeded .* PEERNAME=nfs.test " \
+			"^OK ROLE=client AUTH=x509 RESULT=succeeded .* PEERNAME=::1 " \
+			"^OK ROLE=server AUTH=x509 RESULT=succeeded " \
+			"^FAILED ROLE=client AUTH=unauth RESULT=failed ERRNO=EACCES .*REASON=server certificate rejected"; do
+			grep -q -E "$want" /tmp/hs.unit || { fail "no entry like '$want'"; rc=1; }
+		done
+	fi
+	if echo " $TESTS " | grep -q ' nvme_wrong_key '; then
+		grep -q -E '^FAILED ROLE=server AUTH=psk RESULT=failed ERRNO=E[A-Z]+ .*REASON=.+' /tmp/hs.unit ||
+			{ fail "no failed server PSK entry with TLSHD_ERRNO and TLSHD_REASON"; rc=1; }
+	fi
+	# One of each kind, as examples.
+	for want in 'OK ROLE=client AUTH=psk' 'OK ROLE=server AUTH=psk' 'OK ROLE=client AUTH=x509' \
+		'OK ROLE=server AUTH=x509' 'FAILED ROLE=client' 'FAILED ROLE=server'; do
+		grep -m 1 "^$want " /tmp/hs.unit | cut -c1-300 | sed 's/^/  /' >>"$DIAG"
+	done
+	n=$(grep -c '^OK ' /tmp/hs.unit)
+	st=$(systemctl status --no-pager "$UNIT" 2>/dev/null | sed -n 's/^ *Status: "\(.*\)"$/\1/p')
+	diag "systemctl status: Status: \"$st\""
+	echo "$st" | grep -q -E "handshakes: [0-9]+ in flight, [1-9][0-9]* succeeded, [0-9]+ failed" ||
+		{ fail "no 'Status: \"handshakes: N in flight, M succeeded, K failed\"' with M > 0 ($n good entries)"; rc=1; }
+	return $rc
+}
+
+DESC_sd_reload="systemctl reload: a changed file is taken, a broken one rejected (same MainPID, still active), then a connect succeeds"
+t_sd_reload() {
+	local rc=0 pid0 mark r
+	need_tlshd || return 1
+	pid0=$(prop MainPID)
+	mark=$(jmark)
+	write_config 2
+	systemctl reload "$UNIT" 2>>"$DIAG" || { fail "systemctl reload (good file) failed"; rc=1; }
+	jneed "$mark" '^configuration reloaded$' || rc=1
+	mark=$(jmark)
+	printf '[debug\nloglevel=1\n' >"$CONF"
+	systemctl reload "$UNIT" 2>>"$DIAG"
+	r=$?
+	[ "$r" = 0 ] || { fail "systemctl reload (broken file) exited $r"; rc=1; }
+	jneed "$mark" 'rejected, keeping the current one' || rc=1
+	jdiag "$mark" 'reload|rejected|malformed|tlshd.conf'
+	[ "$(systemctl is-active "$UNIT")" = active ] || { fail "$UNIT is not active after the reloads"; rc=1; }
+	[ "$(prop MainPID)" = "$pid0" ] || { fail "MainPID changed: $pid0 -> $(prop MainPID)"; rc=1; }
+	write_config
+	systemctl reload "$UNIT" 2>>"$DIAG"
+	# Still serving.
+	if [ -n "${H1NQN:-}" ]; then
+		HOSTNQN=$H1NQN HOSTID=$H1ID
+		mark=$(jmark)
+		if nvme_cli_connect; then
+			diag "nvme connect --tls after the reloads: nvme$CTRL in ${CONNECT_MS} ms"
+			jneed "$mark" 'handshake succeeded: role=server auth=psk ' || rc=1
+			nvme_cli_disconnect || rc=1
+		else
+			fail "nvme connect --tls after the reloads failed: $CONNECT_OUT"
+			rc=1
+		fi
+	else
+		diag "(no NVMe identity from nvme_sha256: no connect after the reloads)"
+	fi
+	return $rc
+}
+
+DESC_sd_stop="systemctl stop $UNIT: inactive, Result=success, exit status 0, 'shutting down' logged, no tlshd process left"
+t_sd_stop() {
+	local rc=0 mark r
+	disconnect_all
+	mark=$(jmark)
+	systemctl stop "$UNIT" 2>>"$DIAG"
+	r=$?
+	systemctl show -p ActiveState,Result,ExecMainCode,ExecMainStatus "$UNIT" >/tmp/show.stop
+	diag "systemctl stop exited $r; $(tr '\n' ' ' </tmp/show.stop)"
+	[ "$r" = 0 ] || { fail "systemctl stop exited $r"; rc=1; }
+	for want in ActiveState=inactive Result=success ExecMainCode=1 ExecMainStatus=0; do
+		grep -qx "$want" /tmp/show.stop || { fail "want $want"; rc=1; }
+	done
+	jneed "$mark" 'shutting down' 5 || rc=1
+	pidof tlshd >/dev/null && { fail "tlshd processes left: $(pidof tlshd)"; rc=1; }
 	return $rc
 }
 
