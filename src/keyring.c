@@ -132,7 +132,8 @@ int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len)
 static bool keyring_scan_line(const char *line, const char *name,
 			      struct tlshd_keyring_entry *ret)
 {
-	char type[16], *colon;
+	const char *colon;
+	char type[16];
 	unsigned int serial;
 	long uid;
 	int off = -1;

@@ -42,7 +42,7 @@ static int client_pick_psk(const struct tlshd_request *req, struct tlshd_psk *re
 }
 
 /*
- * TLS 1.3 binds an external PSK to one hash. GnuTLS before 3.8.1 always
+ * TLS 1.3 binds an external PSK to one hash. GnuTLS before 3.8.11 always
  * uses SHA-256, so SHA-384 keys (48 bytes) need the newer API.
  */
 static int client_psk_credentials(const struct tlshd_psk *psk,
@@ -71,7 +71,7 @@ static int client_psk_attach(struct tlshd_handshake *hs, const struct tlshd_psk 
 	r = client_psk_credentials(psk, &sess->psk_client);
 	if (r == -EOPNOTSUPP)
 		return tlshd_tls_fail(hs, r, "PSK %d is a %zu-byte SHA-384 key; binding it needs "
-				      "GnuTLS 3.8.1 or later", psk->serial, psk->key_len);
+				      "GnuTLS 3.8.11 or later", psk->serial, psk->key_len);
 	if (r < 0)
 		return tlshd_tls_fail(hs, -ENOMEM, "out of memory");
 	r = gnutls_psk_set_client_credentials(sess->psk_client, psk->identity, &key,

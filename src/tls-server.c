@@ -72,13 +72,13 @@ static int server_psk_lookup(gnutls_session_t s, const gnutls_datum_t *id,
 #ifndef HAVE_GNUTLS_PSK_ALLOCATE_SERVER_CREDENTIALS2
 	if (tlshd_priority_psk_hash(psk.key_len) == GNUTLS_DIG_SHA384)
 		tlshd_warn("PSK %d is a SHA-384 key; this GnuTLS binds PSKs with SHA-256 only "
-			   "(3.8.1 or later is needed)", serial);
+			   "(3.8.11 or later is needed)", serial);
 #endif
 	tlshd_psk_done(&psk);
 	return r;
 }
 
-/* With GnuTLS 3.8.1+ the binder hash follows the negotiated suite, so
+/* With GnuTLS 3.8.11+ the binder hash follows the negotiated suite, so
  * 32- and 48-byte keys both work; older GnuTLS binds with SHA-256 only. */
 static int server_psk_credentials(gnutls_psk_server_credentials_t *ret)
 {

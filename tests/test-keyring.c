@@ -70,6 +70,25 @@ static void test_identity_ok(void)
 	ok(!tlshd_keyring_identity_ok(id, sizeof(id)), "a byte more is not");
 }
 
+/*
+ * The live tests' keyring names carry this process's id: tlshd_keyring_find
+ * looks names up in /proc/keys, which shows a root process every root-owned
+ * keyring, so a second run at the same time (another build's make check,
+ * another user space's on the same machine) would otherwise find ours.
+ */
+static char planted_name[64], given_name[64], missing_name[64], request_name[64], conf_name[64];
+
+static void name_keyrings(void)
+{
+	int pid = (int)getpid();
+
+	snprintf(planted_name, sizeof(planted_name), "tlshd-test-planted-%d", pid);
+	snprintf(given_name, sizeof(given_name), "tlshd-test-given-%d", pid);
+	snprintf(missing_name, sizeof(missing_name), "tlshd-test-no-such-ring-%d", pid);
+	snprintf(request_name, sizeof(request_name), "tlshd-test-request-%d", pid);
+	snprintf(conf_name, sizeof(conf_name), "tlshd-test-conf-%d", pid);
+}
+
 static key_serial_t ring(const char *name, key_serial_t parent)
 {
 	return add_key("keyring", name, NULL, 0, parent);
@@ -91,32 +110,32 @@ static void test_find_roots_only(void)
 	bool given = true;
 
 	for (int i = 0; i < 3; i++) {
-		planted[i] = ring("tlshd-test-planted", KEY_SPEC_SESSION_KEYRING);
+		planted[i] = ring(planted_name, KEY_SPEC_SESSION_KEYRING);
 		if (keyctl_chown(planted[i], 1000 + i, -1) < 0)
 			given = false;
 		if (i == 1)
-			mine = ring("tlshd-test-planted", KEY_SPEC_SESSION_KEYRING);
+			mine = ring(planted_name, KEY_SPEC_SESSION_KEYRING);
 	}
 	if (!given || mine < 0) {
 		ok(true, "# SKIP cannot give keyrings away here (not root?)");
 		return;
 	}
-	is_int(tlshd_keyring_find("tlshd-test-planted"), mine,
+	is_int(tlshd_keyring_find(planted_name), mine,
 	       "a configured name finds root's keyring, never a user's of the same name");
-	k = ring("tlshd-test-given", KEY_SPEC_SESSION_KEYRING);
+	k = ring(given_name, KEY_SPEC_SESSION_KEYRING);
 	keyctl_chown(k, 1000, -1);
-	is_int(tlshd_keyring_find("tlshd-test-given"), -ENOKEY,
+	is_int(tlshd_keyring_find(given_name), -ENOKEY,
 	       "a name only a user's keyring carries finds nothing");
-	is_int(tlshd_keyring_find("tlshd-test-no-such-ring"), -ENOKEY, "a missing name: ENOKEY");
+	is_int(tlshd_keyring_find(missing_name), -ENOKEY, "a missing name: ENOKEY");
 }
 
 static void test_search_order(void)
 {
-	char *names[] = { "tlshd-test-conf", NULL }, where[128] = "";
+	char *names[] = { conf_name, NULL }, where[128] = "";
 	key_serial_t req, conf, in_req, in_conf, only_conf, only_session, k;
 
-	req = ring("tlshd-test-request", KEY_SPEC_SESSION_KEYRING);
-	conf = ring("tlshd-test-conf", KEY_SPEC_SESSION_KEYRING);
+	req = ring(request_name, KEY_SPEC_SESSION_KEYRING);
+	conf = ring(conf_name, KEY_SPEC_SESSION_KEYRING);
 	in_req = psk("NVMe0R01 both", 0x11, req);
 	in_conf = psk("NVMe0R01 both", 0x22, conf);
 	only_conf = psk("NVMe0R01 conf-only", 0x33, conf);
@@ -148,6 +167,7 @@ int main(void)
 	tlshd_log_open(TLSHD_LOG_STDERR);
 	test_scan();
 	test_identity_ok();
+	name_keyrings();
 	if (keyctl_join_session_keyring(NULL) < 0) {
 		printf("# kernel keyrings unavailable: live checks skipped\n");
 		return tap_done();

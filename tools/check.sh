@@ -59,5 +59,7 @@ if [ "$status" != 0 ]; then
 		tail -n 200 "$log"
 	done
 fi
+# Which user spaces the distro VM suite's results came from.
+grep -h '^# user space: ' $(find "$build" -name 'distro-suite.log' 2>/dev/null) /dev/null || true
 echo "$(count 'PASS\|XFAIL') passed, $(count 'FAIL\|XPASS\|ERROR') failed, $(count SKIP) skipped"
 exit "$status"

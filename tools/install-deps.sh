@@ -12,6 +12,8 @@ export DEBIAN_FRONTEND=noninteractive
 # in the guest), debian-archive-keyring to verify the kernel packages.
 # Host TLS peers: gnutls-bin (certtool, gnutls-serv, gnutls-cli) and openssl.
 # systemd: systemd-analyze checks the unit.
+# mmdebstrap and e2fsprogs (mke2fs -d): the Debian 13 and testing user
+# spaces of the distro VM suite and their disk images.
 # clang and its runtime (ASan, UBSan, libFuzzer): the sanitizer build and
 # the fuzz targets. debhelper, lintian, fakeroot: the Debian package test.
 apt-get update
@@ -20,4 +22,4 @@ apt-get install -y --no-install-recommends \
 	libgnutls28-dev libnl-genl-3-dev libkeyutils-dev libglib2.0-dev libsystemd-dev \
 	qemu-system-x86 busybox-static kmod cpio xz-utils zstd keyutils debian-archive-keyring \
 	gnutls-bin openssl systemd clang libclang-rt-14-dev \
-	debhelper lintian fakeroot
+	debhelper lintian fakeroot mmdebstrap e2fsprogs

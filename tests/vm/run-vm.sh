@@ -10,6 +10,10 @@
 #   --timeout SECONDS   overall QEMU timeout (default ${TLSHD_VM_TIMEOUT:-300})
 #   --scenarios LIST    comma-separated scenario numbers (default: all)
 #   --daemon-log FILE   also write the guest's daemon log to FILE
+#   --disk IMAGE        attach a raw disk image (virtio, /dev/vda) with
+#                       snapshot=on (the guest's writes are thrown away),
+#                       and give the guest 2048 MiB (distro-suite.sh)
+#   --append TEXT       add TEXT to the kernel command line
 #
 # Exit status: 0 if the TAP block came back complete (whatever the test
 # results in it), 2 if it did not (VM crashed, hung or timed out), 1 on
@@ -19,12 +23,15 @@ set -euo pipefail
 die() { echo "run-vm: error: $*" >&2; exit 1; }
 
 LOG='' TIMEOUT=${TLSHD_VM_TIMEOUT:-300} SCENARIOS='' DAEMON_LOG=''
+DISK='' EXTRA_APPEND=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--log) LOG=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--scenarios) SCENARIOS=$2; shift 2 ;;
 	--daemon-log) DAEMON_LOG=$2; shift 2 ;;
+	--disk) DISK=$2; shift 2 ;;
+	--append) EXTRA_APPEND=$2; shift 2 ;;
 	--) shift; break ;;
 	-*) die "unknown option $1" ;;
 	*) break ;;
@@ -44,6 +51,13 @@ fi
 
 APPEND="console=ttyS0 quiet panic=-1"
 [ -n "$SCENARIOS" ] && APPEND="$APPEND tlshd_vm.scenarios=$SCENARIOS"
+[ -n "$EXTRA_APPEND" ] && APPEND="$APPEND $EXTRA_APPEND"
+MEM=1024 DISK_ARGS=()
+if [ -n "$DISK" ]; then
+	[ -f "$DISK" ] || die "$DISK missing"
+	MEM=2048
+	DISK_ARGS=(-drive "file=$DISK,if=virtio,format=raw,snapshot=on")
+fi
 
 # -cpu max,cx16=off: Debian 12's QEMU 7.2 corrupts EFLAGS under TCG around
 # cmpxchg16b (random guest panics); -smp 1 keeps it simple and stable.
@@ -51,9 +65,9 @@ APPEND="console=ttyS0 quiet panic=-1"
 # Output goes to the log file; stdin is /dev/null (no terminal in CI).
 rc=0
 timeout --kill-after=10 "$TIMEOUT" \
-	qemu-system-x86_64 -cpu max,cx16=off -smp 1 -m 1024 \
+	qemu-system-x86_64 -cpu max,cx16=off -smp 1 -m "$MEM" \
 	-nographic -no-reboot -nodefaults -serial stdio \
-	-kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
+	-kernel "$KDIR/vmlinuz" -initrd "$INITRD" "${DISK_ARGS[@]}" \
 	-append "$APPEND" </dev/null >"$LOG" 2>&1 || rc=$?
 
 # The serial console turns \n into \r\n, and the firmware clears the
