@@ -1,16 +1,18 @@
 #!/bin/bash
 # distro-suite.sh: tlshd on the user spaces people deploy (TAP on stdout).
 #
-# Makes two Debian user spaces from the machine's configured package mirror
+# Makes three Debian user spaces from the machine's configured package mirror
 # (mkroot.sh: mmdebstrap, cached between runs):
 #   trixie   Debian 13: systemd 257, nvme-cli 2.13, nfs-utils 2.8, GnuTLS 3.8.9
 #   testing  Debian testing: GnuTLS >= 3.8.11, whose PSK binder API lets
 #            tlshd use 48-byte (SHA-384) PSKs
-# builds tlshd from this source tree in each and installs it there ("make
-# install"), runs its host unit tests there ("make check", relayed here as
-# TAP), makes a disk image of each with the newest test kernel's modules
+#   pkg      Debian 13 with Debian's own ktls-utils installed
+# builds tlshd from this source tree in the first two and installs it there
+# ("make install"), runs its host unit tests there ("make check", relayed
+# here as TAP), builds its Debian package (debian/) in pkg without
+# installing it, makes a disk image of each with the newest test kernel's modules
 # (fetch-kernels.sh: the newest cloud kernel in trixie-backports), and boots
-# both on that kernel under QEMU with their own systemd as PID 1
+# them on that kernel under QEMU with their own systemd as PID 1
 # (distro/test.sh, run by distro/tlshd-distro-test.service):
 #   trixie   systemd 257 with the installed unit (start, sandbox and
 #            exposure, journal fields, reload, stop); nvme-cli (gen-tls-key
@@ -21,6 +23,13 @@
 #            certificate without the mounted name)
 #   testing  nvme-cli with a SHA-384 PSK end to end (TLS_AES_256_GCM_SHA384),
 #            and the unit under that systemd
+#   pkg      ktls-utils' tlshd.service runs with the user's edit of its
+#            configuration file (/etc/tlshd.conf in Debian 13's ktls-utils
+#            1.0.0); apt-get install of the tlshd package removes
+#            ktls-utils, our unit is active with that file (unchanged, no
+#            file of ours made); nvme-cli connect --tls through it;
+#            apt-get purge tlshd leaves nothing of ours but the account,
+#            and the user's file in place
 # Every result says which kernel, user space and GnuTLS it came from.
 #
 # Environment:
@@ -32,7 +41,7 @@
 #                        $TLSHD_VM_CACHE/logs)
 #   TLSHD_VM_KERNELS     this suite boots the newest kernel only, and skips
 #                        if these words (see vm-suite.sh) exclude it
-#   TLSHD_DISTRO_VMS     which VMs to boot (default "trixie testing")
+#   TLSHD_DISTRO_VMS     which VMs to boot (default "trixie testing pkg")
 #   TLSHD_DISTRO_TESTS   only these tests of distro/test.sh, e.g. "nfs_tls_dns
 #                        sd_stop" (default: each VM's whole list)
 #   TLSHD_DISTRO_TESTING testing suite name on the mirror (default testing)
@@ -55,21 +64,28 @@ CACHE=${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}
 LOGDIR=${TLSHD_VM_LOGDIR:-$CACHE/logs}
 JOBS=${TLSHD_VM_JOBS:-$(nproc 2>/dev/null || echo 1)}
 TIMEOUT=${TLSHD_VM_TIMEOUT:-900}
-VMS=${TLSHD_DISTRO_VMS:-trixie testing}
+VMS=${TLSHD_DISTRO_VMS:-trixie testing pkg}
 TESTING=${TLSHD_DISTRO_TESTING:-testing}
 
 # What each user space holds: the build, the tools under test.
 BUILD_PKGS=build-essential,autoconf,automake,libtool,pkg-config,libgnutls28-dev,libnl-genl-3-dev,libkeyutils-dev,libglib2.0-dev,libsystemd-dev
 RUN_PKGS=systemd,mount,keyutils,kmod,iproute2,procps,openssl,gnutls-bin,nvme-cli
 NFS_PKGS=nfs-kernel-server,nfs-common,rpcbind
-declare -A R_SUITE=([trixie]=trixie [testing]=$TESTING)
-declare -A R_PKGS=([trixie]=$BUILD_PKGS,$RUN_PKGS,$NFS_PKGS [testing]=$BUILD_PKGS,$RUN_PKGS)
+# (pkg: the package's build dependencies too; adduser for its postinst.)
+DEB_PKGS=debhelper,dpkg-dev,systemd-dev,adduser,ktls-utils
+declare -A R_SUITE=([trixie]=trixie [testing]=$TESTING [pkg]=trixie)
+declare -A R_PKGS=([trixie]=$BUILD_PKGS,$RUN_PKGS,$NFS_PKGS [testing]=$BUILD_PKGS,$RUN_PKGS
+	[pkg]=$BUILD_PKGS,$RUN_PKGS,$DEB_PKGS)
+# How tlshd gets into each root: built and installed, with its unit tests
+# run; or its package built.
+declare -A R_BUILD=([trixie]="--check" [testing]="--check" [pkg]="--deb")
 # The tests each VM runs (distro/test.sh), in order.
 declare -A R_TESTS=(
 	[trixie]="sd_start sd_sandbox nvme_sha256 nvme_sha384 nvme_wrong_key nfs_tls_dns nfs_mtls_dns nfs_tls_ipv6 nfs_mtls_ipv6 nfs_wrong_name sd_journal sd_reload sd_stop"
 	[testing]="sd_start sd_sandbox nvme_sha256 nvme_sha384 sd_journal sd_stop"
+	[pkg]="pkg_ktls pkg_install pkg_nvme pkg_purge"
 )
-ROOT_NAMES="trixie testing"
+ROOT_NAMES="trixie testing pkg"
 if [ -n "${TLSHD_DISTRO_TESTS:-}" ]; then
 	for name in $ROOT_NAMES; do
 		keep=
@@ -106,14 +122,16 @@ MODDEB=$CACHE/debs/linux-modules-${KVER}_${kpkgver//:/%3a}_amd64.deb
 KLABEL=${KVER%%[+-]*}
 
 # ------------------------------------------------------- the user spaces ---
-# Both roots at once (each has its own lock); a root that cannot be made
+# The roots at once (each has its own lock); a root that cannot be made
 # fails its results, not the suite's plan.
 mkdir -p "$LOGDIR"
 for name in $ROOT_NAMES; do
 	mkdir -p "$WORK/$name"
 	(
 		rc=0
-		"$HERE/mkroot.sh" --include "${R_PKGS[$name]}" --src "$SRCDIR" --check "$WORK/$name" \
+		# shellcheck disable=SC2046
+		"$HERE/mkroot.sh" --include "${R_PKGS[$name]}" --src "$SRCDIR" \
+			$(if [ "${R_BUILD[$name]}" = --check ]; then echo --check "$WORK/$name"; else echo --deb; fi) \
 			--modules-deb "$MODDEB" --image --info "$WORK/$name/info" \
 			"$name" "${R_SUITE[$name]}" >"$WORK/$name/mkroot.log" 2>&1 || rc=$?
 		echo "$rc" >"$WORK/$name/mkroot.status"
@@ -157,21 +175,31 @@ payload() {
 	# shellcheck disable=SC1091
 	. "$WORK/$name/info"
 	[ "$SHA384_PSK" = yes ] && expect=connect
-	mkdir -p "$p/usr/libexec/tlshd-vm" "$p/etc/systemd/system" "$p/etc/tlshd" "$p/etc/sysctl.d" \
+	mkdir -p "$p/usr/libexec/tlshd-vm" "$p/etc/systemd/system" "$p/etc/sysctl.d" \
 		"$p/etc/systemd/journald.conf.d"
 	install -m 755 "$HERE/distro/test.sh" "$p/usr/libexec/tlshd-vm/distro-test.sh"
 	install -m 644 "$HERE/guest/lib.sh" "$p/usr/libexec/tlshd-vm/lib.sh"
 	install -m 644 "$HERE/distro/tlshd-distro.target" "$HERE/distro/tlshd-distro-test.service" \
 		"$p/etc/systemd/system/"
-	install -m 644 "$PKI/ca.pem" "$PKI/server.pem" "$PKI/client.pem" "$p/etc/tlshd/"
-	install -m 600 "$PKI/server.key" "$PKI/client.key" "$p/etc/tlshd/"
+	# (pkg: /etc/tlshd is the user's and ktls-utils', and what is left
+	# there after the purge is reported.)
+	if [ "$name" != pkg ]; then
+		mkdir -p "$p/etc/tlshd"
+		install -m 644 "$PKI/ca.pem" "$PKI/server.pem" "$PKI/client.pem" "$p/etc/tlshd/"
+		install -m 600 "$PKI/server.key" "$PKI/client.key" "$p/etc/tlshd/"
+	fi
+	local label
+	label="$KLABEL, $OS, GnuTLS $(upstream "$GNUTLS")"
+	[ "$name" != pkg ] || label="$KLABEL, $OS, ktls-utils $KTLS_UTILS -> package $DEB"
 	cat >"$p/usr/libexec/tlshd-vm/distro.env" <<-EOF
 	TESTS='${R_TESTS[$name]}'
-	LABEL='$KLABEL, $OS, GnuTLS $(upstream "$GNUTLS")'
+	LABEL='$label'
 	SHA384_EXPECT=$expect
 	MSGID_OK=$MSGID_OK
 	MSGID_FAIL=$MSGID_FAIL
 	MAX_EXPOSURE=2.0
+	PKG=$([ "$name" = pkg ] && echo 1 || echo 0)
+	DEB='$DEB'
 	EOF
 	cat >"$p/etc/hosts" <<-EOF
 	127.0.0.1 localhost
@@ -272,10 +300,12 @@ for name in $ROOT_NAMES; do
 		# shellcheck disable=SC1091
 		. "$dir/info"
 		echo "# user space: $OS, GnuTLS $(upstream "$GNUTLS"), nvme-cli $(upstream "$NVME_CLI"), nfs-utils $(upstream "${NFS_UTILS:-none}"), systemd $(upstream "$SYSTEMD") (Debian packages: libgnutls30t64 $GNUTLS, nvme-cli $NVME_CLI, nfs-common ${NFS_UTILS:-not installed}, systemd $SYSTEMD)"
-		echo "# tlshd built there from $SRCDIR (sources $BUILD_KEY); SHA-384 PSK binder API (gnutls_psk_allocate_client_credentials2): $SHA384_PSK"
+		[ -z "$DEB" ] || echo "# tlshd's package built there from $SRCDIR (sources $BUILD_KEY): /usr/src/$DEB, not installed; Debian's ktls-utils $KTLS_UTILS installed"
+		[ -n "$DEB" ] || echo "# tlshd built there from $SRCDIR (sources $BUILD_KEY); SHA-384 PSK binder API (gnutls_psk_allocate_client_credentials2): $SHA384_PSK"
 		echo "# root $ROOT; image $IMAGE"
 	)
 	grep '^mkroot: ' "$dir/mkroot.log" | sed 's/^/# /'
+	[ "${R_BUILD[$name]}" = --check ] || continue
 	label="$(. "$dir/info" && echo "$OS, GnuTLS $(upstream "$GNUTLS")") host unit tests"
 	relay_check "$name" "$label"
 done

@@ -8,6 +8,8 @@
 #   - tlshd built from a source tree (copied in, built out of tree) and
 #     installed ("make install", as a package would: binary, unit, config);
 #   - its host unit tests ("make check", TAP) run;
+#   - or instead (--deb) its Debian package built there (dpkg-buildpackage
+#     -b, nocheck) and left as /usr/src/tlshd_*.deb, not installed;
 #   - a kernel's modules package unpacked, and an ext4 disk image of the
 #     whole root for a VM (made by mke2fs -d, without mounting anything).
 #
@@ -18,6 +20,9 @@
 #   --check DIR        then run "make check" in the root; its console
 #                      output goes to DIR/check.log, its exit status to
 #                      DIR/check.status
+#   --deb              with --src: build the Debian package (debian/) instead
+#                      of "make install"; the root then holds the .deb in
+#                      /usr/src, and its build dependencies
 #   --modules-deb DEB  unpack this kernel modules package into the root
 #                      (linux-modules-<kver>, as fetch-kernels.sh keeps it)
 #   --image            make (or reuse) the root's disk image
@@ -49,12 +54,13 @@ IMAGE_FORMAT=2
 IMAGE_SIZE=3G
 KEEP_IMAGES=3
 
-INCLUDE='' SRC='' CHECK_DIR='' MODULES_DEB='' WANT_IMAGE=0 INFO=''
+INCLUDE='' SRC='' DEB=0 CHECK_DIR='' MODULES_DEB='' WANT_IMAGE=0 INFO=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--include) INCLUDE=$2; shift 2 ;;
 	--src) SRC=$2; shift 2 ;;
 	--check) CHECK_DIR=$2; shift 2 ;;
+	--deb) DEB=1; shift ;;
 	--modules-deb) MODULES_DEB=$2; shift 2 ;;
 	--image) WANT_IMAGE=1; shift ;;
 	--info) INFO=$2; shift 2 ;;
@@ -69,6 +75,7 @@ for tool in mmdebstrap mke2fs chroot flock sha256sum tar dpkg-deb depmod; do
 	command -v "$tool" >/dev/null || die "$tool not found (tools/install-deps.sh installs it)"
 done
 [ -z "$CHECK_DIR" ] || [ -n "$SRC" ] || die "--check needs --src"
+[ "$DEB" = 0 ] || { [ -n "$SRC" ] && [ -z "$CHECK_DIR" ]; } || die "--deb needs --src, and no --check"
 
 ROOTS=${TLSHD_VM_ROOTS:-${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}/roots}
 mkdir -p "$ROOTS" || die "cannot create $ROOTS"
@@ -162,30 +169,40 @@ if [ -n "$SRC" ]; then
 	[ -s "$list" ] || die "no source files found in $SRC"
 	BUILD_KEY=$( (cd "$SRC" && tar --null -T "$list" --sort=name --mtime=@0 --owner=0 --group=0 \
 		--numeric-owner -cf -) | sha256sum | cut -c1-16)
-	if [ "$(cat "$ENTRY/build.key" 2>/dev/null)" = "$BUILD_KEY" ] && [ -x "$ROOT/usr/sbin/tlshd" ]; then
-		log "tlshd $BUILD_KEY already built and installed in the $SUITE root"
+	if [ "$DEB" = 1 ]; then
+		built() { compgen -G "$ROOT/usr/src/tlshd_*.deb" >/dev/null; }
+		what="its package built"
+		# (-Pnocheck: the package's own make check is the other roots'.)
+		build='cd /usr/src/tlshd
+			DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -b -us -uc -Pnocheck'
 	else
-		t0=$(date +%s.%N)
-		rm -f "$ENTRY/build.key"
-		rm -rf "$ROOT/usr/src/tlshd" "$ROOT/usr/src/tlshd-build"
-		mkdir -p "$ROOT/usr/src/tlshd" "$ROOT/usr/src/tlshd-build"
-		(cd "$SRC" && tar --null -T "$list" -cf -) | tar -xf - -C "$ROOT/usr/src/tlshd"
-		chroot_mounts
-		if ! in_root sh -c 'set -e
-			cd /usr/src/tlshd
+		built() { [ -x "$ROOT/usr/sbin/tlshd" ]; }
+		what="built and installed"
+		build='cd /usr/src/tlshd
 			[ ! -f config.status ] || make distclean
 			autoreconf -fi
 			cd /usr/src/tlshd-build
 			../tlshd/configure --prefix=/usr --sysconfdir=/etc --disable-vm-tests
 			make -j"$(nproc)"
-			make install' >"$ENTRY/build.log" 2>&1; then
+			make install'
+	fi
+	if [ "$(cat "$ENTRY/build.key" 2>/dev/null)" = "$BUILD_KEY" ] && built; then
+		log "tlshd $BUILD_KEY already $what in the $SUITE root"
+	else
+		t0=$(date +%s.%N)
+		rm -f "$ENTRY/build.key"
+		rm -rf "$ROOT/usr/src/tlshd" "$ROOT/usr/src/tlshd-build" "$ROOT"/usr/src/tlshd_* "$ROOT"/usr/src/tlshd-dbgsym_*
+		mkdir -p "$ROOT/usr/src/tlshd" "$ROOT/usr/src/tlshd-build"
+		(cd "$SRC" && tar --null -T "$list" -cf -) | tar -xf - -C "$ROOT/usr/src/tlshd"
+		chroot_mounts
+		if ! in_root sh -c "set -e; $build" >"$ENTRY/build.log" 2>&1 || ! built; then
 			unmount_all
 			tail -n 40 "$ENTRY/build.log" >&2
 			die "building tlshd in the $SUITE root failed (log: $ENTRY/build.log)"
 		fi
 		unmount_all
 		echo "$BUILD_KEY" >"$ENTRY/build.key"
-		log "tlshd $BUILD_KEY built and installed in the $SUITE root in $(elapsed "$t0") s"
+		log "tlshd $BUILD_KEY $what in the $SUITE root in $(elapsed "$t0") s"
 	fi
 	rm -f "$list"
 
@@ -267,5 +284,7 @@ if [ -n "$INFO" ]; then
 		printf 'SYSTEMD=%q\n' "$(pkgver systemd)"
 		printf 'SHA384_PSK=%q\n' "$sha384"
 		printf 'BUILD_KEY=%q\n' "$BUILD_KEY"
+		printf 'DEB=%q\n' "$(cd "$ROOT/usr/src" && ls tlshd_*.deb 2>/dev/null | head -n 1)"
+		printf 'KTLS_UTILS=%q\n' "$(pkgver ktls-utils)"
 	} >"$INFO"
 fi

@@ -28,6 +28,19 @@
 #                   rejected; same MainPID; still serving
 #   sd_stop         systemctl stop: inactive, exit status 0
 #
+# In the package VM (PKG=1: Debian's ktls-utils installed, tlshd's package
+# in /usr/src/$DEB, not installed):
+#   pkg_ktls        the user edits ktls-utils' configuration file (its
+#                   conffile: /etc/tlshd.conf in Debian 13); its
+#                   tlshd.service starts
+#   pkg_install     apt-get install of the package: ktls-utils removed, our
+#                   binary and unit, active with the user's file (unchanged),
+#                   no configuration file of ours made
+#   pkg_nvme        nvme-cli connect --tls through it (as nvme_sha256), the
+#                   user's keyrings= looked up
+#   pkg_purge       apt-get purge tlshd: nothing of ours left running or on
+#                   disk, the user's file kept; what remains is reported
+#
 # /usr/libexec/tlshd-vm/distro.env (written by the host) names the tests to
 # run (TESTS, in order: TAP numbers 1..N), the label of each result (LABEL:
 # kernel, user space, GnuTLS) and what to expect (SHA384_EXPECT, the
@@ -86,7 +99,7 @@ prop() { systemctl show -p "$1" --value "$UNIT" 2>/dev/null; }
 # test runs without it, e.g. with TLSHD_DISTRO_TESTS).
 need_tlshd() {
 	[ "$(systemctl is-active "$UNIT")" = active ] && return 0
-	write_config
+	[ "${PKG:-0}" = 1 ] || write_config
 	systemctl start "$UNIT" 2>>"$DIAG" || { fail "systemctl start $UNIT failed"; return 1; }
 	diag "(started $UNIT for this test)"
 }
@@ -636,10 +649,140 @@ t_sd_stop() {
 	return $rc
 }
 
+# ------------------------------------------------------- Debian packages ---
+# The package VM (PKG=1): Debian's own ktls-utils is installed, and the
+# user has edited its configuration file; the tlshd package (/usr/src/$DEB,
+# built in that root from this tree) goes over it with apt, serves NVMe/TLS
+# with that configuration, and is purged.  The file is ktls-utils'
+# conffile: /etc/tlshd.conf in Debian 13's ktls-utils 1.0.0 (its tlshd
+# reads no other), /etc/tlshd/config where a later one ships that.
+USER_CONF=/etc/tlshd/config
+if [ "${PKG:-0}" = 1 ]; then
+	USER_CONF=$(dpkg-query -W -f='${Conffiles}\n' ktls-utils 2>/dev/null |
+		awk '$1 == "/etc/tlshd.conf" || $1 == "/etc/tlshd/config" { print $1; exit }')
+	USER_CONF=${USER_CONF:-/etc/tlshd/config}
+fi
+USER_RING=tlshd-user-ring
+UNIT_FILE=/usr/lib/systemd/system/tlshd.service
+
+pkgstat() { dpkg-query -W -f='${db:Status-Abbrev}${Version}' "$1" 2>/dev/null | tr -s ' ' ' '; }
+owner() { dpkg-query -S "$1" 2>/dev/null | cut -d: -f1 | tr '\n' ' ' | sed 's/ $//'; }
+conf_sum() { sha256sum "$USER_CONF" 2>/dev/null | cut -c1-16; }
+# apt_diag FILE: the lines of apt's and dpkg's output that say what
+# happened to which package.
+apt_diag() {
+	grep -E '^(The following|  |Removing|Unpacking|Setting up|Selecting|Purging|Preparing|dpkg|Note|W:|E:|[0-9]+ upgraded)|ktls-utils|tlshd' "$1" |
+		grep -v -E '^\(Reading database' | head -n 30 | sed 's/^/  apt| /' >>"$DIAG"
+}
+
+DESC_pkg_ktls="Debian's ktls-utils with the user's $USER_CONF ([debug] loglevel=1, [authenticate] keyrings=$USER_RING): its $UNIT starts, active"
+t_pkg_ktls() {
+	local st rc=0
+	st=$(pkgstat ktls-utils)
+	diag "ktls-utils: '$st'; /usr/sbin/tlshd from $(owner /usr/sbin/tlshd); $UNIT from $(owner "$UNIT_FILE"); ktls-utils conffiles: $(dpkg-query -W -f='${Conffiles}' ktls-utils | awk 'NF { printf "%s ", $1 }')"
+	case $st in ii*) ;; *) fail "ktls-utils is not installed"; return 1 ;; esac
+	ls -d /etc/tlshd.conf /etc/tlshd/config 2>/dev/null | sort >/tmp/confs.before
+	diag "configuration files before: $(tr '\n' ' ' </tmp/confs.before); the user's: $USER_CONF ($(owner "$USER_CONF" | sed 's/^$/no package/'))"
+	mkdir -p "${USER_CONF%/*}"
+	cat >"$USER_CONF" <<CONF
+# The user's configuration, edited for ktls-utils' tlshd.
+[debug]
+loglevel=1
+tls=0
+nl=0
+
+[authenticate]
+keyrings=$USER_RING
+CONF
+	conf_sum >/tmp/user-conf.sum
+	systemctl start "$UNIT" 2>>"$DIAG" || { fail "systemctl start $UNIT (ktls-utils) failed"; rc=1; }
+	[ "$(systemctl is-active "$UNIT")" = active ] || { fail "ktls-utils' $UNIT is not active"; return 1; }
+	diag "ktls-utils' $UNIT active, MainPID $(prop MainPID), ExecStart $(prop ExecStart | sed -n 's/.*argv\[\]=\([^;]*\);.*/\1/p')"
+	journalctl -u "$UNIT" -o cat --no-pager | head -n 5 | sed 's/^/  ktls-utils tlshd: /' >>"$DIAG"
+	return $rc
+}
+
+DESC_pkg_install="apt-get install ./$DEB over ktls-utils: ktls-utils removed, /usr/sbin/tlshd ours, $UNIT active with the user's $USER_CONF (unchanged), no configuration file made"
+t_pkg_install() {
+	local rc=0 mark st ver out pid
+	mark=$(jmark)
+	timeout 300 apt-get install -y "/usr/src/$DEB" >/tmp/apt.out 2>&1
+	st=$?
+	diag "apt-get install -y /usr/src/$DEB exited $st"
+	apt_diag /tmp/apt.out
+	[ "$st" = 0 ] || { fail "apt-get install failed"; tail -n 10 /tmp/apt.out | sed 's/^/  /' >>"$DIAG"; return 1; }
+	st=$(pkgstat ktls-utils)
+	diag "ktls-utils now: '${st:-not installed}'; tlshd: '$(pkgstat tlshd)'"
+	case $st in ii*) fail "ktls-utils is still installed"; rc=1 ;; esac
+	case $(pkgstat tlshd) in ii*) ;; *) fail "the tlshd package is not installed"; rc=1 ;; esac
+	ver=$(dpkg-query -W -f='${Version}' tlshd)
+	out=$(tlshd --version 2>&1 | head -n 1)
+	diag "/usr/sbin/tlshd from $(owner /usr/sbin/tlshd), $UNIT from $(owner "$UNIT_FILE"); tlshd --version: $out"
+	[ "$(owner /usr/sbin/tlshd)" = tlshd ] || { fail "/usr/sbin/tlshd is not the tlshd package's"; rc=1; }
+	[ "$out" = "tlshd ${ver%%-*}" ] || { fail "tlshd --version: '$out', want 'tlshd ${ver%%-*}'"; rc=1; }
+	wait_for '[ "$(systemctl is-active "$UNIT")" = active ]' 10 ||
+		{ fail "$UNIT is $(systemctl is-active "$UNIT") after the installation"; rc=1; }
+	pid=$(prop MainPID)
+	diag "$UNIT $(systemctl is-active "$UNIT") ($(systemctl is-enabled "$UNIT" 2>&1)), MainPID $pid, $(readlink "/proc/$pid/exe" 2>/dev/null), unit $(prop FragmentPath)"
+	jneed "$mark" "^configuration: $USER_CONF\$" || rc=1
+	jneed "$mark" 'ready: serving TLS handshakes' || rc=1
+	jdiag "$mark" 'configuration|ready|tlshd\.conf' 6
+	[ "$(conf_sum)" = "$(cat /tmp/user-conf.sum)" ] ||
+		{ fail "$USER_CONF changed: $(cat /tmp/user-conf.sum) -> $(conf_sum)"; rc=1; }
+	ls -d /etc/tlshd.conf /etc/tlshd/config 2>/dev/null | sort >/tmp/confs.after
+	cmp -s /tmp/confs.before /tmp/confs.after ||
+		{ fail "configuration files were $(tr '\n' ' ' </tmp/confs.before), now $(tr '\n' ' ' </tmp/confs.after)"; rc=1; }
+	[ ! -e /var/lib/tlshd/made-etc-tlshd.conf ] || { fail "postinst installed its own /etc/tlshd.conf"; rc=1; }
+	diag "$USER_CONF unchanged (sha256 $(conf_sum)..., $(owner "$USER_CONF" | sed 's/^$/no package/')); configuration files: $(tr '\n' ' ' </tmp/confs.after); account: $(getent passwd tlshd)"
+	return $rc
+}
+
+DESC_pkg_nvme="nvme-cli with the packaged tlshd: gen-tls-key --insert, nvme connect --tls, ${READ_MB} MiB read over kTLS, disconnect; the user's keyrings=$USER_RING looked up (debug log)"
+t_pkg_nvme() {
+	local mark rc=0
+	mark=$(jmark)
+	nvme_good 1 "TLS_[A-Z0-9_]+_SHA256" || rc=1
+	jneed "$mark" "no keyring '$USER_RING' in /proc/keys" || rc=1
+	jdiag "$mark" "$USER_RING" 2
+	return $rc
+}
+
+DESC_pkg_purge="apt-get purge tlshd: package gone, $UNIT stopped and gone, no tlshd process, /usr/sbin/tlshd gone, the user's $USER_CONF kept as it was, no other configuration file"
+t_pkg_purge() {
+	local rc=0 st f left
+	disconnect_all
+	timeout 300 apt-get purge -y tlshd >/tmp/apt.out 2>&1
+	st=$?
+	diag "apt-get purge -y tlshd exited $st"
+	apt_diag /tmp/apt.out
+	[ "$st" = 0 ] || { fail "apt-get purge failed"; tail -n 10 /tmp/apt.out | sed 's/^/  /' >>"$DIAG"; return 1; }
+	st=$(pkgstat tlshd)
+	case $st in ''|pn*|un*) ;; *) fail "tlshd package state after purge: '$st'"; rc=1 ;; esac
+	[ "$(systemctl is-active "$UNIT" 2>/dev/null)" != active ] || { fail "$UNIT still active"; rc=1; }
+	pidof tlshd >/dev/null && { fail "tlshd processes left: $(pidof tlshd)"; rc=1; }
+	for f in /usr/sbin/tlshd "$UNIT_FILE" /lib/systemd/system/tlshd.service /var/lib/tlshd /usr/share/tlshd; do
+		[ ! -e "$f" ] || { fail "$f left after the purge"; rc=1; }
+	done
+	[ "$(conf_sum)" = "$(cat /tmp/user-conf.sum)" ] || { fail "$USER_CONF gone or changed: '$(conf_sum)'"; rc=1; }
+	ls -d /etc/tlshd.conf /etc/tlshd/config 2>/dev/null | sort >/tmp/confs.after
+	cmp -s /tmp/confs.before /tmp/confs.after ||
+		{ fail "configuration files were $(tr '\n' ' ' </tmp/confs.before), now $(tr '\n' ' ' </tmp/confs.after)"; rc=1; }
+	left=$(find /etc/systemd/system /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked \
+		-name 'tlshd.service*' 2>/dev/null | tr '\n' ' ')
+	[ -z "$left" ] || { fail "unit links left: $left"; rc=1; }
+	diag "after the purge: tlshd '${st:-not known}', $UNIT $(systemctl is-active "$UNIT" 2>&1) ($(systemctl show -p LoadState --value "$UNIT")), ktls-utils '$(pkgstat ktls-utils)'"
+	diag "left behind: $USER_CONF (sha256 $(conf_sum)..., $(owner "$USER_CONF" | sed 's/^$/no package/')); /etc/tlshd: $(ls /etc/tlshd 2>&1 | tr '\n' ' '); account: $(getent passwd tlshd || echo none)"
+	return $rc
+}
+
 # ------------------------------------------------------------------ main ---
 echo
 echo "@@GUEST-UP@@ uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$KVER"
 case " $TESTS " in *" nfs_"*) nfs_server_setup ;; esac
+# (The package's postinst starts tlshd.service, whose PrivateTmp= pulls in
+# tmp.mount, which would hide the files of the test in /tmp halfway: /tmp
+# is mounted first, as on a booted Debian 13.)
+[ "${PKG:-0}" != 1 ] || systemctl start tmp.mount
 
 echo "@@TAP-BEGIN@@"
 set -- $TESTS
