@@ -1,16 +1,18 @@
 #!/bin/bash
 # distro-suite.sh: tlshd on the user spaces people deploy (TAP on stdout).
 #
-# Makes three Debian user spaces from the machine's configured package mirror
+# Makes four Debian user spaces from the machine's configured package mirror
 # (mkroot.sh: mmdebstrap, cached between runs):
 #   trixie   Debian 13: systemd 257, nvme-cli 2.13, nfs-utils 2.8, GnuTLS 3.8.9
 #   testing  Debian testing: GnuTLS >= 3.8.11, whose PSK binder API lets
 #            tlshd use 48-byte (SHA-384) PSKs
-#   pkg      Debian 13 with Debian's own ktls-utils installed
+#   pkg      Debian 13 with Debian's own ktls-utils installed (1.0.0:
+#            /etc/tlshd.conf)
+#   pkg-testing  Debian testing with its ktls-utils (1.4.0: /etc/tlshd/config)
 # builds tlshd from this source tree in the first two and installs it there
 # ("make install"), runs its host unit tests there ("make check", relayed
-# here as TAP), builds its Debian package (debian/) in pkg without
-# installing it, makes a disk image of each with the newest test kernel's modules
+# here as TAP), builds its Debian package (debian/) in the pkg ones
+# without installing it, makes a disk image of each with the newest test kernel's modules
 # (fetch-kernels.sh: the newest cloud kernel in trixie-backports), and boots
 # them on that kernel under QEMU with their own systemd as PID 1
 # (distro/test.sh, run by distro/tlshd-distro-test.service):
@@ -23,9 +25,10 @@
 #            certificate without the mounted name)
 #   testing  nvme-cli with a SHA-384 PSK end to end (TLS_AES_256_GCM_SHA384),
 #            and the unit under that systemd
-#   pkg      ktls-utils' tlshd.service runs with the user's edit of its
-#            configuration file (/etc/tlshd.conf in Debian 13's ktls-utils
-#            1.0.0); apt-get install of the tlshd package removes
+#   pkg, pkg-testing
+#            ktls-utils' tlshd.service runs with the user's edit of its
+#            configuration file (its conffile: /etc/tlshd.conf in Debian
+#            13, /etc/tlshd/config in testing); apt-get install of the tlshd package removes
 #            ktls-utils, our unit is active with that file (unchanged, no
 #            file of ours made); nvme-cli connect --tls through it;
 #            apt-get purge tlshd leaves nothing of ours but the account,
@@ -41,7 +44,8 @@
 #                        $TLSHD_VM_CACHE/logs)
 #   TLSHD_VM_KERNELS     this suite boots the newest kernel only, and skips
 #                        if these words (see vm-suite.sh) exclude it
-#   TLSHD_DISTRO_VMS     which VMs to boot (default "trixie testing pkg")
+#   TLSHD_DISTRO_VMS     which VMs to boot (default "trixie testing pkg
+#                        pkg-testing")
 #   TLSHD_DISTRO_TESTS   only these tests of distro/test.sh, e.g. "nfs_tls_dns
 #                        sd_stop" (default: each VM's whole list)
 #   TLSHD_DISTRO_TESTING testing suite name on the mirror (default testing)
@@ -64,7 +68,7 @@ CACHE=${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}
 LOGDIR=${TLSHD_VM_LOGDIR:-$CACHE/logs}
 JOBS=${TLSHD_VM_JOBS:-$(nproc 2>/dev/null || echo 1)}
 TIMEOUT=${TLSHD_VM_TIMEOUT:-900}
-VMS=${TLSHD_DISTRO_VMS:-trixie testing pkg}
+VMS=${TLSHD_DISTRO_VMS:-trixie testing pkg pkg-testing}
 TESTING=${TLSHD_DISTRO_TESTING:-testing}
 
 # What each user space holds: the build, the tools under test.
@@ -73,19 +77,20 @@ RUN_PKGS=systemd,mount,keyutils,kmod,iproute2,procps,openssl,gnutls-bin,nvme-cli
 NFS_PKGS=nfs-kernel-server,nfs-common,rpcbind
 # (pkg: the package's build dependencies too; adduser for its postinst.)
 DEB_PKGS=debhelper,dpkg-dev,systemd-dev,adduser,ktls-utils
-declare -A R_SUITE=([trixie]=trixie [testing]=$TESTING [pkg]=trixie)
+declare -A R_SUITE=([trixie]=trixie [testing]=$TESTING [pkg]=trixie [pkg-testing]=$TESTING)
 declare -A R_PKGS=([trixie]=$BUILD_PKGS,$RUN_PKGS,$NFS_PKGS [testing]=$BUILD_PKGS,$RUN_PKGS
-	[pkg]=$BUILD_PKGS,$RUN_PKGS,$DEB_PKGS)
+	[pkg]=$BUILD_PKGS,$RUN_PKGS,$DEB_PKGS [pkg-testing]=$BUILD_PKGS,$RUN_PKGS,$DEB_PKGS)
 # How tlshd gets into each root: built and installed, with its unit tests
 # run; or its package built.
-declare -A R_BUILD=([trixie]="--check" [testing]="--check" [pkg]="--deb")
+declare -A R_BUILD=([trixie]="--check" [testing]="--check" [pkg]="--deb" [pkg-testing]="--deb")
 # The tests each VM runs (distro/test.sh), in order.
 declare -A R_TESTS=(
 	[trixie]="sd_start sd_sandbox nvme_sha256 nvme_sha384 nvme_wrong_key nfs_tls_dns nfs_mtls_dns nfs_tls_ipv6 nfs_mtls_ipv6 nfs_wrong_name sd_journal sd_reload sd_stop"
 	[testing]="sd_start sd_sandbox nvme_sha256 nvme_sha384 sd_journal sd_stop"
 	[pkg]="pkg_ktls pkg_install pkg_nvme pkg_purge"
+	[pkg-testing]="pkg_ktls pkg_install pkg_nvme pkg_purge"
 )
-ROOT_NAMES="trixie testing pkg"
+ROOT_NAMES="trixie testing pkg pkg-testing"
 if [ -n "${TLSHD_DISTRO_TESTS:-}" ]; then
 	for name in $ROOT_NAMES; do
 		keep=
@@ -183,14 +188,14 @@ payload() {
 		"$p/etc/systemd/system/"
 	# (pkg: /etc/tlshd is the user's and ktls-utils', and what is left
 	# there after the purge is reported.)
-	if [ "$name" != pkg ]; then
+	if [ "${R_BUILD[$name]}" = --check ]; then
 		mkdir -p "$p/etc/tlshd"
 		install -m 644 "$PKI/ca.pem" "$PKI/server.pem" "$PKI/client.pem" "$p/etc/tlshd/"
 		install -m 600 "$PKI/server.key" "$PKI/client.key" "$p/etc/tlshd/"
 	fi
 	local label
 	label="$KLABEL, $OS, GnuTLS $(upstream "$GNUTLS")"
-	[ "$name" != pkg ] || label="$KLABEL, $OS, ktls-utils $KTLS_UTILS -> package $DEB"
+	[ "${R_BUILD[$name]}" = --check ] || label="$KLABEL, $OS, ktls-utils $KTLS_UTILS -> package $DEB"
 	cat >"$p/usr/libexec/tlshd-vm/distro.env" <<-EOF
 	TESTS='${R_TESTS[$name]}'
 	LABEL='$label'
@@ -198,7 +203,7 @@ payload() {
 	MSGID_OK=$MSGID_OK
 	MSGID_FAIL=$MSGID_FAIL
 	MAX_EXPOSURE=2.0
-	PKG=$([ "$name" = pkg ] && echo 1 || echo 0)
+	PKG=$([ "${R_BUILD[$name]}" = --deb ] && echo 1 || echo 0)
 	DEB='$DEB'
 	EOF
 	cat >"$p/etc/hosts" <<-EOF

@@ -137,9 +137,11 @@ else
 fi
 touch "$ENTRY/.used"
 
-# Drop other roots of this NAME that no run used for two days.
+# Drop other roots of this NAME that no run used for two days (NAME-KEY
+# only: the roots of NAME-other are another name's).
 for d in "$ROOTS/$NAME"-*; do
 	[ -d "$d" ] && [ "$d" != "$ENTRY" ] || continue
+	[[ ${d#"$ROOTS/$NAME"-} =~ ^[0-9a-f]{12}$ ]] || continue
 	if [ -z "$(find "$d/.used" -mtime -2 2>/dev/null)" ]; then
 		log "removing the unused root $d"
 		rm -rf "$d" "$d.lock"
@@ -171,7 +173,7 @@ if [ -n "$SRC" ]; then
 		--numeric-owner -cf -) | sha256sum | cut -c1-16)
 	if [ "$DEB" = 1 ]; then
 		built() { compgen -G "$ROOT/usr/src/tlshd_*.deb" >/dev/null; }
-		what="its package built"
+		what=packaged
 		# (-Pnocheck: the package's own make check is the other roots'.)
 		build='cd /usr/src/tlshd
 			DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -b -us -uc -Pnocheck'

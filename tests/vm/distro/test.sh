@@ -655,7 +655,8 @@ t_sd_stop() {
 # built in that root from this tree) goes over it with apt, serves NVMe/TLS
 # with that configuration, and is purged.  The file is ktls-utils'
 # conffile: /etc/tlshd.conf in Debian 13's ktls-utils 1.0.0 (its tlshd
-# reads no other), /etc/tlshd/config where a later one ships that.
+# reads no other), /etc/tlshd/config where a later one ships that (1.4.0
+# in testing).
 USER_CONF=/etc/tlshd/config
 if [ "${PKG:-0}" = 1 ]; then
 	USER_CONF=$(dpkg-query -W -f='${Conffiles}\n' ktls-utils 2>/dev/null |
