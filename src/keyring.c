@@ -201,22 +201,24 @@ static bool keyring_is_roots(key_serial_t serial, const char *name)
 #define KEYRING_PROC_MAX	(16 * 1024 * 1024)
 #define KEYRING_CANDIDATES	16
 
-key_serial_t tlshd_keyring_find(const char *name)
+/* Reads /proc/keys, or says why not (once per lookup, naming @what). */
+static int keyring_proc_keys(const char *what, char **ret, size_t *ret_len)
+{
+	int r = tlshd_util_read_file(KEYRING_PROC_KEYS, KEYRING_PROC_MAX, ret, ret_len, NULL);
+
+	if (r < 0)
+		tlshd_warn("cannot read %s (%s), where keyrings are found by name: %s not used "
+			   "(a systemd unit with ProcSubset=pid hides it)", KEYRING_PROC_KEYS,
+			   strerror(-r), what);
+	return r;
+}
+
+/* The root-owned keyring described @name in the /proc/keys @text. */
+static key_serial_t keyring_find_in(const char *text, size_t len, const char *name)
 {
 	struct tlshd_keyring_entry c[KEYRING_CANDIDATES];
-	char *text = NULL;
-	size_t len = 0, n;
-	int r;
+	size_t n = tlshd_keyring_scan(text, len, name, c, KEYRING_CANDIDATES);
 
-	r = tlshd_util_read_file(KEYRING_PROC_KEYS, KEYRING_PROC_MAX, &text, &len, NULL);
-	if (r < 0) {
-		tlshd_warn("cannot read %s (%s), where keyrings are found by name: keyring '%s' "
-			   "is not used (a systemd unit with ProcSubset=pid hides it)",
-			   KEYRING_PROC_KEYS, strerror(-r), name);
-		return -ENOENT;
-	}
-	n = tlshd_keyring_scan(text, len, name, c, KEYRING_CANDIDATES);
-	free(text);
 	if (!n)
 		tlshd_debug("no keyring '%s' in %s", name, KEYRING_PROC_KEYS);
 	for (size_t i = 0; i < n; i++) {
@@ -231,10 +233,32 @@ key_serial_t tlshd_keyring_find(const char *name)
 	return -ENOKEY;
 }
 
+key_serial_t tlshd_keyring_find(const char *name)
+{
+	char *text = NULL;
+	size_t len = 0;
+	key_serial_t ring;
+
+	if (keyring_proc_keys(name, &text, &len) < 0)
+		return -ENOENT;
+	ring = keyring_find_in(text, len, name);
+	free(text);
+	return ring;
+}
+
 void tlshd_keyring_possess(const char *const *names)
 {
-	for (; names && *names; names++) {
-		key_serial_t ring = tlshd_keyring_find(*names);
+	char *text = NULL;
+	size_t len = 0;
+
+	if (!names || !*names)
+		return;
+	/* One read of /proc/keys for every name: this runs per request. */
+	if (keyring_proc_keys("keyrings named in the configuration or by the consumer",
+			      &text, &len) < 0)
+		return;
+	for (; *names; names++) {
+		key_serial_t ring = keyring_find_in(text, len, *names);
 
 		if (ring < 0)
 			continue;
@@ -244,6 +268,7 @@ void tlshd_keyring_possess(const char *const *names)
 		if (keyctl_link(ring, KEY_SPEC_THREAD_KEYRING) < 0)
 			tlshd_debug("cannot link keyring '%s': %s", *names, strerror(errno));
 	}
+	free(text);
 }
 
 static key_serial_t keyring_search_one(key_serial_t ring, const char *type,
