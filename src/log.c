@@ -12,6 +12,7 @@
  */
 #include "build-config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,7 +103,7 @@ void tlshd_log_set_prefix(const char *fmt, ...)
 }
 
 /* Journal entries are built as a list of "FIELD=value" strings. */
-#define LOG_FIELDS_MAX	20
+#define LOG_FIELDS_MAX	28
 
 struct log_fields {
 	struct iovec iov[LOG_FIELDS_MAX];
@@ -296,11 +297,34 @@ void tlshd_log_handshake(const struct tlshd_log_handshake *h)
 	log_field(&f, "TLSHD_CIPHER=%s", h->cipher ? h->cipher : "");
 	log_field(&f, "TLSHD_REASON=%s", h->status && h->reason ? h->reason : "");
 	log_field(&f, "TLSHD_DURATION_MS=%ld", h->duration_ms);
+	for (int i = 0; i < TLSHD_PHASE_COUNT; i++) {
+		char name[16];
+		size_t j;
+
+		for (j = 0; tlshd_phase_name(i)[j] && j < sizeof(name) - 1; j++)
+			name[j] = toupper((unsigned char)tlshd_phase_name(i)[j]);
+		name[j] = '\0';
+		log_field(&f, "TLSHD_US_%s=%u", name, h->phase_us[i]);
+	}
 	if (h->worker_pid > 0) {
 		log_field(&f, "TLSHD_WORKER_PID=%d", (int)h->worker_pid);
 		log_field(&f, "TLSHD_WORKER_UID=%u", (unsigned int)h->worker_uid);
 	}
 	log_journal(&f);
+}
+
+const char *tlshd_phase_name(enum tlshd_phase phase)
+{
+	static const char *const names[TLSHD_PHASE_COUNT] = {
+		[TLSHD_PHASE_START] = "start",
+		[TLSHD_PHASE_ACCEPT] = "accept",
+		[TLSHD_PHASE_SETUP] = "setup",
+		[TLSHD_PHASE_HANDSHAKE] = "handshake",
+		[TLSHD_PHASE_KTLS] = "ktls",
+		[TLSHD_PHASE_DONE] = "done",
+	};
+
+	return (unsigned int)phase < TLSHD_PHASE_COUNT ? names[phase] : "?";
 }
 
 const char *tlshd_errno_name(int err)

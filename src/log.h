@@ -55,6 +55,22 @@ int tlshd_log_errno(int prio, int err, const char *fmt, ...)
 #define TLSHD_MESSAGE_ID_SUCCEEDED	"d8e0246a3f204b8b8aa8cc5776ddf1b4"
 #define TLSHD_MESSAGE_ID_FAILED		"a42ec55caf5c45138ad2aa65190ce1f4"
 
+/* Where a request's time went, in microseconds; a phase the request
+ * never reached is 0. */
+enum tlshd_phase {
+	TLSHD_PHASE_START,		/* READY read by the parent -> worker running */
+	TLSHD_PHASE_ACCEPT,		/* netlink socket, ACCEPT and its reply */
+	TLSHD_PHASE_SETUP,		/* keyrings, privileges, filter, credentials */
+	TLSHD_PHASE_HANDSHAKE,		/* TLS 1.3 with the peer, and its checks */
+	TLSHD_PHASE_KTLS,		/* the keys into the socket */
+	TLSHD_PHASE_DONE,		/* DONE and its ack */
+	TLSHD_PHASE_COUNT
+};
+
+/* "start", "accept", ...: the phase's journal field is TLSHD_US_<NAME>
+ * in capitals. */
+const char *tlshd_phase_name(enum tlshd_phase phase);
+
 /* One handshake's outcome, for the one line (and journal entry) each
  * handshake produces. */
 struct tlshd_log_handshake {
@@ -68,12 +84,14 @@ struct tlshd_log_handshake {
 	long duration_ms;		/* ACCEPT reply to DONE ack */
 	pid_t worker_pid;		/* reported by a worker: its pid and uid */
 	uid_t worker_uid;		/* (from the kernel), else 0 */
+	unsigned int phase_us[TLSHD_PHASE_COUNT];
 };
 
 /* Success at LOG_INFO, failure at LOG_ERR; in the journal with the fields
  * TLSHD_ROLE, TLSHD_AUTH, TLSHD_PEER, TLSHD_PEERNAME, TLSHD_RESULT,
- * TLSHD_ERRNO, TLSHD_CIPHER, TLSHD_REASON, TLSHD_DURATION_MS, and for an
- * entry a worker reported to the parent TLSHD_WORKER_PID, TLSHD_WORKER_UID. */
+ * TLSHD_ERRNO, TLSHD_CIPHER, TLSHD_REASON, TLSHD_DURATION_MS, the phases
+ * (TLSHD_US_START ... TLSHD_US_DONE), and for an entry a worker reported
+ * to the parent TLSHD_WORKER_PID, TLSHD_WORKER_UID. */
 void tlshd_log_handshake(const struct tlshd_log_handshake *h);
 
 /* "EKEYREJECTED" for EKEYREJECTED; positive or negative errno accepted. */

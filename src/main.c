@@ -268,6 +268,8 @@ static void daemon_on_netlink(struct tlshd_daemon *d)
 	int r;
 
 	r = tlshd_genl_read_ready(&d->listen, &n);
+	if (n)
+		d->env.ready_us = tlshd_util_now_us();
 	tlshd_supervisor_ready(&d->sv, n);
 	if (r == -ENOBUFS) {
 		tlshd_warn("missed handshake notifications (socket overrun), draining the queue");

@@ -35,6 +35,7 @@ struct report_msg {
 	char peername[256];
 	char cipher[64];
 	char reason[1200];		/* LINE: the message */
+	uint32_t phase_us[TLSHD_PHASE_COUNT];
 };
 
 int tlshd_report_open(struct tlshd_report *rep)
@@ -94,6 +95,7 @@ bool tlshd_report_send(const struct tlshd_report *rep, const struct tlshd_log_ha
 	report_copy(m.peername, sizeof(m.peername), h->peername);
 	report_copy(m.cipher, sizeof(m.cipher), h->cipher);
 	report_copy(m.reason, sizeof(m.reason), h->reason);
+	memcpy(m.phase_us, h->phase_us, sizeof(m.phase_us));
 	return send(rep->worker_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(m);
 }
 
@@ -144,6 +146,7 @@ static void report_log(struct report_msg *m, const struct ucred *cred)
 		.worker_uid = cred->uid,
 	};
 
+	memcpy(h.phase_us, m->phase_us, sizeof(h.phase_us));
 	tlshd_log_handshake(&h);
 }
 

@@ -11,12 +11,14 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "config.h"
 #include "keyring.h"
 #include "log.h"
 #include "tls-internal.h"
+#include "util.h"
 
 /* What each kind of request runs: open (credentials and session), the
  * handshake, check (optional, before kTLS), kTLS. */
@@ -127,9 +129,19 @@ static const struct tls_mode *tls_find_mode(const struct tlshd_request *req)
 	return NULL;
 }
 
+/* Microseconds since *t, which moves on to now. */
+static unsigned int tls_lap(long long *t)
+{
+	long long now = tlshd_util_now_us(), d = now - *t;
+
+	*t = now;
+	return d > 0 && d < UINT32_MAX ? (unsigned int)d : 0;
+}
+
 static int tls_handshake(struct tlshd_handshake *hs)
 {
 	const struct tls_mode *mode = tls_find_mode(hs->req);
+	long long t = tlshd_util_now_us();
 	int r;
 
 	if (!mode)
@@ -140,17 +152,18 @@ static int tls_handshake(struct tlshd_handshake *hs)
 	if (!hs->sess)
 		return tlshd_tls_fail(hs, -ENOMEM, "out of memory");
 	r = mode->open(hs);
+	hs->out->setup_us = tls_lap(&t);
 	if (r < 0)
 		return r;
 	r = tlshd_session_drive(hs);
+	if (r == 0 && mode->check)
+		r = mode->check(hs);
+	hs->out->handshake_us = tls_lap(&t);
 	if (r < 0)
 		return r;
-	if (mode->check) {
-		r = mode->check(hs);
-		if (r < 0)
-			return r;
-	}
-	return tlshd_session_install_ktls(hs);
+	r = tlshd_session_install_ktls(hs);
+	hs->out->ktls_us = tls_lap(&t);
+	return r;
 }
 
 void tlshd_tls_run(const struct tlshd_context *ctx, const struct tlshd_request *req,

@@ -37,8 +37,9 @@ int tlshd_util_peer_address(int fd, char *host, size_t size, unsigned int *ret_p
  * or "fd N (no peer address)". */
 void tlshd_util_peer_label(int fd, char *buf, size_t size);
 
-/* CLOCK_MONOTONIC in milliseconds. */
+/* CLOCK_MONOTONIC in milliseconds, and in microseconds. */
 long long tlshd_util_now_ms(void);
+long long tlshd_util_now_us(void);
 
 /* Keeps the first error in *first (negative errno) and ignores the rest,
  * so that a function can go on and report every problem. */

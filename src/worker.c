@@ -51,6 +51,8 @@ static void worker_fail(struct tlshd_tls_outcome *out, int err, const char *fmt,
 static void worker_handshake(const struct tlshd_worker_env *env, const struct tlshd_request *req,
 			     const char *peer, struct tlshd_tls_outcome *out)
 {
+	long long t = tlshd_util_now_us();
+	unsigned int prep_us;
 	int r;
 
 	tlshd_log_set_prefix("%s %s %s: ", tlshd_role_name(req->role),
@@ -66,14 +68,16 @@ static void worker_handshake(const struct tlshd_worker_env *env, const struct tl
 		worker_fail(out, -EIO, "cannot install the system call filter: %s", strerror(-r));
 		return;
 	}
+	prep_us = tlshd_util_now_us() - t;
 	tlshd_tls_run(env->ctx, req, 0, out);
+	out->setup_us += prep_us;
 }
 
 /* The one line each request leaves in the log; @req is NULL when the
  * kernel's request could not be parsed. */
 static void worker_log(const struct tlshd_worker_env *env, const struct tlshd_request *req,
 		       const char *peer, const struct tlshd_tls_outcome *out, int done_err,
-		       long long ms)
+		       long long ms, const unsigned int *phase_us)
 {
 	struct tlshd_log_handshake h = {
 		.role = req ? tlshd_role_name(req->role) : "?",
@@ -85,6 +89,11 @@ static void worker_log(const struct tlshd_worker_env *env, const struct tlshd_re
 		.reason = out->reason,
 		.duration_ms = ms,
 	};
+
+	memcpy(h.phase_us, phase_us, sizeof(h.phase_us));
+	h.phase_us[TLSHD_PHASE_SETUP] = out->setup_us;
+	h.phase_us[TLSHD_PHASE_HANDSHAKE] = out->handshake_us;
+	h.phase_us[TLSHD_PHASE_KTLS] = out->ktls_us;
 
 	/* The handshake worked, but the consumer was never told. */
 	if (!h.status && done_err < 0) {
@@ -102,7 +111,8 @@ int tlshd_worker_run(const struct tlshd_worker_env *env)
 	struct tlshd_tls_outcome out;
 	struct tlshd_request req;
 	char peer[WORKER_PEER_MAX];
-	long long start;
+	unsigned int phase_us[TLSHD_PHASE_COUNT] = { 0 };
+	long long start, t = tlshd_util_now_us();
 	int r, done, ret;
 
 	if (env->report.worker_fd >= 0)
@@ -112,8 +122,11 @@ int tlshd_worker_run(const struct tlshd_worker_env *env)
 		tlshd_log_errno(LOG_ERR, r, "cannot open a netlink socket for ACCEPT");
 		return TLSHD_WORKER_ERROR;
 	}
+	if (env->ready_us && t > env->ready_us)
+		phase_us[TLSHD_PHASE_START] = t - env->ready_us;
 	r = tlshd_genl_accept(&g, &req);
 	start = tlshd_util_now_ms();
+	phase_us[TLSHD_PHASE_ACCEPT] = tlshd_util_now_us() - t;
 	if (r == -EAGAIN) {
 		ret = TLSHD_WORKER_IDLE;
 		goto out;
@@ -138,11 +151,14 @@ int tlshd_worker_run(const struct tlshd_worker_env *env)
 	else
 		worker_handshake(env, &req, peer, &out);
 
+	t = tlshd_util_now_us();
 	done = tlshd_genl_done(&g, req.sockfd, &out.result);
+	phase_us[TLSHD_PHASE_DONE] = tlshd_util_now_us() - t;
 	if (done < 0)
 		tlshd_log_errno(LOG_ERR, done, "kernel rejected DONE (status %s)",
 				tlshd_errno_name(out.result.status));
-	worker_log(env, r < 0 ? NULL : &req, peer, &out, done, tlshd_util_now_ms() - start);
+	worker_log(env, r < 0 ? NULL : &req, peer, &out, done, tlshd_util_now_ms() - start,
+		   phase_us);
 	ret = out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
 	close(req.sockfd);
 out:

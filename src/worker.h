@@ -24,6 +24,7 @@ struct tlshd_worker_env {
 	struct tlshd_privs_ids ids;	/* uid and gid after ACCEPT */
 	struct tlshd_report report;	/* where its handshake entry goes */
 	int family;			/* the handshake netlink family */
+	long long ready_us;		/* when the parent read the READY it forks for */
 };
 
 /* Serves one request; returns a tlshd_worker_exit value. */

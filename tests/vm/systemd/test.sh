@@ -71,18 +71,19 @@ main_pid() { prop MainPID; }
 # MESSAGE_ID or a TLSHD_ROLE), fields in a fixed order:
 #   MID=<id> ROLE=.. AUTH=.. RESULT=.. ERRNO=.. CIPHER=.. DURATION_MS=.. PEER=..
 #   UNIT=<_SYSTEMD_UNIT> OBJECT_UNIT=<OBJECT_SYSTEMD_UNIT> PID=<_PID>
+#   US_ACCEPT=.. US_HANDSHAKE=.. (phase times, TLSHD_US_*)
 # $1: journalctl match arguments (default: -u tlshd.service).
 handshake_entries() {
 	# (Only these fields: others, e.g. journald's OBJECT_* ones, may be
 	# binary in the export format and break the line structure.)
 	journalctl ${1:--u $UNIT} -o export --no-pager \
-		--output-fields=MESSAGE_ID,TLSHD_ROLE,TLSHD_AUTH,TLSHD_RESULT,TLSHD_ERRNO,TLSHD_CIPHER,TLSHD_DURATION_MS,TLSHD_PEER,_SYSTEMD_UNIT,OBJECT_SYSTEMD_UNIT,_PID 2>/dev/null |
+		--output-fields=MESSAGE_ID,TLSHD_ROLE,TLSHD_AUTH,TLSHD_RESULT,TLSHD_ERRNO,TLSHD_CIPHER,TLSHD_DURATION_MS,TLSHD_PEER,_SYSTEMD_UNIT,OBJECT_SYSTEMD_UNIT,_PID,TLSHD_US_ACCEPT,TLSHD_US_HANDSHAKE 2>/dev/null |
 		awk -v ok="$MSGID_OK" -v bad="$MSGID_FAIL" '
 		function flush() {
 			if (role != "" || mid == ok || mid == bad)
-				printf "MID=%s ROLE=%s AUTH=%s RESULT=%s ERRNO=%s CIPHER=%s DURATION_MS=%s PEER=%s UNIT=%s OBJECT_UNIT=%s PID=%s\n",
-					mid == "" ? "-" : mid, role, auth, result, errno, cipher, dur, peer, unit, ounit, pid
-			mid = role = auth = result = errno = cipher = dur = peer = unit = ounit = pid = ""
+				printf "MID=%s ROLE=%s AUTH=%s RESULT=%s ERRNO=%s CIPHER=%s DURATION_MS=%s PEER=%s UNIT=%s OBJECT_UNIT=%s PID=%s US_ACCEPT=%s US_HANDSHAKE=%s\n",
+					mid == "" ? "-" : mid, role, auth, result, errno, cipher, dur, peer, unit, ounit, pid, usa, ush
+			mid = role = auth = result = errno = cipher = dur = peer = unit = ounit = pid = usa = ush = ""
 		}
 		/^$/ { flush(); next }
 		/^MESSAGE_ID=/ { mid = substr($0, 12) }
@@ -96,6 +97,8 @@ handshake_entries() {
 		/^_SYSTEMD_UNIT=/ { unit = substr($0, 15) }
 		/^_PID=/ { pid = substr($0, 6) }
 		/^OBJECT_SYSTEMD_UNIT=/ { ounit = substr($0, 21) }
+		/^TLSHD_US_ACCEPT=/ { usa = substr($0, 17) }
+		/^TLSHD_US_HANDSHAKE=/ { ush = substr($0, 20) }
 		END { flush() }'
 }
 
@@ -107,7 +110,7 @@ unit_count() { unit_messages | grep -c -e "$1"; }
 # Good handshake entries for a role (client|server) in the output of
 # handshake_entries on stdin.
 good_in() {
-	grep -c -E "^MID=$MSGID_OK ROLE=$1 AUTH=psk RESULT=succeeded ERRNO=0 CIPHER=[^ ]+ DURATION_MS=[0-9]+ "
+	grep -c -E "^MID=$MSGID_OK ROLE=$1 AUTH=psk RESULT=succeeded ERRNO=0 CIPHER=[^ ]+ DURATION_MS=[0-9]+ .* US_ACCEPT=[1-9][0-9]* US_HANDSHAKE=[1-9][0-9]*$"
 }
 # Both counts (client server) in the journal ($1: match arguments, default
 # the unit), one journalctl run.
@@ -349,8 +352,8 @@ test_4() {
 	all=$(wc -l </tmp/hs.unit) ident=$(wc -l </tmp/hs.ident)
 	diag "handshake entries: $ident with SYSLOG_IDENTIFIER=tlshd, $all with journalctl -u $UNIT ($n1 good client, $n2 good server)"
 	sed 's/^/  /' /tmp/hs.ident >>"$DIAG"
-	[ "$n1" -ge 1 ] || { fail "journalctl -u $UNIT: no client entry with MESSAGE_ID=$MSGID_OK TLSHD_AUTH=psk TLSHD_RESULT=succeeded TLSHD_ERRNO=0, TLSHD_CIPHER, TLSHD_DURATION_MS"; rc=1; }
-	[ "$n2" -ge 1 ] || { fail "journalctl -u $UNIT: no server entry with MESSAGE_ID=$MSGID_OK TLSHD_AUTH=psk TLSHD_RESULT=succeeded TLSHD_ERRNO=0, TLSHD_CIPHER, TLSHD_DURATION_MS"; rc=1; }
+	[ "$n1" -ge 1 ] || { fail "journalctl -u $UNIT: no client entry with MESSAGE_ID=$MSGID_OK TLSHD_AUTH=psk TLSHD_RESULT=succeeded TLSHD_ERRNO=0, TLSHD_CIPHER, TLSHD_DURATION_MS, TLSHD_US_ACCEPT/HANDSHAKE > 0"; rc=1; }
+	[ "$n2" -ge 1 ] || { fail "journalctl -u $UNIT: no server entry with MESSAGE_ID=$MSGID_OK TLSHD_AUTH=psk TLSHD_RESULT=succeeded TLSHD_ERRNO=0, TLSHD_CIPHER, TLSHD_DURATION_MS, TLSHD_US_ACCEPT/HANDSHAKE > 0"; rc=1; }
 	# Every handshake entry the daemon wrote must be one of the unit's.
 	lost=$((ident - all))
 	[ "$lost" -le 0 ] || { fail "$lost of $ident handshake entries (SYSLOG_IDENTIFIER=tlshd) are missing from journalctl -u $UNIT (see UNIT=, the entry's _SYSTEMD_UNIT)"; rc=1; }
