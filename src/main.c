@@ -44,6 +44,9 @@ enum {
 };
 
 #define TLSHD_FORK_RETRY_MS	1000
+/* STATUS= goes to systemd at most this often: each one wakes PID 1,
+ * which would otherwise cost CPU on every handshake of a storm. */
+#define TLSHD_STATUS_INTERVAL_MS	1000
 
 struct tlshd_options {
 	const char *config_path;
@@ -64,6 +67,7 @@ struct tlshd_daemon {
 	sigset_t sigmask;
 	bool stop;
 	char status[160];		/* last STATUS= sent to systemd */
+	long long status_ms;		/* and when */
 };
 
 static void usage(FILE *f)
@@ -306,17 +310,33 @@ static int check_config(const struct tlshd_options *o)
 	return TLSHD_EXIT_OK;
 }
 
-/* STATUS= for systemctl status: what the workers are doing. */
-static void daemon_status(struct tlshd_daemon *d)
+/* STATUS= for systemctl status: what the workers are doing. Returns the
+ * ms until a held-back change is due, or -1. */
+static int daemon_status(struct tlshd_daemon *d, long long now_ms)
 {
 	char now[sizeof(d->status)];
+	long long due = d->status_ms + TLSHD_STATUS_INTERVAL_MS;
 
 	snprintf(now, sizeof(now), "handshakes: %u in flight, %llu succeeded, %llu failed",
 		 d->sv.running, d->sv.succeeded, d->sv.failed + d->sv.crashed);
 	if (!strcmp(now, d->status))
-		return;
+		return -1;
+	if (d->status_ms && now_ms < due)
+		return (int)(due - now_ms);
 	memcpy(d->status, now, sizeof(now));
+	d->status_ms = now_ms;
 	sd_notifyf(0, "STATUS=%s", now);
+	return -1;
+}
+
+/* The sooner of two poll() timeouts, -1 being none. */
+static int daemon_sooner(int a, int b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
 }
 
 static int daemon_loop(struct tlshd_daemon *d)
@@ -333,11 +353,12 @@ static int daemon_loop(struct tlshd_daemon *d)
 		int timeout, r;
 
 		bool retry = daemon_fork_workers(d) == -EAGAIN;
+		long long now = tlshd_util_now_ms();
 
-		daemon_status(d);
-		timeout = tlshd_supervisor_police(&d->sv, tlshd_util_now_ms());
-		if (retry && (timeout < 0 || timeout > TLSHD_FORK_RETRY_MS))
-			timeout = TLSHD_FORK_RETRY_MS;
+		timeout = tlshd_supervisor_police(&d->sv, now);
+		timeout = daemon_sooner(timeout, daemon_status(d, now));
+		if (retry)
+			timeout = daemon_sooner(timeout, TLSHD_FORK_RETRY_MS);
 		r = poll(fds, 3, timeout);
 		if (r < 0 && errno != EINTR)
 			return tlshd_log_errno(LOG_ERR, -errno, "poll failed");
