@@ -17,6 +17,8 @@
 #   --include PKGS     packages to install, comma-separated (on top of
 #                      mmdebstrap's "apt" variant)
 #   --src DIR          build tlshd from the source tree DIR
+#   --prefix DIR       configure it with --prefix=DIR (default /usr; the
+#                      benchmark puts it in /opt/tlshd, beside ktls-utils)
 #   --check DIR        then run "make check" in the root; its console
 #                      output goes to DIR/check.log, its exit status to
 #                      DIR/check.status
@@ -54,11 +56,12 @@ IMAGE_FORMAT=2
 IMAGE_SIZE=3G
 KEEP_IMAGES=3
 
-INCLUDE='' SRC='' DEB=0 CHECK_DIR='' MODULES_DEB='' WANT_IMAGE=0 INFO=''
+INCLUDE='' SRC='' PREFIX=/usr DEB=0 CHECK_DIR='' MODULES_DEB='' WANT_IMAGE=0 INFO=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--include) INCLUDE=$2; shift 2 ;;
 	--src) SRC=$2; shift 2 ;;
+	--prefix) PREFIX=$2; shift 2 ;;
 	--check) CHECK_DIR=$2; shift 2 ;;
 	--deb) DEB=1; shift ;;
 	--modules-deb) MODULES_DEB=$2; shift 2 ;;
@@ -170,7 +173,7 @@ if [ -n "$SRC" ]; then
 	fi
 	[ -s "$list" ] || die "no source files found in $SRC"
 	BUILD_KEY=$( (cd "$SRC" && tar --null -T "$list" --sort=name --mtime=@0 --owner=0 --group=0 \
-		--numeric-owner -cf -) | sha256sum | cut -c1-16)
+		--numeric-owner -cf - && echo "prefix=$PREFIX") | sha256sum | cut -c1-16)
 	if [ "$DEB" = 1 ]; then
 		built() { compgen -G "$ROOT/usr/src/tlshd_*.deb" >/dev/null; }
 		what=packaged
@@ -178,13 +181,13 @@ if [ -n "$SRC" ]; then
 		build='cd /usr/src/tlshd
 			DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -b -us -uc -Pnocheck'
 	else
-		built() { [ -x "$ROOT/usr/sbin/tlshd" ]; }
+		built() { [ -x "$ROOT$PREFIX/sbin/tlshd" ]; }
 		what="built and installed"
 		build='cd /usr/src/tlshd
 			[ ! -f config.status ] || make distclean
 			autoreconf -fi
 			cd /usr/src/tlshd-build
-			../tlshd/configure --prefix=/usr --sysconfdir=/etc --disable-vm-tests
+			../tlshd/configure --prefix='"$PREFIX"' --sysconfdir=/etc --disable-vm-tests
 			make -j"$(nproc)"
 			make install'
 	fi

@@ -14,6 +14,9 @@
 #                       snapshot=on (the guest's writes are thrown away),
 #                       and give the guest 2048 MiB (distro-suite.sh)
 #   --append TEXT       add TEXT to the kernel command line
+#   --mem MIB           guest memory (default 1024, 2048 with --disk); the
+#                       kernel's cap on pending handshake requests is one
+#                       per 400 MiB (3..50)
 #
 # Exit status: 0 if the TAP block came back complete (whatever the test
 # results in it), 2 if it did not (VM crashed, hung or timed out), 1 on
@@ -23,7 +26,7 @@ set -euo pipefail
 die() { echo "run-vm: error: $*" >&2; exit 1; }
 
 LOG='' TIMEOUT=${TLSHD_VM_TIMEOUT:-300} SCENARIOS='' DAEMON_LOG=''
-DISK='' EXTRA_APPEND=''
+DISK='' EXTRA_APPEND='' MEM_ARG=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--log) LOG=$2; shift 2 ;;
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
 	--daemon-log) DAEMON_LOG=$2; shift 2 ;;
 	--disk) DISK=$2; shift 2 ;;
 	--append) EXTRA_APPEND=$2; shift 2 ;;
+	--mem) MEM_ARG=$2; shift 2 ;;
 	--) shift; break ;;
 	-*) die "unknown option $1" ;;
 	*) break ;;
@@ -58,6 +62,7 @@ if [ -n "$DISK" ]; then
 	MEM=2048
 	DISK_ARGS=(-drive "file=$DISK,if=virtio,format=raw,snapshot=on")
 fi
+[ -z "$MEM_ARG" ] || MEM=$MEM_ARG
 
 # -cpu max,cx16=off: Debian 12's QEMU 7.2 corrupts EFLAGS under TCG around
 # cmpxchg16b (random guest panics); -smp 1 keeps it simple and stable.

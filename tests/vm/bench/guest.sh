@@ -1,0 +1,453 @@
+#!/bin/bash
+# Guest side of tools/bench.sh: runs in a Debian 13 user space (mkroot.sh's
+# "bench" image) with its systemd as PID 1, as the oneshot unit
+# tlshd-bench-run.service (stdout on the serial console), and measures the
+# three handshake agents one at a time, in alternating order, against the
+# kernel's NVMe/TCP host and target over 127.0.0.1:
+#   tlshd   this tree's daemon (/opt/tlshd), under its own shipped unit
+#           (installed here as tlshd-bench.service)
+#   ktls    Debian's ktls-utils tlshd, under its packaged tlshd.service
+#   floor   bench/tlshd-floor: a bare GnuTLS PSK handshake between two
+#           processes (one fork, one socketpair), no kernel in the loop,
+#           one after the other: what a handshake costs without queueing
+#
+# Parts (PARTS in bench.env, in this order):
+#   latency     ROUNDS rounds; in each, every agent in turn (the order
+#               rotates): CONTROLLERS controllers with 4 queues each
+#               connected at once, then disconnected; the latency of every
+#               request from the kernel's handshake:handshake_submit to
+#               handshake:handshake_complete (floor: its own clock); tlshd's
+#               phases from its journal fields (TLSHD_US_*)
+#   storm       STORM controllers connected, then all reset at once: time
+#               until every one is live again, refusals
+#               (handshake:handshake_submit_err), failed handshakes, latency
+#   memory      the agent's idle PSS after serving, and what one worker in
+#               a handshake adds (its PSS and private memory)
+#   throughput  64 MiB read with O_DIRECT over one controller, per agent
+#               and cipher (under TCG: indicative only)
+#
+# Output between @@TAP-BEGIN@@ and @@TAP-END@@ (run-vm.sh relays it): the
+# report, "ok"/"not ok" lines for what must hold (every connect and reset
+# succeeds), "#" lines for figures.  Then the journal between
+# @@DAEMON-LOG-BEGIN@@ and @@DAEMON-LOG-END@@.
+
+LIBEXEC=/usr/libexec/tlshd-vm
+# ROUNDS CONTROLLERS STORM PARTS MSGID_OK RECONNECT_DELAY
+. "$LIBEXEC/bench.env"
+
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export LC_ALL=C SYSTEMD_COLORS=0 SYSTEMD_PAGER=cat HOME=/root
+KVER=$(uname -r)
+CFS=/sys/kernel/config/nvmet
+SUBNQN=nqn.2024-01.org.example.tlshd:bench
+PORT=4420
+DIAG=/run/tlshd-bench/diag
+TRACE=/sys/kernel/tracing
+OUT=/run/tlshd-bench
+FLOOR=/usr/src/tlshd-build/bench/tlshd-floor
+# 1 admin + 3 I/O queues per controller on one vCPU (nvme-tcp caps each
+# kind of I/O queue at the number of CPUs).
+QUEUES=nr_io_queues=1,nr_write_queues=1,nr_poll_queues=1
+declare -A UNIT=([tlshd]=tlshd-bench.service [ktls]=tlshd.service)
+declare -A NAME=([tlshd]="tlshd" [ktls]="ktls-utils" [floor]="floor")
+
+# diag, fail, now_ms, wait_for, new_uuid, nvmet_setup, new_host,
+# nvme_connect, wait_ns, disconnect_all (shared with the test guests).
+. "$LIBEXEC/lib.sh"
+
+mkdir -p "$OUT"
+TAPN=0
+ok() { TAPN=$((TAPN + 1)); echo "ok $TAPN - $*"; }
+notok() { TAPN=$((TAPN + 1)); echo "not ok $TAPN - $*"; }
+say() { echo "# $*"; }
+check() { if [ "$1" = 0 ]; then ok "$2"; else notok "$2"; sed 's/^/#   /' "$DIAG"; fi; : >"$DIAG"; }
+
+# ---------------------------------------------------------------- agents ---
+agent_start() {
+	systemctl start "${UNIT[$1]}" 2>>"$DIAG" || { fail "systemctl start ${UNIT[$1]}"; return 1; }
+	# (ktls-utils' unit is Type=simple: give it time to join the group.)
+	[ "$1" = tlshd ] || sleep 1
+	[ "$(systemctl is-active "${UNIT[$1]}")" = active ] || { fail "${UNIT[$1]} not active"; return 1; }
+}
+agent_stop() { systemctl stop "${UNIT[$1]}" 2>>"$DIAG"; }
+agent_pid() { systemctl show -p MainPID --value "${UNIT[$1]}"; }
+
+# ----------------------------------------------------------------- trace ---
+trace_on() {
+	[ -d "$TRACE/events" ] || mount -t tracefs tracefs "$TRACE" || return 1
+	echo 8192 >"$TRACE/buffer_size_kb"
+	echo 1 >"$TRACE/events/handshake/enable" && : >"$TRACE/trace"
+}
+trace_take() { cat "$TRACE/trace" >"$1"; : >"$TRACE/trace"; }
+
+# requests TRACE_FILE: one line per request submitted and completed:
+# "LATENCY_US ACCEPT_US STATUS" (submit->complete, submit->ACCEPT).
+requests() {
+	awk '{
+		ts = ""; ev = ""; sk = ""; st = ""
+		for (i = 1; i <= NF; i++) {
+			if (ts == "" && $i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1); ev = $(i + 1) }
+			if ($i ~ /^sk=/) sk = substr($i, 4)
+			if ($i ~ /^status=/) st = substr($i, 8)
+		}
+		if (ts == "" || sk == "") next
+		us = ts * 1000000
+		if (ev == "handshake_submit:") { sub_t[sk] = us; acc_t[sk] = "" }
+		else if (ev == "handshake_cmd_accept:" && sk in sub_t) acc_t[sk] = us
+		else if (ev == "handshake_complete:" && sk in sub_t) {
+			printf "%d %d %s\n", us - sub_t[sk], acc_t[sk] == "" ? -1 : acc_t[sk] - sub_t[sk], st
+			delete sub_t[sk]
+		}
+	}' "$1"
+}
+events() { grep -c " $2: " "$1"; }
+
+# stats FILE [COLUMN]: "n=N median=M p90=P min max" of microsecond values,
+# printed in ms.
+stats() {
+	awk -v c="${2:-1}" '$c >= 0 { print $c }' "$1" | sort -n | awk '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) { print "n=0"; exit }
+			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			p = v[int(NR * 0.9 + 0.999999)]
+			printf "n=%d median=%.1f p90=%.1f min=%.1f max=%.1f ms\n", NR, m / 1000, p / 1000, v[1] / 1000, v[NR] / 1000
+		}'
+}
+# median FILE: the median in ms, bare.
+median() { stats "$1" | sed -n 's/.*median=\([0-9.]*\).*/\1/p'; }
+p90() { stats "$1" | sed -n 's/.*p90=\([0-9.]*\).*/\1/p'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }'; }
+
+# ------------------------------------------------------------ controllers ---
+# connect_one HOSTNQN HOSTID: one controller through /dev/nvme-fabrics with
+# bash builtins only (no process of its own to compete with the agents);
+# sets CTRL or CONNECT_ERR.
+connect_one() {
+	local line
+	CTRL='' CONNECT_ERR=''
+	{
+		exec 3<>/dev/nvme-fabrics &&
+			printf '%s' "transport=tcp,traddr=127.0.0.1,trsvcid=$PORT,nqn=$SUBNQN,hostnqn=$1,hostid=$2,tls,$QUEUES,reconnect_delay=$RECONNECT_DELAY" >&3 &&
+			read -r line <&3
+	} 2>"$OUT/connect.err.$BASHPID" || { CONNECT_ERR=$(cat "$OUT/connect.err.$BASHPID"); exec 3>&-; return 1; }
+	exec 3>&-
+	CTRL=${line#instance=}
+	CTRL=${CTRL%%,*}
+}
+
+# connect_all N: connect the first N hosts at once (4 queues each); CTRLS
+# lists the controllers; fails unless all connected.
+connect_all() {
+	local i pids=''
+	for i in $(seq 1 "$1"); do
+		(
+			read -r nqn id <"$OUT/host.$i"
+			if connect_one "$nqn" "$id"; then
+				echo "ok $CTRL" >"$OUT/conn.$i"
+			else
+				echo "fail $CONNECT_ERR" >"$OUT/conn.$i"
+			fi
+		) &
+		pids="$pids $!"
+	done
+	wait $pids
+	CTRLS=''
+	local rc=0
+	for i in $(seq 1 "$1"); do
+		set -- $(cat "$OUT/conn.$i")
+		if [ "$1" = ok ]; then CTRLS="$CTRLS $2"; else fail "connect of host $i: $*"; rc=1; fi
+	done
+	return $rc
+}
+
+live_count() {
+	local c n=0
+	for c in $CTRLS; do
+		[ "$(cat "/sys/class/nvme/nvme$c/state" 2>/dev/null)" = live ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# -------------------------------------------------------- CPU accounting ---
+# CPU time from the cgroups' cpu.stat (microseconds): the whole guest
+# (root), the agent's unit (daemon and workers), journald, PID 1, and this
+# driver (the connects; the floor runs here).
+CG=/sys/fs/cgroup
+cg_usec() { awk '$1 == "usage_usec" { print $2 }' "$CG/$1/cpu.stat" 2>/dev/null || echo 0; }
+CG_LIST="/ system.slice/UNIT system.slice/systemd-journald.service init.scope system.slice/tlshd-bench-run.service"
+cg_sample() {
+	local c out=''
+	for c in $CG_LIST; do out="$out $(cg_usec "${c/UNIT/$1}")"; done
+	echo "$out"
+}
+# cpu_begin UNIT / cpu_end UNIT AGENT REQUESTS: add this window's CPU
+# time to the agent's sums.
+cpu_begin() { CPU0=$(cg_sample "$1"); }
+cpu_end() {
+	echo "$3 $CPU0 $(cg_sample "$1")" >>"$OUT/cpu.$2"
+}
+# cpu_report AGENT NAME: CPU milliseconds per request.
+cpu_report() {
+	[ -s "$OUT/cpu.$1" ] || return 0
+	awk -v who="$2" '{ n += $1; for (i = 0; i < 5; i++) d[i] += $(i + 7) - $(i + 2) }
+		END {
+			if (!n) exit
+			other = d[0] - d[1] - d[2] - d[3] - d[4]
+			printf "%s CPU per request: %.1f ms in all: %s %.1f, journald %.1f, PID 1 %.1f, driver %.1f, kernel threads and the rest %.1f\n",
+				who, d[0] / 1000 / n, who, d[1] / 1000 / n, d[2] / 1000 / n, d[3] / 1000 / n, d[4] / 1000 / n, other / 1000 / n
+		}' "$OUT/cpu.$1"
+}
+
+# ------------------------------------------------------------- latency ---
+round() {
+	local agent=$1 r=$2 t
+	: >"$DIAG"
+	if [ "$agent" = floor ]; then
+		local frc=0
+		cpu_begin none
+		"$FLOOR" -n $((CONTROLLERS * 4)) >"$OUT/floor.$r" 2>>"$DIAG" || { fail "tlshd-floor failed"; frc=1; }
+		cpu_end none floor $((CONTROLLERS * 4 * 2))
+		awk '$1 == "floor_us" { print $2, -1, 0 }' "$OUT/floor.$r" >>"$OUT/lat.floor"
+		FLOOR_CIPHER=$(awk '$1 == "cipher" { print $2 }' "$OUT/floor.$r")
+		check $frc "round $r floor: $((CONTROLLERS * 4)) bare handshakes, one after the other"
+		return
+	fi
+	local rc=0
+	agent_start "$agent" || rc=1
+	: >"$TRACE/trace"
+	cpu_begin "${UNIT[$agent]}"
+	[ "$rc" = 0 ] && { connect_all "$CONTROLLERS" || rc=1; }
+	# (Workers exit and are reaped, entries reach the journal.)
+	sleep 1
+	t=$OUT/trace.$agent.$r
+	trace_take "$t"
+	requests "$t" >"$OUT/req.$agent.$r"
+	cpu_end "${UNIT[$agent]}" "$agent" "$(wc -l <"$OUT/req.$agent.$r")"
+	disconnect_all
+	agent_stop "$agent"
+	cat "$OUT/req.$agent.$r" >>"$OUT/lat.$agent"
+	local bad
+	bad=$(awk '$3 != 0' "$OUT/req.$agent.$r" | wc -l)
+	[ "$bad" = 0 ] || { fail "$bad request(s) completed with an error"; rc=1; }
+	[ "$(events "$t" handshake_submit_err)" = 0 ] || { fail "$(events "$t" handshake_submit_err) request(s) refused"; rc=1; }
+	check $rc "round $r ${NAME[$agent]}: $CONTROLLERS controllers x 4 queues, $(wc -l <"$OUT/req.$agent.$r") requests completed"
+}
+
+phases() {
+	journalctl -u tlshd-bench.service "MESSAGE_ID=$MSGID_OK" -o export --no-pager \
+		--output-fields=TLSHD_US_START,TLSHD_US_ACCEPT,TLSHD_US_SETUP,TLSHD_US_HANDSHAKE,TLSHD_US_KTLS,TLSHD_US_DONE,TLSHD_DURATION_MS 2>/dev/null |
+		awk -F= -v dir="$OUT" '/^TLSHD_US_/ { n = tolower(substr($1, 10)); print $2 >(dir "/phase." n) }'
+	local p
+	say "tlshd phases over $(wc -l <"$OUT/phase.handshake" 2>/dev/null || echo 0) handshakes (journal TLSHD_US_*; both roles):"
+	for p in start accept setup handshake ktls done; do
+		[ -s "$OUT/phase.$p" ] && say "  $(printf '%-10s' "$p") $(stats "$OUT/phase.$p")"
+	done
+}
+
+part_latency() {
+	local r a order=(tlshd ktls floor)
+	say "---- latency: $ROUNDS rounds x (tlshd, ktls-utils, floor), $CONTROLLERS controllers x 4 queues connected at once ----"
+	for r in $(seq 1 "$ROUNDS"); do
+		for a in "${order[@]}"; do round "$a" "$r"; done
+		order=("${order[@]:1}" "${order[0]}")
+	done
+	say "latency, submit -> complete (every request, host and target roles, $CONTROLLERS controllers at once; floor: fork to reap, one at a time):"
+	for a in tlshd ktls floor; do
+		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat.$a")"
+	done
+	say "submit -> ACCEPT:"
+	for a in tlshd ktls; do
+		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat.$a" 2)"
+	done
+	local tm tp fm fp km
+	tm=$(median "$OUT/lat.tlshd") tp=$(p90 "$OUT/lat.tlshd")
+	fm=$(median "$OUT/lat.floor") fp=$(p90 "$OUT/lat.floor") km=$(median "$OUT/lat.ktls")
+	say "ratios: tlshd/floor median $(ratio "$tm" "$fm") (goal <= 1.1), p90 $(ratio "$tp" "$fp") (goal <= 1.5); tlshd/ktls-utils median $(ratio "$tm" "$km") (goal <= 0.6)"
+	say "floor cipher: ${FLOOR_CIPHER:-?}"
+	say "$(cpu_report tlshd tlshd)"
+	say "$(cpu_report ktls ktls-utils)"
+	say "$(cpu_report floor floor)  (per side: a floor handshake counts as two requests)"
+	phases
+}
+
+# --------------------------------------------------------------- storm ---
+storm() {
+	local agent=$1 rc=0 t0 ms c pids='' t live
+	: >"$DIAG"
+	agent_start "$agent" || rc=1
+	[ "$rc" = 0 ] && { connect_all "$STORM" || rc=1; }
+	: >"$TRACE/trace"
+	t0=$(date +%s%N)
+	for c in $CTRLS; do
+		echo 1 >"/sys/class/nvme/nvme$c/reset_controller" 2>/dev/null &
+		pids="$pids $!"
+	done
+	wait $pids
+	wait_for '[ "$(live_count)" = "$(echo $CTRLS | wc -w)" ]' 300 || { fail "not every controller is live after 300 s"; rc=1; }
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	live=$(live_count)
+	t=$OUT/storm.$agent
+	trace_take "$t"
+	# (tlshd's own count of what its workers did, on SIGUSR2.)
+	[ "$agent" != tlshd ] || { systemctl kill -s USR2 "${UNIT[$agent]}"; sleep 0.5; }
+	disconnect_all
+	agent_stop "$agent"
+	requests "$t" >"$OUT/sreq.$agent"
+	local n refused failed
+	n=$(wc -l <"$OUT/sreq.$agent")
+	refused=$(events "$t" handshake_submit_err)
+	failed=$(awk '$3 != 0' "$OUT/sreq.$agent" | wc -l)
+	say "storm ${NAME[$agent]}: $live/$(echo $CTRLS | wc -w) live ${ms} ms after the reset; $n handshakes completed ($(awk -v n="$n" -v ms="$ms" 'BEGIN { printf "%.1f", ms ? n * 1000 / ms : 0 }')/s), $failed failed, $refused refused (submit_err)"
+	say "  latency $(stats "$OUT/sreq.$agent")"
+	say "  completion status (kernel): $(awk '{ print $3 }' "$OUT/sreq.$agent" | sort | uniq -c | sort -rn | awk '{ printf "%s x%s, ", $2, $1 }')"
+	if [ "$agent" = tlshd ]; then
+		say "  tlshd: $(journalctl -u "${UNIT[$agent]}" -o cat --no-pager | grep 'handshake(s) in flight' | tail -n 1)"
+		say "  tlshd failures by errno and reason:"
+		journalctl -u "${UNIT[$agent]}" -o cat --no-pager | sed -n 's/^handshake failed: .* errno=\([A-Z]*\) reason=\(.*\) duration_ms=.*/\1 \2/p' |
+			sed -E 's/[0-9]+(\.[0-9]+)?/N/g' | sort | uniq -c | sort -rn | head -n 8 | sed 's/^/#     /'
+	else
+		say "  ktls-utils failures: $(journalctl -u "${UNIT[$agent]}" -o cat --no-pager | grep -c -i 'failed')"
+		journalctl -u "${UNIT[$agent]}" -o cat --no-pager | grep -i -E 'fail|error' | sed -E 's/[0-9]+/N/g' | sort | uniq -c | sort -rn | head -n 6 | sed 's/^/#     /'
+	fi
+	STORM_MS[$agent]=$ms STORM_REFUSED[$agent]=$refused
+	check $rc "storm ${NAME[$agent]}: $STORM controllers reset at once, all live again"
+}
+
+part_storm() {
+	declare -gA STORM_MS STORM_REFUSED
+	say "---- storm: $STORM controllers x 4 queues reset at once; pending cap $(hs_cap) (RAM $(awk '$1 == "MemTotal:" { printf "%d MiB", $2 / 1024 }' /proc/meminfo)); reconnect_delay=$RECONNECT_DELAY ----"
+	storm tlshd
+	storm ktls
+	say "storm ratio: ktls-utils/tlshd time to all live $(ratio "${STORM_MS[ktls]}" "${STORM_MS[tlshd]}") (goal >= 1.5); refusals tlshd ${STORM_REFUSED[tlshd]}, ktls-utils ${STORM_REFUSED[ktls]}"
+}
+
+hs_cap() {
+	awk '$1 == "MemTotal:" { n = int($2 / 409600); print (n < 3 ? 3 : n > 50 ? 50 : n) }' /proc/meminfo
+}
+
+# -------------------------------------------------------------- memory ---
+# kB of a smaps_rollup field.
+smaps() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
+
+memory() {
+	local agent=$1 rc=0 pid w peer
+	: >"$DIAG"
+	agent_start "$agent" || rc=1
+	connect_all 1 || rc=1
+	disconnect_all
+	sleep 1
+	pid=$(agent_pid "$agent")
+	say "memory ${NAME[$agent]}: idle parent PSS $(smaps "$pid" Pss) kB, RSS $(smaps "$pid" Rss) kB (after serving)"
+	# A peer that stalls after a TLS record header keeps a server worker
+	# waiting in its handshake.
+	bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PORT"'; printf "\026\003\001\002\000" >&3; sleep 30' &
+	peer=$!
+	wait_for '[ -n "$(pgrep -P '"$pid"' | head -n 1)" ]' 10 || { fail "no worker appeared"; rc=1; }
+	sleep 1
+	w=$(pgrep -P "$pid" | head -n 1)
+	if [ -n "$w" ]; then
+		say "  a worker in a handshake: PSS $(smaps "$w" Pss) kB, private $(($(smaps "$w" Private_Clean) + $(smaps "$w" Private_Dirty))) kB (clean $(smaps "$w" Private_Clean), dirty $(smaps "$w" Private_Dirty)), RSS $(smaps "$w" Rss) kB"
+	fi
+	kill "$peer" 2>/dev/null
+	wait "$peer" 2>/dev/null
+	agent_stop "$agent"
+	check $rc "memory ${NAME[$agent]}"
+}
+
+part_memory() {
+	say "---- memory ----"
+	memory tlshd
+	memory ktls
+}
+
+# ---------------------------------------------------------- throughput ---
+throughput() {
+	local agent=$1 label=$2 rc=0 t0 ms bytes cipher
+	: >"$DIAG"
+	agent_start "$agent" || rc=1
+	connect_all 1 || rc=1
+	wait_ns "${CTRLS# }" 15 || { fail "no namespace"; rc=1; }
+	cipher=$(ss -tie 2>/dev/null | grep -o -E 'cipher: ?[a-z0-9-]+' | sort | uniq -c | tr '\n' ' ')
+	[ "$agent" != tlshd ] || cipher="$cipher(tlshd's journal: $(journalctl -u "${UNIT[$agent]}" -o cat --no-pager | sed -n 's/.*cipher=\([A-Z0-9_]*\).*/\1/p' | tail -n 1))"
+	t0=$(date +%s%N)
+	bytes=$(dd if="$NS_DEV" bs=1M count=64 iflag=direct 2>/dev/null | wc -c)
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$bytes" = $((64 * 1048576)) ] || { fail "read $bytes bytes"; rc=1; }
+	disconnect_all
+	agent_stop "$agent"
+	say "throughput ${NAME[$agent]}$label: 64 MiB in $ms ms = $(awk -v ms="$ms" 'BEGIN { printf "%.1f", ms ? 64000 / ms : 0 }') MiB/s; kTLS ciphers (ss): ${cipher:-?}"
+	check $rc "throughput ${NAME[$agent]}$label"
+}
+
+part_throughput() {
+	say "---- throughput (O_DIRECT reads from null_blk over NVMe/TCP + kTLS; TCG emulates AES-NI and everything else: indicative only) ----"
+	throughput tlshd ""
+	throughput ktls ""
+	# The system crypto policy without AES-GCM: tlshd falls back to
+	# CHACHA20-POLY1305.
+	mkdir -p /etc/systemd/system/tlshd-bench.service.d
+	printf '[overrides]\ntls-disabled-cipher = AES-128-GCM\ntls-disabled-cipher = AES-256-GCM\n' >/etc/bench-no-aes.config
+	printf '[Service]\nEnvironment=GNUTLS_SYSTEM_PRIORITY_FILE=/etc/bench-no-aes.config\n' \
+		>/etc/systemd/system/tlshd-bench.service.d/no-aes.conf
+	systemctl daemon-reload
+	throughput tlshd " (policy without AES-GCM)"
+	rm -rf /etc/systemd/system/tlshd-bench.service.d
+	systemctl daemon-reload
+}
+
+# ------------------------------------------------------------- profile ---
+# One latency round of tlshd under perf (every CPU sample of the guest,
+# 999 Hz): where the CPU goes, by process and by function.
+part_profile() {
+	local a=tlshd rc=0
+	say "---- profile: one round of tlshd under perf record -a (cpu-clock) ----"
+	command -v perf >/dev/null || { say "no perf in this user space"; return 0; }
+	: >"$DIAG"
+	agent_start "$a" || rc=1
+	perf record -a -g -F 999 -o "$OUT/perf.data" -- bash -c "$(declare -f connect_one connect_all); OUT=$OUT PORT=$PORT SUBNQN=$SUBNQN QUEUES=$QUEUES RECONNECT_DELAY=$RECONNECT_DELAY; connect_all $CONTROLLERS" \
+		>/dev/null 2>>"$DIAG" || rc=1
+	disconnect_all
+	agent_stop "$a"
+	say "samples by command:"
+	perf report -i "$OUT/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 15 | sed 's/^/#   /'
+	say "samples by command and shared object:"
+	perf report -i "$OUT/perf.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 25 | sed 's/^/#   /'
+	say "top functions of tlshd's processes:"
+	perf report -i "$OUT/perf.data" --no-children --comms tlshd --sort dso,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -n 40 | sed 's/^/#   /'
+	check $rc "profile: one tlshd round under perf"
+}
+
+# ------------------------------------------------------------------ main ---
+echo 1 >/proc/sys/kernel/printk
+# (The agents' PrivateTmp= pulls in tmp.mount, which would hide files in
+# /tmp halfway: /tmp is mounted first, as on a booted system.)
+systemctl start tmp.mount
+echo
+echo "@@GUEST-UP@@ uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$KVER"
+echo "@@TAP-BEGIN@@"
+. /etc/os-release
+say "guest: kernel $KVER, $PRETTY_NAME, 1 vCPU (TCG), $(awk '$1 == "MemTotal:" { printf "%d MiB", $2 / 1024 }' /proc/meminfo); $(dpkg-query -W -f='${Package} ${Version}' libgnutls30t64); ktls-utils $(dpkg-query -W -f='${Version}' ktls-utils); tlshd $(/opt/tlshd/sbin/tlshd --version 2>&1 | head -n 1)"
+: >"$DIAG"
+rc=0
+modprobe -a configfs tls nvme-fabrics nvme-tcp nvmet nvmet-tcp null_blk 2>>"$DIAG" || rc=1
+[ "$rc" = 0 ] && { nvmet_setup 2>>"$DIAG" || rc=1; }
+[ "$rc" = 0 ] && { trace_on 2>>"$DIAG" || { fail "no handshake tracepoints"; rc=1; }; }
+n=$CONTROLLERS
+[ "$STORM" -gt "$n" ] && n=$STORM
+for i in $(seq 1 "$n"); do
+	[ "$rc" = 0 ] || break
+	new_host || rc=1
+	echo "$HOSTNQN $HOSTID" >"$OUT/host.$i"
+done
+check $rc "set-up: nvmet TLS port, $n host PSKs in .nvme, handshake tracepoints"
+if [ "$rc" = 0 ]; then
+	for part in $PARTS; do "part_$part"; done
+fi
+echo "1..$TAPN"
+echo "@@TAP-END@@"
+echo "@@GUEST-DONE@@ uptime=$(cut -d' ' -f1 /proc/uptime)"
+echo "@@DAEMON-LOG-BEGIN@@"
+journalctl -b --no-pager -o short-monotonic 2>&1 | grep -E 'tlshd|nvme' | tail -n 400
+echo "@@DAEMON-LOG-END@@"
+exit 0
