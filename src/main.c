@@ -4,9 +4,10 @@
  *
  * Process model. One single-threaded parent loads the configuration and
  * the GnuTLS priorities once, joins the kernel's "tlshd" multicast group
- * and polls {netlink, signalfd}. Each READY notification makes it fork a
- * worker (worker.c), which inherits the loaded state copy-on-write,
- * ACCEPTs one request, handshakes, sends DONE and exits. The parent never
+ * and polls {netlink, signalfd}. Each READY notification is handed to a
+ * worker (worker.c): an idle spare forked ahead of it, else one forked
+ * for it. A worker inherits the loaded state copy-on-write, ACCEPTs one
+ * request, handshakes, sends DONE and exits. The parent never
  * touches a kernel request or the network; it only counts, caps and reaps
  * workers (supervisor.c). Signals are read from the signalfd, never
  * handled asynchronously.
@@ -14,6 +15,7 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -203,7 +205,9 @@ static void daemon_reload(struct tlshd_daemon *d)
 		sd_notify(0, "READY=1");
 		return;
 	}
-	/* Workers already running keep their copy-on-write snapshot. */
+	/* Workers already running keep their copy-on-write snapshot; idle
+	 * spares are replaced by ones forked with the new one. */
+	tlshd_supervisor_retire_spares(&d->sv);
 	tlshd_config_free(d->cfg);
 	d->cfg = cfg;
 	tlshd_log_set_debug(cfg->loglevel > 0);
@@ -212,28 +216,77 @@ static void daemon_reload(struct tlshd_daemon *d)
 	sd_notify(0, "READY=1");
 }
 
-/* Returns -EAGAIN when a request is left waiting because fork failed. */
+/* What every child drops first: the parent's sockets, its signal mask,
+ * the spares' pipes. */
+static void daemon_child_init(struct tlshd_daemon *d)
+{
+	close(d->sigfd);
+	tlshd_genl_close(&d->listen);
+	tlshd_supervisor_child(&d->sv);
+	sigprocmask(SIG_UNBLOCK, &d->sigmask, NULL);
+	tlshd_report_worker_init(&d->env.report);
+}
+
+/* Forks a worker for a waiting request, or a spare. */
+static int daemon_fork(struct tlshd_daemon *d, bool spare)
+{
+	int go[2] = { -1, -1 };
+	pid_t pid;
+
+	if (spare && pipe2(go, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int r = -errno;
+
+		if (spare) {
+			close(go[0]);
+			close(go[1]);
+		}
+		return r;
+	}
+	if (pid == 0) {
+		daemon_child_init(d);
+		if (!spare)
+			_exit(tlshd_worker_run(&d->env));
+		close(go[1]);
+		_exit(tlshd_worker_run_spare(&d->env, go[0]));
+	}
+	if (spare) {
+		close(go[0]);
+		tlshd_supervisor_spare_started(&d->sv, pid, go[1], tlshd_util_now_ms());
+	} else {
+		tlshd_supervisor_started(&d->sv, pid, tlshd_util_now_ms());
+	}
+	return 0;
+}
+
+/*
+ * Waiting requests go to idle spares first, then to workers forked for
+ * them; once none waits, spares are forked ahead of the next ones.
+ * Returns -EAGAIN when a request is left waiting because fork failed.
+ */
 static int daemon_fork_workers(struct tlshd_daemon *d)
 {
-	while (tlshd_supervisor_should_fork(&d->sv, tlshd_util_now_ms())) {
-		pid_t pid = fork();
+	int r;
 
-		if (pid < 0) {
-			tlshd_log_errno(LOG_ERR, -errno, "cannot fork a worker, retrying in %d ms",
+	while (tlshd_supervisor_dispatch(&d->sv, d->env.ready_us, tlshd_util_now_ms()))
+		;
+	while (tlshd_supervisor_should_fork(&d->sv, tlshd_util_now_ms())) {
+		r = daemon_fork(d, false);
+		if (r < 0) {
+			tlshd_log_errno(LOG_ERR, r, "cannot fork a worker, retrying in %d ms",
 					TLSHD_FORK_RETRY_MS);
 			return -EAGAIN;
 		}
-		if (pid == 0) {
-			int code;
-
-			close(d->sigfd);
-			tlshd_genl_close(&d->listen);
-			sigprocmask(SIG_UNBLOCK, &d->sigmask, NULL);
-			tlshd_report_worker_init(&d->env.report);
-			code = tlshd_worker_run(&d->env);
-			_exit(code);
+	}
+	while (tlshd_supervisor_should_spare(&d->sv, tlshd_util_now_ms())) {
+		r = daemon_fork(d, true);
+		if (r < 0) {
+			/* (Only spares are missing: no request waits.) */
+			tlshd_log_errno(LOG_WARNING, r, "cannot fork a spare worker");
+			break;
 		}
-		tlshd_supervisor_started(&d->sv, pid, tlshd_util_now_ms());
 	}
 	return 0;
 }
@@ -398,6 +451,7 @@ int main(int argc, char **argv)
 		tlshd_warn("no report channel for workers: they log their entries themselves");
 	if (tlshd_supervisor_init(&d.sv, TLSHD_MAX_WORKERS_DEFAULT) < 0)
 		goto out_tls;
+	tlshd_supervisor_set_spares(&d.sv, TLSHD_SPARE_WORKERS_DEFAULT);
 	if (daemon_join_kernel(&d) < 0) {
 		ret = TLSHD_EXIT_KERNEL;
 		goto out_supervisor;

@@ -5,6 +5,11 @@
  * time. Requests beyond the cap stay counted in "wanted" and get a worker
  * as soon as one exits, so a burst is served late but never dropped (the
  * kernel keeps them queued until ACCEPT).
+ *
+ * Spares take the fork out of a request's path: while nothing waits, up
+ * to max_spares workers are forked ahead and wait on a pipe each; a READY
+ * goes to an idle spare first, and only when none is left is a worker
+ * forked for it.
  */
 #include "build-config.h"
 
@@ -13,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "supervisor.h"
@@ -24,13 +30,56 @@ int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers)
 	memset(sv, 0, sizeof(*sv));
 	sv->max_workers = max_workers;
 	sv->slots = calloc(max_workers, sizeof(*sv->slots));
-	return sv->slots ? 0 : -ENOMEM;
+	if (!sv->slots)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < max_workers; i++)
+		sv->slots[i].go_fd = -1;
+	return 0;
+}
+
+void tlshd_supervisor_set_spares(struct tlshd_supervisor *sv, unsigned int n)
+{
+	sv->max_spares = n < sv->max_workers ? n : sv->max_workers;
 }
 
 void tlshd_supervisor_done(struct tlshd_supervisor *sv)
 {
+	tlshd_supervisor_retire_spares(sv);
 	free(sv->slots);
 	sv->slots = NULL;
+}
+
+void tlshd_supervisor_child(struct tlshd_supervisor *sv)
+{
+	for (unsigned int i = 0; i < sv->max_workers; i++) {
+		if (sv->slots[i].go_fd >= 0)
+			close(sv->slots[i].go_fd);
+		sv->slots[i].go_fd = -1;
+	}
+}
+
+static struct tlshd_worker_slot *supervisor_free_slot(struct tlshd_supervisor *sv)
+{
+	for (unsigned int i = 0; i < sv->max_workers; i++)
+		if (!sv->slots[i].pid)
+			return &sv->slots[i];
+	return NULL;
+}
+
+/* The slot of an idle spare, marked retired, its pipe closed. */
+static void supervisor_retire(struct tlshd_supervisor *sv, struct tlshd_worker_slot *w)
+{
+	close(w->go_fd);
+	w->go_fd = -1;
+	w->state = TLSHD_SLOT_RETIRED;
+	sv->spares--;
+}
+
+void tlshd_supervisor_retire_spares(struct tlshd_supervisor *sv)
+{
+	for (unsigned int i = 0; i < sv->max_workers; i++)
+		if (sv->slots[i].state == TLSHD_SLOT_SPARE)
+			supervisor_retire(sv, &sv->slots[i]);
 }
 
 void tlshd_supervisor_ready(struct tlshd_supervisor *sv, unsigned int n)
@@ -50,21 +99,71 @@ void tlshd_supervisor_drain(struct tlshd_supervisor *sv)
 
 bool tlshd_supervisor_should_fork(const struct tlshd_supervisor *sv, long long now)
 {
-	return sv->wanted > 0 && sv->running < sv->max_workers && now >= sv->hold_until_ms;
+	/* (An idle spare is dispatched instead, see tlshd_supervisor_dispatch.) */
+	return sv->wanted > 0 && sv->spares == 0 && sv->procs < sv->max_workers &&
+	       now >= sv->hold_until_ms;
+}
+
+static void supervisor_record(struct tlshd_supervisor *sv, pid_t pid, int go_fd, long long now)
+{
+	struct tlshd_worker_slot *w = supervisor_free_slot(sv);
+
+	/* (Never NULL: procs < max_workers was checked before the fork.) */
+	if (!w)
+		return;
+	w->pid = pid;
+	w->go_fd = go_fd;
+	w->state = go_fd >= 0 ? TLSHD_SLOT_SPARE : TLSHD_SLOT_RUNNING;
+	w->killed = false;
+	w->started_ms = now;
+	sv->procs++;
 }
 
 void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid, long long now)
 {
-	for (unsigned int i = 0; i < sv->max_workers; i++) {
-		if (sv->slots[i].pid)
-			continue;
-		sv->slots[i].pid = pid;
-		sv->slots[i].killed = false;
-		sv->slots[i].started_ms = now;
-		break;
-	}
+	supervisor_record(sv, pid, -1, now);
 	sv->running++;
 	sv->wanted--;
+}
+
+bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long now)
+{
+	return sv->wanted == 0 && sv->spares < sv->max_spares && sv->procs < sv->max_workers &&
+	       now >= sv->hold_until_ms;
+}
+
+void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd,
+				    long long now)
+{
+	supervisor_record(sv, pid, go_fd, now);
+	sv->spares++;
+}
+
+bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long ready_us, long long now)
+{
+	/* After workers that could not serve, the next one waits, spare
+	 * or not. */
+	if (now < sv->hold_until_ms)
+		return false;
+	for (unsigned int i = 0; i < sv->max_workers && sv->wanted > 0; i++) {
+		struct tlshd_worker_slot *w = &sv->slots[i];
+		ssize_t n;
+
+		if (w->state != TLSHD_SLOT_SPARE)
+			continue;
+		/* A spare that died meanwhile: EPIPE (SIGPIPE is ignored);
+		 * it is reaped and accounted for later. */
+		n = write(w->go_fd, &ready_us, sizeof(ready_us));
+		supervisor_retire(sv, w);
+		if (n != sizeof(ready_us))
+			continue;
+		w->state = TLSHD_SLOT_RUNNING;
+		w->started_ms = now;
+		sv->running++;
+		sv->wanted--;
+		return true;
+	}
+	return false;
 }
 
 /* A worker reached the kernel and answered (or found nothing to do). */
@@ -137,20 +236,49 @@ static void supervisor_account(struct tlshd_supervisor *sv, pid_t pid, int statu
 		sv->wanted++;
 }
 
+/* A spare exited before it had a request: as it was told (retired), or
+ * it could not get ready, which the next one would likely not either. */
+static void supervisor_spare_ended(struct tlshd_supervisor *sv, struct tlshd_worker_slot *w,
+				   int status, long long now)
+{
+	if (w->state == TLSHD_SLOT_SPARE)
+		supervisor_retire(sv, w);
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == TLSHD_WORKER_RETIRED)
+		return;
+	sv->crashed++;
+	if (WIFSIGNALED(status))
+		tlshd_err("spare worker %d died of signal %d (%s) before it had a request",
+			  (int)w->pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		tlshd_err("spare worker %d exited (%d) before it had a request", (int)w->pid,
+			  WEXITSTATUS(status));
+	/* As for a worker that could not serve, minus a request to redo. */
+	supervisor_unserved(sv, now);
+	sv->wanted--;
+}
+
 void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now)
 {
 	pid_t pid;
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (unsigned int i = 0; i < sv->max_workers; i++) {
-			if (sv->slots[i].pid != pid)
-				continue;
-			sv->slots[i].pid = 0;
+		struct tlshd_worker_slot *w = NULL;
+
+		for (unsigned int i = 0; i < sv->max_workers && !w; i++)
+			if (sv->slots[i].pid == pid)
+				w = &sv->slots[i];
+		if (!w)
+			continue;	/* not ours */
+		sv->procs--;
+		if (w->state == TLSHD_SLOT_RUNNING) {
 			sv->running--;
-			break;
+			supervisor_account(sv, pid, status, now);
+		} else {
+			supervisor_spare_ended(sv, w, status, now);
 		}
-		supervisor_account(sv, pid, status, now);
+		w->pid = 0;
+		w->state = TLSHD_SLOT_FREE;
 	}
 }
 
@@ -162,7 +290,7 @@ int tlshd_supervisor_police(struct tlshd_supervisor *sv, long long now)
 		struct tlshd_worker_slot *w = &sv->slots[i];
 		long long left;
 
-		if (!w->pid || w->killed)
+		if (w->state != TLSHD_SLOT_RUNNING || w->killed)
 			continue;
 		left = TLSHD_WORKER_KILL_AFTER_S * 1000LL - (now - w->started_ms);
 		if (left <= 0) {

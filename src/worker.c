@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "genl.h"
@@ -105,9 +106,11 @@ static void worker_log(const struct tlshd_worker_env *env, const struct tlshd_re
 		tlshd_log_handshake(&h);
 }
 
-int tlshd_worker_run(const struct tlshd_worker_env *env)
+/* Steps 1 to 5 on the netlink socket @g (closed here); @ready_us is when
+ * the parent read the READY this worker serves. */
+static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g,
+			long long ready_us)
 {
-	struct tlshd_genl g = { 0 };
 	struct tlshd_tls_outcome out;
 	struct tlshd_request req;
 	char peer[WORKER_PEER_MAX];
@@ -115,16 +118,9 @@ int tlshd_worker_run(const struct tlshd_worker_env *env)
 	long long start, t = tlshd_util_now_us();
 	int r, done, ret;
 
-	if (env->report.worker_fd >= 0)
-		tlshd_log_set_forward(tlshd_report_line, (void *)&env->report);
-	r = tlshd_genl_connect(&g, env->family);
-	if (r < 0) {
-		tlshd_log_errno(LOG_ERR, r, "cannot open a netlink socket for ACCEPT");
-		return TLSHD_WORKER_ERROR;
-	}
-	if (env->ready_us && t > env->ready_us)
-		phase_us[TLSHD_PHASE_START] = t - env->ready_us;
-	r = tlshd_genl_accept(&g, &req);
+	if (ready_us && t > ready_us)
+		phase_us[TLSHD_PHASE_START] = t - ready_us;
+	r = tlshd_genl_accept(g, &req);
 	start = tlshd_util_now_ms();
 	phase_us[TLSHD_PHASE_ACCEPT] = tlshd_util_now_us() - t;
 	if (r == -EAGAIN) {
@@ -152,7 +148,7 @@ int tlshd_worker_run(const struct tlshd_worker_env *env)
 		worker_handshake(env, &req, peer, &out);
 
 	t = tlshd_util_now_us();
-	done = tlshd_genl_done(&g, req.sockfd, &out.result);
+	done = tlshd_genl_done(g, req.sockfd, &out.result);
 	phase_us[TLSHD_PHASE_DONE] = tlshd_util_now_us() - t;
 	if (done < 0)
 		tlshd_log_errno(LOG_ERR, done, "kernel rejected DONE (status %s)",
@@ -162,6 +158,54 @@ int tlshd_worker_run(const struct tlshd_worker_env *env)
 	ret = out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
 	close(req.sockfd);
 out:
-	tlshd_genl_close(&g);
+	tlshd_genl_close(g);
 	return ret;
+}
+
+static int worker_connect(const struct tlshd_worker_env *env, struct tlshd_genl *g)
+{
+	int r;
+
+	if (env->report.worker_fd >= 0)
+		tlshd_log_set_forward(tlshd_report_line, (void *)&env->report);
+	r = tlshd_genl_connect(g, env->family);
+	if (r < 0)
+		tlshd_log_errno(LOG_ERR, r, "cannot open a netlink socket for ACCEPT");
+	return r;
+}
+
+int tlshd_worker_run(const struct tlshd_worker_env *env)
+{
+	struct tlshd_genl g = { 0 };
+
+	if (worker_connect(env, &g) < 0)
+		return TLSHD_WORKER_ERROR;
+	return worker_serve(env, &g, env->ready_us);
+}
+
+int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd)
+{
+	struct tlshd_genl g = { 0 };
+	long long ready_us = 0;
+	ssize_t n;
+
+	/* ps and top tell idle spares from busy workers by name. */
+	prctl(PR_SET_NAME, "tlshd-spare");
+	if (worker_connect(env, &g) < 0) {
+		close(go_fd);
+		return TLSHD_WORKER_ERROR;
+	}
+	do {
+		n = read(go_fd, &ready_us, sizeof(ready_us));
+	} while (n < 0 && errno == EINTR);
+	close(go_fd);
+	if (n != sizeof(ready_us)) {
+		tlshd_genl_close(&g);
+		if (n == 0)
+			return TLSHD_WORKER_RETIRED;
+		tlshd_err("spare worker: unusable word from the daemon (%zd bytes)", n);
+		return TLSHD_WORKER_ERROR;
+	}
+	prctl(PR_SET_NAME, program_invocation_short_name);
+	return worker_serve(env, &g, ready_us);
 }

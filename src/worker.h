@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The worker: one forked process per kernel request. It ACCEPTs, runs
- * the handshake, sends DONE, logs one line, and exits.
+ * The worker: one forked process per kernel request, forked for it or
+ * ahead of it (a spare). It ACCEPTs, runs the handshake, sends DONE, logs
+ * one line, and exits.
  */
 #pragma once
 
@@ -16,6 +17,7 @@ enum tlshd_worker_exit {
 	TLSHD_WORKER_FAILED	= 1,	/* DONE sent with an error status */
 	TLSHD_WORKER_IDLE	= 2,	/* ACCEPT found no pending request */
 	TLSHD_WORKER_ERROR	= 3,	/* could not complete the request */
+	TLSHD_WORKER_RETIRED	= 4,	/* a spare told to exit unused */
 };
 
 /* What a worker gets from the parent. */
@@ -29,3 +31,9 @@ struct tlshd_worker_env {
 
 /* Serves one request; returns a tlshd_worker_exit value. */
 int tlshd_worker_run(const struct tlshd_worker_env *env);
+
+/* A spare: gets ready (its netlink socket), waits for the parent's word
+ * on @go_fd (the time of the READY, see supervisor.h), then serves one
+ * request as above; returns TLSHD_WORKER_RETIRED if the parent closes
+ * @go_fd instead. */
+int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd);

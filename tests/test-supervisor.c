@@ -3,10 +3,14 @@
  * Unit tests of supervisor.c with real child processes and a clock the
  * test drives: the worker cap, requests beyond it waiting instead of being
  * dropped, draining at start-up until a worker finds the queue empty,
- * exit accounting, and the back-off after workers that cannot serve.
+ * exit accounting, the back-off after workers that cannot serve, and
+ * spares: forked ahead, dispatched before any fork, retired on reload,
+ * and a spare that dies unused.
  */
 #include "build-config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -174,6 +178,134 @@ static void test_failure_loop_backs_off(void)
 	tlshd_supervisor_done(&sv);
 }
 
+#define READY_US	123456789LL
+
+/* Forks a spare that waits on its pipe as a real one does: the parent's
+ * word (READY_US) makes it exit SUCCEEDED, anything else ERROR, a closed
+ * pipe RETIRED. Returns its pid. */
+static pid_t spawn_spare(struct tlshd_supervisor *sv, long long now)
+{
+	int go[2];
+	pid_t pid;
+
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		long long v = 0;
+		ssize_t n;
+
+		tlshd_supervisor_child(sv);
+		close(go[1]);
+		n = read(go[0], &v, sizeof(v));
+		if (n == 0)
+			_exit(TLSHD_WORKER_RETIRED);
+		_exit(n == sizeof(v) && v == READY_US ? TLSHD_WORKER_SUCCEEDED : TLSHD_WORKER_ERROR);
+	}
+	close(go[0]);
+	tlshd_supervisor_spare_started(sv, pid, go[1], now);
+	return pid;
+}
+
+/* Reaps until no child of the supervisor is left, or only @keep. */
+static void settle_procs(struct tlshd_supervisor *sv, unsigned int keep, long long now)
+{
+	siginfo_t si;
+
+	while (sv->procs > keep) {
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT) < 0)
+			break;
+		tlshd_supervisor_reap(sv, now);
+	}
+}
+
+static void test_spares(void)
+{
+	struct tlshd_supervisor sv;
+	unsigned int n = 0;
+
+	tlshd_supervisor_init(&sv, 4);
+	ok(!tlshd_supervisor_should_spare(&sv, 0), "no spares unless asked for");
+	tlshd_supervisor_set_spares(&sv, 2);
+	while (tlshd_supervisor_should_spare(&sv, 0) && n < 10) {
+		spawn_spare(&sv, 0);
+		n++;
+	}
+	is_int(n, 2, "two spares are forked while nothing waits");
+	is_int(sv.spares, 2, "and counted idle");
+	is_int(sv.running, 0, "not in flight");
+
+	tlshd_supervisor_ready(&sv, 1);
+	ok(!tlshd_supervisor_should_spare(&sv, 0), "no spare is forked while a request waits");
+	ok(!tlshd_supervisor_should_fork(&sv, 0), "nor a worker: a spare is idle");
+	ok(tlshd_supervisor_dispatch(&sv, READY_US, 0), "the request goes to a spare");
+	ok(!tlshd_supervisor_dispatch(&sv, READY_US, 0), "once");
+	is_int(sv.spares, 1, "one spare left idle");
+	is_int(sv.running, 1, "one in flight");
+	settle_procs(&sv, 1, 0);
+	is_int(sv.succeeded, 1, "the spare got the READY's time and served");
+	is_int(sv.crashed, 0, "nothing counted as crashed");
+
+	/* An idle spare must outlive the kill-after of busy workers. */
+	tlshd_supervisor_police(&sv, TLSHD_WORKER_KILL_AFTER_S * 2000LL);
+	is_int(sv.spares, 1, "an idle spare is not killed for its age");
+
+	tlshd_supervisor_retire_spares(&sv);
+	is_int(sv.spares, 0, "reload: idle spares are retired");
+	settle_procs(&sv, 0, 0);
+	ok(sv.crashed == 0 && sv.failing == 0, "a retired spare exits quietly, no back-off");
+	tlshd_supervisor_done(&sv);
+}
+
+/* Waits until @pid has exited, without reaping it. */
+static void wait_dead(pid_t pid)
+{
+	siginfo_t si;
+
+	while (waitid(P_PID, pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+		;
+}
+
+static void test_spare_dies(void)
+{
+	struct tlshd_supervisor sv;
+	pid_t a, c;
+
+	signal(SIGPIPE, SIG_IGN);
+	tlshd_supervisor_init(&sv, 4);
+	tlshd_supervisor_set_spares(&sv, 2);
+	a = spawn_spare(&sv, 0);
+	spawn_spare(&sv, 0);
+	kill(a, SIGKILL);
+	wait_dead(a);
+	/* Not reaped yet: the dispatch finds its pipe broken and hands the
+	 * request to the other one. */
+	tlshd_supervisor_ready(&sv, 1);
+	ok(tlshd_supervisor_dispatch(&sv, READY_US, 0), "a request skips a dead spare");
+	settle_procs(&sv, 0, 0);
+	is_int(sv.succeeded, 1, "the live spare served it");
+	is_int(sv.crashed, 1, "the dead one is counted");
+	is_int(sv.wanted, 0, "and owes no request");
+
+	c = spawn_spare(&sv, 0);
+	kill(c, SIGKILL);
+	wait_dead(c);
+	tlshd_supervisor_reap(&sv, 1000);
+	is_int(sv.spares, 0, "a spare that died idle is gone");
+	is_int(sv.wanted, 0, "it owes no request either");
+	ok(!tlshd_supervisor_should_spare(&sv, 1000), "the next spare is held back");
+	ok(tlshd_supervisor_should_spare(&sv, 1000 + TLSHD_SUPERVISOR_BACKOFF_MIN_MS),
+	   "until the back-off has passed");
+	spawn_spare(&sv, 1000);
+	tlshd_supervisor_ready(&sv, 1);
+	ok(!tlshd_supervisor_dispatch(&sv, READY_US, 1000), "nor is a request dispatched");
+	ok(tlshd_supervisor_dispatch(&sv, READY_US, 1000 + TLSHD_SUPERVISOR_BACKOFF_MIN_MS),
+	   "until then");
+	settle_procs(&sv, 0, 2000);
+	is_int(sv.succeeded, 2, "and served");
+	tlshd_supervisor_done(&sv);
+}
+
 int main(void)
 {
 	tlshd_log_open(TLSHD_LOG_STDERR);
@@ -182,5 +314,7 @@ int main(void)
 	test_crash();
 	test_drain_worker_killed();
 	test_failure_loop_backs_off();
+	test_spares();
+	test_spare_dies();
 	return tap_done();
 }

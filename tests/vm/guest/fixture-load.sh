@@ -67,9 +67,15 @@ kill_peers() {
 
 # ------------------------------------------------------------- the daemon ---
 
-# The daemon's workers now (its child processes).
+# The daemon's workers serving a request now (its child processes, less
+# idle spares).
 workers() {
-	grep -l "^PPid:[[:space:]]*$DAEMON_PID\$" /proc/[0-9]*/status 2>/dev/null | wc -l
+	local f n=0
+	for f in $(grep -l "^PPid:[[:space:]]*$DAEMON_PID\$" /proc/[0-9]*/status 2>/dev/null); do
+		# (Idle spares, forked ahead of requests, are not serving.)
+		grep -q '^Name:[[:space:]]*tlshd-spare$' "$f" 2>/dev/null || n=$((n + 1))
+	done
+	echo "$n"
 }
 
 # stall_workers N SNIPPET: start N peers with the shell SNIPPET (e.g.
