@@ -330,22 +330,37 @@ hs_cap() {
 # kB of a smaps_rollup field.
 smaps() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
 
+# unit_pss UNIT: PSS of every process of the unit, in kB.
+unit_pss() {
+	local p t=0 v
+	for p in $(cat "$CG/system.slice/$1/cgroup.procs" 2>/dev/null); do
+		v=$(smaps "$p" Pss)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
 memory() {
-	local agent=$1 rc=0 pid w peer
+	local agent=$1 rc=0 pid w peer spares
 	: >"$DIAG"
 	agent_start "$agent" || rc=1
 	connect_all 1 || rc=1
 	disconnect_all
 	sleep 1
 	pid=$(agent_pid "$agent")
-	say "memory ${NAME[$agent]}: idle parent PSS $(smaps "$pid" Pss) kB, RSS $(smaps "$pid" Rss) kB (after serving)"
+	spares=$(pgrep -P "$pid" -x tlshd-spare | wc -l)
+	say "memory ${NAME[$agent]}: idle parent PSS $(smaps "$pid" Pss) kB, RSS $(smaps "$pid" Rss) kB (after serving); the unit's processes: $(($(wc -l <"$CG/system.slice/${UNIT[$agent]}/cgroup.procs"))), PSS $(unit_pss "${UNIT[$agent]}") kB in all"
+	for w in $(pgrep -P "$pid" -x tlshd-spare); do
+		say "  an idle spare: PSS $(smaps "$w" Pss) kB, private $(($(smaps "$w" Private_Clean) + $(smaps "$w" Private_Dirty))) kB"
+		break
+	done
 	# A peer that stalls after a TLS record header keeps a server worker
 	# waiting in its handshake.
 	bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PORT"'; printf "\026\003\001\002\000" >&3; sleep 30' &
 	peer=$!
-	wait_for '[ -n "$(pgrep -P '"$pid"' | head -n 1)" ]' 10 || { fail "no worker appeared"; rc=1; }
+	wait_for '[ -n "$(pgrep -P '"$pid"' -x tlshd | head -n 1)" ]' 10 || { fail "no worker appeared"; rc=1; }
 	sleep 1
-	w=$(pgrep -P "$pid" | head -n 1)
+	w=$(pgrep -P "$pid" -x tlshd | head -n 1)
 	if [ -n "$w" ]; then
 		say "  a worker in a handshake: PSS $(smaps "$w" Pss) kB, private $(($(smaps "$w" Private_Clean) + $(smaps "$w" Private_Dirty))) kB (clean $(smaps "$w" Private_Clean), dirty $(smaps "$w" Private_Dirty)), RSS $(smaps "$w" Rss) kB"
 	fi
@@ -413,8 +428,13 @@ part_profile() {
 	perf report -i "$OUT/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 15 | sed 's/^/#   /'
 	say "samples by command and shared object:"
 	perf report -i "$OUT/perf.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 25 | sed 's/^/#   /'
+	say "tlshd's processes by shared object:"
+	perf report -i "$OUT/perf.data" --no-children --comms tlshd,tlshd-spare --sort dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -n 15 | sed 's/^/#   /'
+	say "tlshd's processes, kernel entry points with what they call (system calls, faults):"
+	perf report -i "$OUT/perf.data" --children --comms tlshd,tlshd-spare --sort sym --stdio -g none 2>/dev/null |
+		grep -E '^ +[0-9].*\[k\] (__x64_sys_|__do_sys_|asm_exc_page_fault|do_exit|do_group_exit|ret_from_fork|__x64_sys_exit)' | head -n 30 | sed 's/^/#   /'
 	say "top functions of tlshd's processes:"
-	perf report -i "$OUT/perf.data" --no-children --comms tlshd --sort dso,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -n 40 | sed 's/^/#   /'
+	perf report -i "$OUT/perf.data" --no-children --comms tlshd,tlshd-spare --sort dso,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -n 30 | sed 's/^/#   /'
 	check $rc "profile: one tlshd round under perf"
 }
 
