@@ -18,6 +18,8 @@
 #               request from the kernel's handshake:handshake_submit to
 #               handshake:handshake_complete (floor: its own clock); tlshd's
 #               phases from its journal fields (TLSHD_US_*)
+#   serial      the same with one controller at a time: a request's cost
+#               with no other in flight
 #   storm       STORM controllers connected, then all reset at once: time
 #               until every one is live again, refusals
 #               (handshake:handshake_submit_err), failed handshakes, latency
@@ -25,6 +27,7 @@
 #               a handshake adds (its PSS and private memory)
 #   throughput  64 MiB read with O_DIRECT over one controller, per agent
 #               and cipher (under TCG: indicative only)
+#   profile     one tlshd round under perf record -a
 #
 # Output between @@TAP-BEGIN@@ and @@TAP-END@@ (run-vm.sh relays it): the
 # report, "ok"/"not ok" lines for what must hold (every connect and reset
@@ -161,6 +164,17 @@ connect_all() {
 	return $rc
 }
 
+# connect_seq N: connect the first N hosts one after the other.
+connect_seq() {
+	local i nqn id rc=0
+	CTRLS=''
+	for i in $(seq 1 "$1"); do
+		read -r nqn id <"$OUT/host.$i"
+		if connect_one "$nqn" "$id"; then CTRLS="$CTRLS $CTRL"; else fail "connect of host $i: $CONNECT_ERR"; rc=1; fi
+	done
+	return $rc
+}
+
 live_count() {
 	local c n=0
 	for c in $CTRLS; do
@@ -200,15 +214,17 @@ cpu_report() {
 }
 
 # ------------------------------------------------------------- latency ---
+# round AGENT R [SET]: one latency round; SET "" connects the controllers
+# at once, "1" one after the other (results in lat1.*, cpu1.*).
 round() {
-	local agent=$1 r=$2 t
+	local agent=$1 r=$2 set=${3:-} t
 	: >"$DIAG"
 	if [ "$agent" = floor ]; then
 		local frc=0
 		cpu_begin none
 		"$FLOOR" -n $((CONTROLLERS * 4)) >"$OUT/floor.$r" 2>>"$DIAG" || { fail "tlshd-floor failed"; frc=1; }
-		cpu_end none floor $((CONTROLLERS * 4 * 2))
-		awk '$1 == "floor_us" { print $2, -1, 0 }' "$OUT/floor.$r" >>"$OUT/lat.floor"
+		cpu_end none floor$set $((CONTROLLERS * 4 * 2))
+		awk '$1 == "floor_us" { print $2, -1, 0 }' "$OUT/floor.$r" >>"$OUT/lat$set.floor"
 		FLOOR_CIPHER=$(awk '$1 == "cipher" { print $2 }' "$OUT/floor.$r")
 		check $frc "round $r floor: $((CONTROLLERS * 4)) bare handshakes, one after the other"
 		return
@@ -217,21 +233,25 @@ round() {
 	agent_start "$agent" || rc=1
 	: >"$TRACE/trace"
 	cpu_begin "${UNIT[$agent]}"
-	[ "$rc" = 0 ] && { connect_all "$CONTROLLERS" || rc=1; }
+	if [ "$set" = 1 ]; then
+		[ "$rc" = 0 ] && { connect_seq "$CONTROLLERS" || rc=1; }
+	else
+		[ "$rc" = 0 ] && { connect_all "$CONTROLLERS" || rc=1; }
+	fi
 	# (Workers exit and are reaped, entries reach the journal.)
 	sleep 1
 	t=$OUT/trace.$agent.$r
 	trace_take "$t"
 	requests "$t" >"$OUT/req.$agent.$r"
-	cpu_end "${UNIT[$agent]}" "$agent" "$(wc -l <"$OUT/req.$agent.$r")"
+	cpu_end "${UNIT[$agent]}" "$agent$set" "$(wc -l <"$OUT/req.$agent.$r")"
 	disconnect_all
 	agent_stop "$agent"
-	cat "$OUT/req.$agent.$r" >>"$OUT/lat.$agent"
+	cat "$OUT/req.$agent.$r" >>"$OUT/lat$set.$agent"
 	local bad
 	bad=$(awk '$3 != 0' "$OUT/req.$agent.$r" | wc -l)
 	[ "$bad" = 0 ] || { fail "$bad request(s) completed with an error"; rc=1; }
 	[ "$(events "$t" handshake_submit_err)" = 0 ] || { fail "$(events "$t" handshake_submit_err) request(s) refused"; rc=1; }
-	check $rc "round $r ${NAME[$agent]}: $CONTROLLERS controllers x 4 queues, $(wc -l <"$OUT/req.$agent.$r") requests completed"
+	check $rc "round $r ${NAME[$agent]}: $CONTROLLERS controllers x 4 queues ($([ "$set" = 1 ] && echo "one after the other" || echo "at once")), $(wc -l <"$OUT/req.$agent.$r") requests completed"
 }
 
 phases() {
@@ -269,6 +289,26 @@ part_latency() {
 	say "$(cpu_report ktls ktls-utils)"
 	say "$(cpu_report floor floor)  (per side: a floor handshake counts as two requests)"
 	phases
+}
+
+# one controller at a time: what a request costs with no other in flight
+part_serial() {
+	local r a order=(tlshd ktls floor)
+	say "---- serial latency: $ROUNDS rounds x (tlshd, ktls-utils, floor), $CONTROLLERS controllers x 4 queues, one controller at a time ----"
+	for r in $(seq 1 "$ROUNDS"); do
+		for a in "${order[@]}"; do round "$a" "$r" 1; done
+		order=("${order[@]:1}" "${order[0]}")
+	done
+	say "latency, submit -> complete, one controller at a time (floor: one handshake at a time):"
+	for a in tlshd ktls floor; do
+		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat1.$a")"
+	done
+	local tm tp fm fp km
+	tm=$(median "$OUT/lat1.tlshd") tp=$(p90 "$OUT/lat1.tlshd")
+	fm=$(median "$OUT/lat1.floor") fp=$(p90 "$OUT/lat1.floor") km=$(median "$OUT/lat1.ktls")
+	say "ratios: tlshd/floor median $(ratio "$tm" "$fm"), p90 $(ratio "$tp" "$fp"); tlshd/ktls-utils median $(ratio "$tm" "$km")"
+	say "$(cpu_report tlshd1 tlshd)"
+	say "$(cpu_report ktls1 ktls-utils)"
 }
 
 # --------------------------------------------------------------- storm ---
@@ -330,6 +370,15 @@ hs_cap() {
 # kB of a smaps_rollup field.
 smaps() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
 
+# pss_by_mapping PID: the largest PSS by mapped file (anonymous memory as
+# [anon]), "name=kB" pairs.
+pss_by_mapping() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { n = NF >= 6 ? $6 : "[anon]"; sub(/.*\//, "", n); next }
+		$1 == "Pss:" { pss[n] += $2 }
+		END { for (k in pss) if (pss[k] > 0) print pss[k], k }' "/proc/$1/smaps" 2>/dev/null |
+		sort -rn | head -n 8 | awk '{ printf "%s=%s ", $2, $1 }'
+}
+
 # unit_pss UNIT: PSS of every process of the unit, in kB.
 unit_pss() {
 	local p t=0 v
@@ -350,6 +399,7 @@ memory() {
 	pid=$(agent_pid "$agent")
 	spares=$(pgrep -P "$pid" -x tlshd-spare | wc -l)
 	say "memory ${NAME[$agent]}: idle parent PSS $(smaps "$pid" Pss) kB, RSS $(smaps "$pid" Rss) kB (after serving); the unit's processes: $(($(wc -l <"$CG/system.slice/${UNIT[$agent]}/cgroup.procs"))), PSS $(unit_pss "${UNIT[$agent]}") kB in all"
+	say "  parent PSS by mapping (kB): $(pss_by_mapping "$pid")"
 	for w in $(pgrep -P "$pid" -x tlshd-spare); do
 		say "  an idle spare: PSS $(smaps "$w" Pss) kB, private $(($(smaps "$w" Private_Clean) + $(smaps "$w" Private_Dirty))) kB"
 		break
