@@ -71,11 +71,17 @@ static const int seccomp_allowed[] = {
 };
 
 #define N_ALLOWED	(sizeof(seccomp_allowed) / sizeof(seccomp_allowed[0]))
-/* arch check (3) + load nr (1) + allowlist + ioctl (4) + kill (1) */
-#define N_INSNS		(3 + 1 + 2 * N_ALLOWED + 4 + 1)
+/*
+ * arch check (3), load nr (1), one jump per allowed call (N), ioctl (3),
+ * kill (1), allow (1): every allowed call jumps to the one ALLOW at the
+ * end, so the program the kernel compiles for each worker (its BPF JIT
+ * runs at every install) is about half the length of a RET per call.
+ */
+#define N_INSNS		(3 + 1 + N_ALLOWED + 3 + 1 + 1)
 
 static size_t seccomp_build(struct sock_filter *f)
 {
+	const size_t allow = N_INSNS - 1, kill = N_INSNS - 2;
 	size_t n = 0;
 
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
@@ -84,20 +90,26 @@ static size_t seccomp_build(struct sock_filter *f)
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 					      offsetof(struct seccomp_data, nr));
-	for (size_t i = 0; i < N_ALLOWED; i++) {
-		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-						      (unsigned int)seccomp_allowed[i], 0, 1);
-		f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	}
+	/* (Jump offsets count from the next instruction; N_INSNS < 256.) */
+	for (size_t i = 0; i < N_ALLOWED; i++, n++)
+		f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+						    (unsigned int)seccomp_allowed[i],
+						    (unsigned char)(allow - n - 1), 0);
 	/* ioctl(fd, TCGETS, ...) only: stdio's isatty(). */
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 3);
+	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0,
+					    (unsigned char)(kill - n - 1));
+	n++;
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 					      offsetof(struct seccomp_data, args[1]));
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TCGETS, 0, 1);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TCGETS,
+					    (unsigned char)(allow - n - 1), 0);
+	n++;
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	return n;
 }
+
+_Static_assert(N_INSNS < 256, "jump offsets of the filter must fit in 8 bits");
 
 bool tlshd_seccomp_disabled(void)
 {

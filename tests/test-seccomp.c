@@ -3,7 +3,8 @@
  * Unit test of seccomp.c: a process under the worker's filter completes
  * whole handshakes (both engines, PSK, over TCP loopback, each in its own
  * filtered process), and is killed (SIGSYS) the moment it opens a file,
- * makes a socket or executes a program.
+ * makes a socket, executes a program or makes an ioctl other than the
+ * TCGETS of isatty(), which it may.
  */
 #include "build-config.h"
 
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <keyutils.h>
@@ -56,6 +58,30 @@ static void do_exec(void *arg)
 {
 	execl("/bin/true", "true", (char *)NULL);
 	_exit(0);
+}
+
+static void do_ioctl(void *arg)
+{
+	int n;
+
+	ioctl(0, FIONREAD, &n);
+	_exit(0);
+}
+
+/* isatty() is TCGETS, the one ioctl allowed: the child lives to exit 7. */
+static void do_isatty(void *arg)
+{
+	isatty(2);
+	_exit(7);
+}
+
+static void test_isatty_allowed(void)
+{
+	int status = 0;
+
+	run_filtered(do_isatty, NULL, &status);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 7,
+	   "ioctl(TCGETS) (isatty) under the filter: allowed (status 0x%x)", status);
 }
 
 static void test_killed(const char *what, void (*fn)(void *))
@@ -154,6 +180,8 @@ int main(void)
 	test_killed("open(2) of a file", do_open);
 	test_killed("socket(2)", do_socket);
 	test_killed("execve(2)", do_exec);
+	test_killed("ioctl(2) other than TCGETS", do_ioctl);
+	test_isatty_allowed();
 	tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);
 	return tap_done();
