@@ -48,7 +48,9 @@
  *                     logging, libc
  *   fstat newfstatat lseek fcntl
  *                     stdio on standard error
- *   ioctl (TCGETS only) stdio asking whether stderr is a terminal
+ *   ioctl (TCGETS, TCGETS2 only)
+ *                     stdio asking whether stderr is a terminal (glibc
+ *                     2.42 and later ask with TCGETS2)
  *   exit exit_group   the end
  */
 static const int seccomp_allowed[] = {
@@ -71,13 +73,17 @@ static const int seccomp_allowed[] = {
 };
 
 #define N_ALLOWED	(sizeof(seccomp_allowed) / sizeof(seccomp_allowed[0]))
+/* TCGETS2 is _IOR('T', 0x2A, struct termios2), whose header clashes with
+ * <termios.h>; struct termios2 is 44 bytes wherever it exists. */
+#define SECCOMP_TCGETS2	_IOR('T', 0x2A, char[44])
+
 /*
- * arch check (3), load nr (1), one jump per allowed call (N), ioctl (3),
+ * arch check (3), load nr (1), one jump per allowed call (N), ioctl (4),
  * kill (1), allow (1): every allowed call jumps to the one ALLOW at the
  * end, so the program the kernel compiles for each worker (its BPF JIT
  * runs at every install) is about half the length of a RET per call.
  */
-#define N_INSNS		(3 + 1 + N_ALLOWED + 3 + 1 + 1)
+#define N_INSNS		(3 + 1 + N_ALLOWED + 4 + 1 + 1)
 
 static size_t seccomp_build(struct sock_filter *f)
 {
@@ -95,13 +101,16 @@ static size_t seccomp_build(struct sock_filter *f)
 		f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
 						    (unsigned int)seccomp_allowed[i],
 						    (unsigned char)(allow - n - 1), 0);
-	/* ioctl(fd, TCGETS, ...) only: stdio's isatty(). */
+	/* ioctl(fd, TCGETS or TCGETS2, ...) only: stdio's isatty(). */
 	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0,
 					    (unsigned char)(kill - n - 1));
 	n++;
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 					      offsetof(struct seccomp_data, args[1]));
 	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TCGETS,
+					    (unsigned char)(allow - n - 1), 0);
+	n++;
+	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_TCGETS2,
 					    (unsigned char)(allow - n - 1), 0);
 	n++;
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
