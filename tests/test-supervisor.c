@@ -36,17 +36,23 @@ static void spawn(struct tlshd_supervisor *sv, int code, long long now)
 	tlshd_supervisor_started(sv, pid, now);
 }
 
-/* Waits for every child to have exited, then reaps through the
- * supervisor at @now. */
-static void settle(struct tlshd_supervisor *sv, long long now)
+/* Reaps until no child of the supervisor is left, or only @keep. */
+static void settle_procs(struct tlshd_supervisor *sv, unsigned int keep, long long now)
 {
 	siginfo_t si;
 
-	while (sv->running) {
+	while (sv->procs > keep) {
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT) < 0)
 			break;
 		tlshd_supervisor_reap(sv, now);
 	}
+}
+
+/* Waits for every child to have exited, then reaps through the
+ * supervisor at @now. */
+static void settle(struct tlshd_supervisor *sv, long long now)
+{
+	settle_procs(sv, 0, now);
 }
 
 static void test_cap_and_burst(void)
@@ -205,18 +211,6 @@ static pid_t spawn_spare(struct tlshd_supervisor *sv, long long now)
 	close(go[0]);
 	tlshd_supervisor_spare_started(sv, pid, go[1], now);
 	return pid;
-}
-
-/* Reaps until no child of the supervisor is left, or only @keep. */
-static void settle_procs(struct tlshd_supervisor *sv, unsigned int keep, long long now)
-{
-	siginfo_t si;
-
-	while (sv->procs > keep) {
-		if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT) < 0)
-			break;
-		tlshd_supervisor_reap(sv, now);
-	}
 }
 
 static void test_spares(void)

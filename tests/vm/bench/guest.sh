@@ -265,50 +265,50 @@ phases() {
 	done
 }
 
-part_latency() {
+# rounds SET: ROUNDS rounds of every agent, the order rotating (SET as for
+# round).
+rounds() {
 	local r a order=(tlshd ktls floor)
-	say "---- latency: $ROUNDS rounds x (tlshd, ktls-utils, floor), $CONTROLLERS controllers x 4 queues connected at once ----"
 	for r in $(seq 1 "$ROUNDS"); do
-		for a in "${order[@]}"; do round "$a" "$r"; done
+		for a in "${order[@]}"; do round "$a" "$r" "$1"; done
 		order=("${order[@]:1}" "${order[0]}")
 	done
-	say "latency, submit -> complete (every request, host and target roles, $CONTROLLERS controllers at once; floor: fork to reap, one at a time):"
+}
+
+# latency_report SET: each agent's latency, submit -> ACCEPT, the ratios
+# the issue sets goals for, and the CPU per request.
+latency_report() {
+	local set=$1 a tm tp fm fp km
 	for a in tlshd ktls floor; do
-		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat.$a")"
+		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat$set.$a")"
 	done
 	say "submit -> ACCEPT:"
 	for a in tlshd ktls; do
-		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat.$a" 2)"
+		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat$set.$a" 2)"
 	done
-	local tm tp fm fp km
-	tm=$(median "$OUT/lat.tlshd") tp=$(p90 "$OUT/lat.tlshd")
-	fm=$(median "$OUT/lat.floor") fp=$(p90 "$OUT/lat.floor") km=$(median "$OUT/lat.ktls")
+	tm=$(median "$OUT/lat$set.tlshd") tp=$(p90 "$OUT/lat$set.tlshd")
+	fm=$(median "$OUT/lat$set.floor") fp=$(p90 "$OUT/lat$set.floor") km=$(median "$OUT/lat$set.ktls")
 	say "ratios: tlshd/floor median $(ratio "$tm" "$fm") (goal <= 1.1), p90 $(ratio "$tp" "$fp") (goal <= 1.5); tlshd/ktls-utils median $(ratio "$tm" "$km") (goal <= 0.6)"
+	say "$(cpu_report "tlshd$set" tlshd)"
+	say "$(cpu_report "ktls$set" ktls-utils)"
+	say "$(cpu_report "floor$set" floor)  (per side: a floor handshake counts as two requests, and the run includes the program's start)"
+}
+
+part_latency() {
+	say "---- latency: $ROUNDS rounds x (tlshd, ktls-utils, floor), $CONTROLLERS controllers x 4 queues connected at once ----"
+	rounds ""
+	say "latency, submit -> complete (every request, host and target roles, $CONTROLLERS controllers at once; floor: fork to reap, one at a time):"
+	latency_report ""
 	say "floor cipher: ${FLOOR_CIPHER:-?}"
-	say "$(cpu_report tlshd tlshd)"
-	say "$(cpu_report ktls ktls-utils)"
-	say "$(cpu_report floor floor)  (per side: a floor handshake counts as two requests)"
 	phases
 }
 
 # one controller at a time: what a request costs with no other in flight
 part_serial() {
-	local r a order=(tlshd ktls floor)
 	say "---- serial latency: $ROUNDS rounds x (tlshd, ktls-utils, floor), $CONTROLLERS controllers x 4 queues, one controller at a time ----"
-	for r in $(seq 1 "$ROUNDS"); do
-		for a in "${order[@]}"; do round "$a" "$r" 1; done
-		order=("${order[@]:1}" "${order[0]}")
-	done
+	rounds 1
 	say "latency, submit -> complete, one controller at a time (floor: one handshake at a time):"
-	for a in tlshd ktls floor; do
-		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat1.$a")"
-	done
-	local tm tp fm fp km
-	tm=$(median "$OUT/lat1.tlshd") tp=$(p90 "$OUT/lat1.tlshd")
-	fm=$(median "$OUT/lat1.floor") fp=$(p90 "$OUT/lat1.floor") km=$(median "$OUT/lat1.ktls")
-	say "ratios: tlshd/floor median $(ratio "$tm" "$fm"), p90 $(ratio "$tp" "$fp"); tlshd/ktls-utils median $(ratio "$tm" "$km")"
-	say "$(cpu_report tlshd1 tlshd)"
-	say "$(cpu_report ktls1 ktls-utils)"
+	latency_report 1
 }
 
 # --------------------------------------------------------------- storm ---
