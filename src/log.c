@@ -12,7 +12,6 @@
  */
 #include "build-config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -262,6 +261,16 @@ int tlshd_log_errno(int prio, int err, const char *fmt, ...)
 	return err;
 }
 
+/* The journal field of each phase. */
+static const char *const log_phase_fields[TLSHD_PHASE_COUNT] = {
+	[TLSHD_PHASE_START] = "TLSHD_US_START",
+	[TLSHD_PHASE_ACCEPT] = "TLSHD_US_ACCEPT",
+	[TLSHD_PHASE_SETUP] = "TLSHD_US_SETUP",
+	[TLSHD_PHASE_HANDSHAKE] = "TLSHD_US_HANDSHAKE",
+	[TLSHD_PHASE_KTLS] = "TLSHD_US_KTLS",
+	[TLSHD_PHASE_DONE] = "TLSHD_US_DONE",
+};
+
 void tlshd_log_handshake(const struct tlshd_log_handshake *h)
 {
 	const char *result = h->status ? "failed" : "succeeded";
@@ -297,34 +306,13 @@ void tlshd_log_handshake(const struct tlshd_log_handshake *h)
 	log_field(&f, "TLSHD_CIPHER=%s", h->cipher ? h->cipher : "");
 	log_field(&f, "TLSHD_REASON=%s", h->status && h->reason ? h->reason : "");
 	log_field(&f, "TLSHD_DURATION_MS=%ld", h->duration_ms);
-	for (int i = 0; i < TLSHD_PHASE_COUNT; i++) {
-		char name[16];
-		size_t j;
-
-		for (j = 0; tlshd_phase_name(i)[j] && j < sizeof(name) - 1; j++)
-			name[j] = toupper((unsigned char)tlshd_phase_name(i)[j]);
-		name[j] = '\0';
-		log_field(&f, "TLSHD_US_%s=%u", name, h->phase_us[i]);
-	}
+	for (int i = 0; i < TLSHD_PHASE_COUNT; i++)
+		log_field(&f, "%s=%u", log_phase_fields[i], h->phase_us[i]);
 	if (h->worker_pid > 0) {
 		log_field(&f, "TLSHD_WORKER_PID=%d", (int)h->worker_pid);
 		log_field(&f, "TLSHD_WORKER_UID=%u", (unsigned int)h->worker_uid);
 	}
 	log_journal(&f);
-}
-
-const char *tlshd_phase_name(enum tlshd_phase phase)
-{
-	static const char *const names[TLSHD_PHASE_COUNT] = {
-		[TLSHD_PHASE_START] = "start",
-		[TLSHD_PHASE_ACCEPT] = "accept",
-		[TLSHD_PHASE_SETUP] = "setup",
-		[TLSHD_PHASE_HANDSHAKE] = "handshake",
-		[TLSHD_PHASE_KTLS] = "ktls",
-		[TLSHD_PHASE_DONE] = "done",
-	};
-
-	return (unsigned int)phase < TLSHD_PHASE_COUNT ? names[phase] : "?";
 }
 
 const char *tlshd_errno_name(int err)

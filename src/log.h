@@ -55,8 +55,9 @@ int tlshd_log_errno(int prio, int err, const char *fmt, ...)
 #define TLSHD_MESSAGE_ID_SUCCEEDED	"d8e0246a3f204b8b8aa8cc5776ddf1b4"
 #define TLSHD_MESSAGE_ID_FAILED		"a42ec55caf5c45138ad2aa65190ce1f4"
 
-/* Where a request's time went, in microseconds; a phase the request
- * never reached is 0. */
+/* Where a request's time went, in microseconds (journal fields
+ * TLSHD_US_START ... TLSHD_US_DONE); a phase the request never reached
+ * is 0. */
 enum tlshd_phase {
 	TLSHD_PHASE_START,		/* READY read by the parent -> worker running */
 	TLSHD_PHASE_ACCEPT,		/* netlink socket, ACCEPT and its reply */
@@ -66,10 +67,6 @@ enum tlshd_phase {
 	TLSHD_PHASE_DONE,		/* DONE and its ack */
 	TLSHD_PHASE_COUNT
 };
-
-/* "start", "accept", ...: the phase's journal field is TLSHD_US_<NAME>
- * in capitals. */
-const char *tlshd_phase_name(enum tlshd_phase phase);
 
 /* One handshake's outcome, for the one line (and journal entry) each
  * handshake produces. */

@@ -121,8 +121,8 @@ static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g
 	if (ready_us && t > ready_us)
 		phase_us[TLSHD_PHASE_START] = t - ready_us;
 	r = tlshd_genl_accept(g, &req);
-	start = tlshd_util_now_ms();
-	phase_us[TLSHD_PHASE_ACCEPT] = tlshd_util_now_us() - t;
+	start = tlshd_util_now_us();	/* the entry's duration counts from here */
+	phase_us[TLSHD_PHASE_ACCEPT] = start - t;
 	if (r == -EAGAIN) {
 		ret = TLSHD_WORKER_IDLE;
 		goto out;
@@ -153,8 +153,8 @@ static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g
 	if (done < 0)
 		tlshd_log_errno(LOG_ERR, done, "kernel rejected DONE (status %s)",
 				tlshd_errno_name(out.result.status));
-	worker_log(env, r < 0 ? NULL : &req, peer, &out, done, tlshd_util_now_ms() - start,
-		   phase_us);
+	worker_log(env, r < 0 ? NULL : &req, peer, &out, done,
+		   (tlshd_util_now_us() - start) / 1000, phase_us);
 	ret = out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
 	close(req.sockfd);
 out:
