@@ -161,7 +161,8 @@ bool tlshd_creds_key_matches(const gnutls_pcert_st *pcert, gnutls_privkey_t key)
 	return match;
 }
 
-static int creds_load_key_file(struct tlshd_creds_role *role, const char *path)
+static int creds_load_key_file(const char *file, const char *section, const char *path,
+			       gnutls_privkey_t key)
 {
 	gnutls_datum_t pem;
 	struct stat st = { 0 };
@@ -172,22 +173,95 @@ static int creds_load_key_file(struct tlshd_creds_role *role, const char *path)
 	r = tlshd_util_read_file(path, TLSHD_KEY_FILE_MAX, &data, &len, &st);
 	if (r < 0)
 		return tlshd_log_errno(LOG_ERR, r, "%s: [%s] x509.private_key: cannot read %s",
-				       role->file, role->section, path);
+				       file, section, path);
 	if (st.st_mode & (S_IROTH | S_IWOTH)) {
 		tlshd_util_wipe_free(data, len);
 		tlshd_err("%s: [%s] x509.private_key: %s is accessible to other users (mode %04o); "
-			  "refusing it: chmod o-rwx it", role->file, role->section, path,
+			  "refusing it: chmod o-rwx it", file, section, path,
 			  (unsigned int)(st.st_mode & 07777));
 		return -EPERM;
 	}
 	pem = (gnutls_datum_t){ (unsigned char *)data, len };
-	r = gnutls_privkey_import_x509_raw(role->key, &pem, GNUTLS_X509_FMT_PEM, NULL, 0);
+	r = gnutls_privkey_import_x509_raw(key, &pem, GNUTLS_X509_FMT_PEM, NULL, 0);
 	tlshd_util_wipe_free(data, len);
 	if (r < 0) {
-		tlshd_err("%s: [%s] x509.private_key: %s: %s", role->file, role->section, path, gnutls_strerror(r));
+		tlshd_err("%s: [%s] x509.private_key: %s: %s", file, section, path, gnutls_strerror(r));
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* The private key @path names (a file or a key URL) into *ret. */
+static int creds_load_private(const char *file, const char *section, const char *path,
+			      gnutls_privkey_t *ret)
+{
+	gnutls_privkey_t key;
+	int r;
+
+	if (gnutls_privkey_init(&key) < 0)
+		return -ENOMEM;
+	if (creds_is_url(path)) {
+		r = gnutls_privkey_import_url(key, path, 0);
+		if (r < 0) {
+			tlshd_err("%s: [%s] x509.private_key: cannot open key URL: %s", file, section,
+				  gnutls_strerror(r));
+			r = -EINVAL;
+		}
+	} else {
+		r = creds_load_key_file(file, section, path, key);
+	}
+	if (r < 0) {
+		gnutls_privkey_deinit(key);
+		return r;
+	}
+	*ret = key;
+	return 0;
+}
+
+int tlshd_creds_key_id(gnutls_privkey_t key, unsigned char id[TLSHD_CREDS_KEY_ID_LEN])
+{
+	size_t len = TLSHD_CREDS_KEY_ID_LEN;
+	gnutls_pubkey_t pub;
+	int r = -EINVAL;
+
+	if (gnutls_pubkey_init(&pub) < 0)
+		return -ENOMEM;
+	if (gnutls_pubkey_import_privkey(pub, key, 0, 0) == 0 &&
+	    gnutls_pubkey_get_key_id(pub, GNUTLS_KEYID_USE_SHA256, id, &len) == 0 &&
+	    len == TLSHD_CREDS_KEY_ID_LEN)
+		r = 0;
+	gnutls_pubkey_deinit(pub);
+	return r;
+}
+
+static const char *const creds_sections[TLSHD_SIGNER_ROLES] = {
+	[TLSHD_SIGNER_CLIENT] = "authenticate.client",
+	[TLSHD_SIGNER_SERVER] = "authenticate.server",
+};
+
+static const struct tlshd_config_x509 *creds_config_x509(const struct tlshd_config *cfg,
+							 enum tlshd_signer_role role)
+{
+	return role == TLSHD_SIGNER_SERVER ? &cfg->server : &cfg->client;
+}
+
+int tlshd_creds_load_key(const struct tlshd_config *cfg, enum tlshd_signer_role role,
+			 gnutls_privkey_t *ret)
+{
+	const struct tlshd_config_x509 *x = creds_config_x509(cfg, role);
+
+	*ret = NULL;
+	if (!x->private_key || !x->certificate)
+		return 0;	/* (the parent says what is missing) */
+	return creds_load_private(cfg->path ? cfg->path : "(defaults)", creds_sections[role],
+				  x->private_key, ret);
+}
+
+bool tlshd_creds_key_is_url(const struct tlshd_config *cfg, enum tlshd_signer_role role)
+{
+	const struct tlshd_config_x509 *x = creds_config_x509(cfg, role);
+
+	return x->private_key && creds_is_url(x->private_key);
 }
 
 /*
@@ -206,7 +280,34 @@ static void creds_check_pq(const struct tlshd_creds_role *role, const struct tls
 		   gnutls_check_version(NULL));
 }
 
-static int creds_load_own(struct tlshd_creds_role *role, const struct tlshd_config_x509 *x)
+/* The key holder's key for @idx: it must be the certificate's. */
+static int creds_attach_remote(struct tlshd_creds_role *role, const struct tlshd_creds_remote *remote,
+			       enum tlshd_signer_role idx, const char *path)
+{
+	unsigned char id[TLSHD_CREDS_KEY_ID_LEN];
+	size_t len = sizeof(id);
+
+	if (!remote->role[idx].present) {
+		tlshd_err("%s: [%s] x509.private_key: the key holder has no key for it",
+			  role->file, role->section);
+		return -ENOKEY;
+	}
+	if (gnutls_pubkey_get_key_id(role->chain[0].pubkey, GNUTLS_KEYID_USE_SHA256, id, &len) < 0 ||
+	    len != sizeof(id) || memcmp(id, remote->role[idx].id, sizeof(id))) {
+		tlshd_err("%s: [%s] x509.private_key does not belong to the certificate in %s",
+			  role->file, role->section, path);
+		return -EKEYREJECTED;
+	}
+	if (tlshd_signer_key_new(remote->signer, idx, role->chain[0].pubkey, &role->key) < 0) {
+		tlshd_err("%s: [%s] x509.certificate: %s: its public key cannot sign TLS 1.3 "
+			  "handshakes", role->file, role->section, path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int creds_load_own(struct tlshd_creds_role *role, const struct tlshd_config_x509 *x,
+			  const struct tlshd_creds_remote *remote, enum tlshd_signer_role idx)
 {
 	unsigned int n = TLSHD_MAX_CHAIN;
 	int r;
@@ -234,20 +335,11 @@ static int creds_load_own(struct tlshd_creds_role *role, const struct tlshd_conf
 	r = creds_check_validity(role, x->certificate);
 	if (r < 0)
 		return r;
-	if (gnutls_privkey_init(&role->key) < 0)
-		return -ENOMEM;
-	if (creds_is_url(x->private_key)) {
-		r = gnutls_privkey_import_url(role->key, x->private_key, 0);
-		if (r < 0) {
-			tlshd_err("%s: [%s] x509.private_key: cannot open key URL: %s", role->file, role->section,
-				  gnutls_strerror(r));
-			return -EINVAL;
-		}
-	} else {
-		r = creds_load_key_file(role, x->private_key);
-		if (r < 0)
-			return r;
-	}
+	if (remote)
+		return creds_attach_remote(role, remote, idx, x->certificate);
+	r = creds_load_private(role->file, role->section, x->private_key, &role->key);
+	if (r < 0)
+		return r;
 	if (!tlshd_creds_key_matches(&role->chain[0], role->key)) {
 		tlshd_err("%s: [%s] x509.private_key does not belong to the certificate in %s",
 			  role->file, role->section, x->certificate);
@@ -268,13 +360,14 @@ static void creds_role_done(struct tlshd_creds_role *role)
 }
 
 static int creds_role_load(struct tlshd_creds_role *role, const char *file,
-			   const char *section, bool system_trust,
-			   const struct tlshd_config_x509 *x)
+			   enum tlshd_signer_role idx, bool system_trust,
+			   const struct tlshd_config_x509 *x,
+			   const struct tlshd_creds_remote *remote)
 {
 	int r = 0;
 
 	memset(role, 0, sizeof(*role));
-	role->section = section;
+	role->section = creds_sections[idx];
 	role->file = file;
 	role->system_trust = system_trust;
 	if (gnutls_certificate_allocate_credentials(&role->cred) < 0)
@@ -283,13 +376,14 @@ static int creds_role_load(struct tlshd_creds_role *role, const char *file,
 	 * error is returned. */
 	tlshd_util_keep_first(&r, creds_load_trust(role, x));
 	tlshd_util_keep_first(&r, creds_load_crl(role, x));
-	tlshd_util_keep_first(&r, creds_load_own(role, x));
+	tlshd_util_keep_first(&r, creds_load_own(role, x, remote, idx));
 	if (r < 0)
 		creds_role_done(role);
 	return r;
 }
 
-int tlshd_creds_load(const struct tlshd_config *cfg, struct tlshd_creds *ret)
+int tlshd_creds_load(const struct tlshd_config *cfg, const struct tlshd_creds_remote *remote,
+		     struct tlshd_creds *ret)
 {
 	struct tlshd_creds c;
 
@@ -300,8 +394,8 @@ int tlshd_creds_load(const struct tlshd_config *cfg, struct tlshd_creds *ret)
 	/* A server certificate may be verified against the system's CAs
 	 * when none are named (as a browser would); a client certificate
 	 * never is. */
-	rc = creds_role_load(&c.client, file, "authenticate.client", true, &cfg->client);
-	rs = creds_role_load(&c.server, file, "authenticate.server", false, &cfg->server);
+	rc = creds_role_load(&c.client, file, TLSHD_SIGNER_CLIENT, true, &cfg->client, remote);
+	rs = creds_role_load(&c.server, file, TLSHD_SIGNER_SERVER, false, &cfg->server, remote);
 	if (rc < 0 || rs < 0) {
 		creds_role_done(&c.client);
 		creds_role_done(&c.server);

@@ -3,12 +3,14 @@
  * tlshd: TLS handshake agent for in-kernel TLS consumers.
  *
  * Process model. One single-threaded parent loads the configuration and
- * the GnuTLS priorities once, joins the kernel's "tlshd" multicast group
- * and polls {netlink, signalfd}. Each READY notification is handed to a
+ * the GnuTLS priorities once, forks the key holder (keyholder.h) when the
+ * configuration names private keys, joins the kernel's "tlshd" multicast
+ * group and polls {netlink, signalfd, worker reports, key holder}. Each READY notification is handed to a
  * worker (worker.c): an idle spare forked ahead of it, else one forked
  * for it. A worker inherits the loaded state copy-on-write, ACCEPTs one
- * request, handshakes, sends DONE and exits. The parent never
- * touches a kernel request or the network; it only counts, caps and reaps
+ * request, handshakes (signing through the key holder), sends DONE and
+ * exits. The parent never touches a kernel request, the network or a
+ * private key; it only counts, caps and reaps
  * workers (supervisor.c). Signals are read from the signalfd, never
  * handled asynchronously.
  */
@@ -23,12 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "genl.h"
+#include "keyholder.h"
 #include "log.h"
 #include "privs.h"
 #include "report.h"
@@ -49,6 +54,11 @@ enum {
 /* STATUS= goes to systemd at most this often: each one wakes PID 1,
  * which would otherwise cost CPU on every handshake of a storm. */
 #define TLSHD_STATUS_INTERVAL_MS	1000
+/* A key holder that died is started again after this, doubling while it
+ * keeps dying within KEYHOLDER_STABLE_MS of its start. */
+#define TLSHD_KEYHOLDER_RETRY_MIN_MS	1000
+#define TLSHD_KEYHOLDER_RETRY_MAX_MS	60000
+#define TLSHD_KEYHOLDER_STABLE_MS	60000
 
 struct tlshd_options {
 	const char *config_path;
@@ -64,6 +74,12 @@ struct tlshd_daemon {
 	struct tlshd_genl listen;
 	struct tlshd_supervisor sv;
 	struct tlshd_worker_env env;	/* what each worker gets */
+	struct tlshd_keyholder kh;	/* the current key holder, if any */
+	struct tlshd_creds_remote keys;	/* its keys' ids, as the credentials use them */
+	struct tlshd_signer signer;	/* a worker's connection to it (-1 in the parent) */
+	long long kh_started_ms;	/* when it started */
+	long long kh_retry_ms;		/* when a dead one is started again */
+	long long kh_delay_ms;		/* and the delay after the next death */
 	int family;
 	int sigfd;
 	sigset_t sigmask;
@@ -186,10 +202,156 @@ static const char *options_config_path(const struct tlshd_options *o)
 	return o->config_given ? o->config_path : tlshd_config_default_path();
 }
 
+/* What every child drops first: the parent's sockets (the key holder's
+ * control socket among them), its signal mask, the spares' pipes. */
+static void daemon_child_init(struct tlshd_daemon *d)
+{
+	if (d->kh.ctl_fd >= 0)
+		close(d->kh.ctl_fd);
+	d->kh.ctl_fd = -1;
+	close(d->sigfd);
+	tlshd_genl_close(&d->listen);
+	tlshd_supervisor_child(&d->sv);
+	sigprocmask(SIG_UNBLOCK, &d->sigmask, NULL);
+	tlshd_report_worker_init(&d->env.report);
+}
+
+/* Whether @cfg's private keys go to a key holder. */
+static bool daemon_wants_keyholder(const struct tlshd_config *cfg)
+{
+	return tlshd_keyholder_needed(cfg);
+}
+
+/* Forks a key holder for @cfg and waits until it holds its keys; fills
+ * @kh and @keys. Returns 0 or a negative errno (logged). */
+static int daemon_keyholder_start(struct tlshd_daemon *d, const struct tlshd_config *cfg,
+				  struct tlshd_keyholder *kh, struct tlshd_creds_remote *keys)
+{
+	int sp[2], r, status;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return tlshd_log_errno(LOG_ERR, -errno, "cannot start the key holder");
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(sp[0]);
+		close(sp[1]);
+		return tlshd_log_errno(LOG_ERR, r, "cannot start the key holder");
+	}
+	if (pid == 0) {
+		close(sp[0]);
+		daemon_child_init(d);
+		_exit(tlshd_keyholder_run(cfg, &d->env.ids, &d->env.report, sp[1]));
+	}
+	close(sp[1]);
+	memset(keys, 0, sizeof(*keys));
+	keys->signer = &d->signer;
+	r = tlshd_keyholder_wait(kh, pid, sp[0], keys);
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		tlshd_report_drain(&d->env.report);	/* its reasons */
+		return r;
+	}
+	d->kh_started_ms = tlshd_util_now_ms();
+	tlshd_debug("key holder (pid %d) holds the configured private keys", (int)pid);
+	return 0;
+}
+
+/* A key holder died (or was reaped with the workers): schedule another. */
+static void daemon_keyholder_gone(struct tlshd_daemon *d, const char *how)
+{
+	long long now = tlshd_util_now_ms();
+
+	if (now - d->kh_started_ms >= TLSHD_KEYHOLDER_STABLE_MS || !d->kh_delay_ms)
+		d->kh_delay_ms = TLSHD_KEYHOLDER_RETRY_MIN_MS;
+	tlshd_err("the key holder (pid %d) %s: handshakes that present a configured "
+		  "certificate fail until another one starts, in %lld ms", (int)d->kh.pid, how,
+		  d->kh_delay_ms);
+	tlshd_keyholder_release(&d->kh);
+	d->kh_retry_ms = now + d->kh_delay_ms;
+	d->kh_delay_ms *= 2;
+	if (d->kh_delay_ms > TLSHD_KEYHOLDER_RETRY_MAX_MS)
+		d->kh_delay_ms = TLSHD_KEYHOLDER_RETRY_MAX_MS;
+}
+
+/* SIGCHLD: the current key holder's end, before the supervisor reaps
+ * every other child (holders let go of on reload exit quietly). */
+static void daemon_keyholder_reap(struct tlshd_daemon *d)
+{
+	char how[64];
+	int status;
+	pid_t r;
+
+	if (!d->kh.pid)
+		return;
+	r = waitpid(d->kh.pid, &status, WNOHANG);
+	if (r == 0)
+		return;
+	if (r < 0)
+		snprintf(how, sizeof(how), "exited");
+	else if (WIFSIGNALED(status))
+		snprintf(how, sizeof(how), "was killed by signal %s", strsignal(WTERMSIG(status)));
+	else
+		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+	daemon_keyholder_gone(d, how);
+}
+
+/* Starts a key holder again, if its keys are still those the
+ * credentials were loaded with. Returns the poll() timeout until the
+ * next try, or -1. */
+static int daemon_keyholder_retry(struct tlshd_daemon *d, long long now)
+{
+	struct tlshd_creds_remote keys;
+
+	if (d->kh.pid || !daemon_wants_keyholder(d->cfg) || !d->kh_retry_ms)
+		return -1;
+	if (now < d->kh_retry_ms)
+		return (int)(d->kh_retry_ms - now);
+	d->kh_retry_ms = 0;
+	if (daemon_keyholder_start(d, d->cfg, &d->kh, &keys) < 0) {
+		daemon_keyholder_gone(d, "could not be started again");
+		return daemon_keyholder_retry(d, now);
+	}
+	if (memcmp(keys.role, d->keys.role, sizeof(keys.role))) {
+		tlshd_err("the private keys the configuration names are no longer those it was "
+			  "loaded with: reload the daemon (systemctl reload tlshd)");
+		daemon_keyholder_gone(d, "holds other keys");
+		return daemon_keyholder_retry(d, now);
+	}
+	tlshd_notice("key holder started again (pid %d)", (int)d->kh.pid);
+	return -1;
+}
+
+/* The key holder's complaints: workers that broke its rules. */
+static void daemon_on_keyholder(struct tlshd_daemon *d)
+{
+	pid_t pid = 0;
+	int r;
+
+	while ((r = tlshd_keyholder_read(&d->kh, &pid)) == 0) {
+		if (!tlshd_supervisor_has(&d->sv, pid)) {
+			tlshd_warn("the key holder named pid %d, which is no worker", (int)pid);
+			continue;
+		}
+		tlshd_err("killing worker %d: it broke the key holder's rules (see above)", (int)pid);
+		kill(pid, SIGKILL);
+	}
+	if (r == -ECONNRESET) {
+		/* It died: SIGCHLD says how; until then, stop polling it. */
+		close(d->kh.ctl_fd);
+		d->kh.ctl_fd = -1;
+	}
+}
+
 static void daemon_reload(struct tlshd_daemon *d)
 {
 	const char *path = options_config_path(d->opts);
 	struct tlshd_config *cfg;
+	struct tlshd_keyholder kh = { .ctl_fd = -1 };
+	struct tlshd_creds_remote keys = { 0 };
+	bool held;
 
 	sd_notify(0, "RELOADING=1");
 	tlshd_notice("reloading the configuration");
@@ -198,13 +360,21 @@ static void daemon_reload(struct tlshd_daemon *d)
 		sd_notify(0, "READY=1");
 		return;
 	}
-	if (tlshd_tls_reload(&d->ctx, cfg) < 0) {
+	held = daemon_wants_keyholder(cfg);
+	if ((held && daemon_keyholder_start(d, cfg, &kh, &keys) < 0) ||
+	    tlshd_tls_reload(&d->ctx, cfg, held ? &keys : NULL) < 0) {
 		tlshd_err("credentials named by the new configuration are unusable, "
 			  "keeping the current configuration");
+		tlshd_keyholder_release(&kh);
 		tlshd_config_free(cfg);
 		sd_notify(0, "READY=1");
 		return;
 	}
+	/* The old holder signs for the workers it serves, then exits. */
+	tlshd_keyholder_release(&d->kh);
+	d->kh = kh;
+	d->keys = keys;
+	d->kh_retry_ms = 0;
 	/* Workers already running keep their copy-on-write snapshot; idle
 	 * spares are replaced by ones forked with the new one. */
 	tlshd_supervisor_retire_spares(&d->sv);
@@ -216,42 +386,69 @@ static void daemon_reload(struct tlshd_daemon *d)
 	sd_notify(0, "READY=1");
 }
 
-/* What every child drops first: the parent's sockets, its signal mask,
- * the spares' pipes. */
-static void daemon_child_init(struct tlshd_daemon *d)
+/* A worker's connection to the key holder, when one runs: kp[1] is the
+ * worker's, kp[0] goes to the holder. */
+static void daemon_keyholder_pair(struct tlshd_daemon *d, int kp[2])
 {
-	close(d->sigfd);
-	tlshd_genl_close(&d->listen);
-	tlshd_supervisor_child(&d->sv);
-	sigprocmask(SIG_UNBLOCK, &d->sigmask, NULL);
-	tlshd_report_worker_init(&d->env.report);
+	kp[0] = kp[1] = -1;
+	if (d->kh.ctl_fd >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) < 0) {
+		tlshd_log_errno(LOG_WARNING, -errno, "no connection to the key holder for a "
+				"worker: it cannot present a configured certificate");
+		kp[0] = kp[1] = -1;
+	}
+}
+
+/* Parent: the holder gets its end of worker @pid's connection. */
+static void daemon_keyholder_hand(struct tlshd_daemon *d, pid_t pid, int kp[2])
+{
+	int r;
+
+	if (kp[0] < 0)
+		return;
+	close(kp[1]);
+	r = tlshd_keyholder_attach(&d->kh, pid, kp[0]);
+	if (r < 0)
+		tlshd_log_errno(LOG_WARNING, r, "cannot hand worker %d's connection to the key "
+				"holder: it cannot present a configured certificate", (int)pid);
+	close(kp[0]);
+}
+
+static void daemon_close_pair(int p[2])
+{
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
 }
 
 /* Forks a worker for a waiting request, or a spare. */
 static int daemon_fork(struct tlshd_daemon *d, bool spare)
 {
-	int go[2] = { -1, -1 };
+	int go[2] = { -1, -1 }, kp[2];
 	pid_t pid;
 
 	if (spare && pipe2(go, O_CLOEXEC) < 0)
 		return -errno;
+	daemon_keyholder_pair(d, kp);
 	pid = fork();
 	if (pid < 0) {
 		int r = -errno;
 
-		if (spare) {
-			close(go[0]);
-			close(go[1]);
-		}
+		daemon_close_pair(go);
+		daemon_close_pair(kp);
 		return r;
 	}
 	if (pid == 0) {
+		if (kp[0] >= 0)
+			close(kp[0]);
+		d->signer.fd = kp[1];
 		daemon_child_init(d);
 		if (!spare)
 			_exit(tlshd_worker_run(&d->env));
 		close(go[1]);
 		_exit(tlshd_worker_run_spare(&d->env, go[0]));
 	}
+	daemon_keyholder_hand(d, pid, kp);
 	if (spare) {
 		close(go[0]);
 		tlshd_supervisor_spare_started(&d->sv, pid, go[1], tlshd_util_now_ms());
@@ -298,6 +495,7 @@ static void daemon_on_signal(struct tlshd_daemon *d)
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
+			daemon_keyholder_reap(d);
 			tlshd_supervisor_reap(&d->sv, tlshd_util_now_ms());
 			break;
 		case SIGHUP:
@@ -348,7 +546,7 @@ static int check_config(const struct tlshd_options *o)
 	tlshd_log_open(TLSHD_LOG_STDERR);
 	if (tlshd_config_load(path, &cfg) < 0)
 		return TLSHD_EXIT_CONFIG;
-	r = tlshd_tls_init(&ctx, cfg);
+	r = tlshd_tls_init(&ctx, cfg, NULL);
 	if (r == 0)
 		tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);
@@ -394,10 +592,11 @@ static int daemon_sooner(int a, int b)
 
 static int daemon_loop(struct tlshd_daemon *d)
 {
-	struct pollfd fds[3] = {
+	struct pollfd fds[4] = {
 		{ .fd = tlshd_genl_fd(&d->listen), .events = POLLIN },
 		{ .fd = d->sigfd, .events = POLLIN },
 		{ .fd = d->env.report.parent_fd, .events = POLLIN },	/* -1: ignored */
+		{ .events = POLLIN },			/* the key holder, set below */
 	};
 
 	/* Requests queued before we joined the group got no READY to us. */
@@ -410,14 +609,18 @@ static int daemon_loop(struct tlshd_daemon *d)
 
 		timeout = tlshd_supervisor_police(&d->sv, now);
 		timeout = daemon_sooner(timeout, daemon_status(d, now));
+		timeout = daemon_sooner(timeout, daemon_keyholder_retry(d, now));
 		if (retry)
 			timeout = daemon_sooner(timeout, TLSHD_FORK_RETRY_MS);
-		r = poll(fds, 3, timeout);
+		fds[3].fd = d->kh.ctl_fd;
+		r = poll(fds, 4, timeout);
 		if (r < 0 && errno != EINTR)
 			return tlshd_log_errno(LOG_ERR, -errno, "poll failed");
 		/* Reports first: a worker reaped below has sent its own. */
 		if (fds[2].revents)
 			tlshd_report_drain(&d->env.report);
+		if (fds[3].revents)
+			daemon_on_keyholder(d);
 		if (fds[1].revents)
 			daemon_on_signal(d);
 		if (fds[0].revents)
@@ -429,8 +632,11 @@ static int daemon_loop(struct tlshd_daemon *d)
 int main(int argc, char **argv)
 {
 	struct tlshd_options o = { 0 };
-	struct tlshd_daemon d = { .sigfd = -1, .opts = &o };
+	struct tlshd_daemon d = {
+		.sigfd = -1, .opts = &o, .kh = { .ctl_fd = -1 }, .signer = { .fd = -1 },
+	};
 	int ret = TLSHD_EXIT_RUNTIME;
+	bool held;
 
 	if (parse_options(argc, argv, &o) < 0)
 		return TLSHD_EXIT_CONFIG;
@@ -440,15 +646,19 @@ int main(int argc, char **argv)
 	if (tlshd_config_load(options_config_path(&o), &d.cfg) < 0)
 		return TLSHD_EXIT_CONFIG;
 	tlshd_log_set_debug(d.cfg->loglevel > 0);
-	if (tlshd_tls_init(&d.ctx, d.cfg) < 0)
-		goto out_config;
-	d.env.ctx = &d.ctx;
 	tlshd_privs_worker_ids(&d.env.ids);
 	tlshd_debug("workers run as uid %u, gid %u after ACCEPT", (unsigned int)d.env.ids.uid,
 		    (unsigned int)d.env.ids.gid);
 	d.env.report = (struct tlshd_report){ .parent_fd = -1, .worker_fd = -1 };
 	if (tlshd_log_sink() == TLSHD_LOG_JOURNAL && tlshd_report_open(&d.env.report) < 0)
 		tlshd_warn("no report channel for workers: they log their entries themselves");
+	/* The key holder is forked first: it never has a netlink socket. */
+	held = daemon_wants_keyholder(d.cfg);
+	if (held && daemon_keyholder_start(&d, d.cfg, &d.kh, &d.keys) < 0)
+		goto out_report;
+	if (tlshd_tls_init(&d.ctx, d.cfg, held ? &d.keys : NULL) < 0)
+		goto out_keyholder;
+	d.env.ctx = &d.ctx;
 	if (tlshd_supervisor_init(&d.sv, TLSHD_MAX_WORKERS_DEFAULT) < 0)
 		goto out_tls;
 	tlshd_supervisor_set_spares(&d.sv, TLSHD_SPARE_WORKERS_DEFAULT);
@@ -474,10 +684,12 @@ out_listen:
 out_supervisor:
 	tlshd_supervisor_done(&d.sv);
 out_tls:
+	tlshd_tls_done(&d.ctx);
+out_keyholder:
+	tlshd_keyholder_release(&d.kh);
+out_report:
 	tlshd_report_drain(&d.env.report);
 	tlshd_report_close(&d.env.report);
-	tlshd_tls_done(&d.ctx);
-out_config:
 	tlshd_config_free(d.cfg);
 	return ret;
 }

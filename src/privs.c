@@ -61,10 +61,10 @@ static bool privs_minimal(int last)
 
 /* Shrinking the bounding set needs CAP_SETPCAP, so it comes first; a
  * process without it (already unprivileged) gets EPERM, which is fine. */
-static int privs_drop_bounding(int last)
+static int privs_drop_bounding(int last, int keep)
 {
 	for (int cap = 0; cap <= last; cap++) {
-		if (cap == CAP_NET_ADMIN)
+		if (cap == keep)
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL &&
 		    errno != EPERM)
@@ -89,12 +89,15 @@ static int privs_switch_ids(const struct tlshd_privs_ids *ids)
 	return 0;
 }
 
-/* Effective and permitted: CAP_NET_ADMIN alone (none if not held). */
-static int privs_keep(void)
+/* Effective and permitted: CAP_NET_ADMIN alone (none if not held, or
+ * if !@net_admin). */
+static int privs_keep(bool net_admin)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = { { 0 } };
 
+	if (!net_admin)
+		return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
 	data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective = CAP_TO_MASK(CAP_NET_ADMIN);
 	data[CAP_TO_INDEX(CAP_NET_ADMIN)].permitted = CAP_TO_MASK(CAP_NET_ADMIN);
 	if (syscall(SYS_capset, &hdr, data) == 0)
@@ -104,19 +107,19 @@ static int privs_keep(void)
 	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
 }
 
-int tlshd_privs_drop(const struct tlshd_privs_ids *ids)
+static int privs_drop(const struct tlshd_privs_ids *ids, bool net_admin)
 {
 	int last = privs_last_cap(), r;
 
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -errno;
-	if (!(ids && geteuid() == 0) && privs_minimal(last))
+	if (net_admin && !(ids && geteuid() == 0) && privs_minimal(last))
 		goto no_new_privs;
-	r = privs_drop_bounding(last);
+	r = privs_drop_bounding(last, net_admin ? CAP_NET_ADMIN : -1);
 	if (!r)
 		r = privs_switch_ids(ids);
 	if (!r)
-		r = privs_keep();
+		r = privs_keep(net_admin);
 	if (r < 0)
 		return r;
 	/* The uid switch made the process dumpable again. */
@@ -126,4 +129,14 @@ no_new_privs:
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	return 0;
+}
+
+int tlshd_privs_drop(const struct tlshd_privs_ids *ids)
+{
+	return privs_drop(ids, true);
+}
+
+int tlshd_privs_drop_all(const struct tlshd_privs_ids *ids)
+{
+	return privs_drop(ids, false);
 }

@@ -31,3 +31,6 @@ void tlshd_privs_worker_ids(struct tlshd_privs_ids *ret);
  * caller must not go on with the request's data.
  */
 int tlshd_privs_drop(const struct tlshd_privs_ids *ids);
+
+/* As tlshd_privs_drop(), keeping no capability at all (the key holder). */
+int tlshd_privs_drop_all(const struct tlshd_privs_ids *ids);

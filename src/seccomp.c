@@ -30,7 +30,8 @@
  * What a worker calls after ACCEPT, and why:
  *   read write readv writev recvfrom recvmsg sendto sendmsg
  *                     the consumer's socket (GnuTLS transport), netlink
- *                     (DONE), the journal or report socket (logging)
+ *                     (DONE), the journal or report socket (logging),
+ *                     the key holder (signatures)
  *   poll ppoll        waiting for the peer within the deadline
  *   getsockopt setsockopt getpeername getsockname
  *                     TCP_NODELAY, the socket checks, kTLS (TCP_ULP,
@@ -53,7 +54,7 @@
  *                     2.42 and later ask with TCGETS2)
  *   exit exit_group   the end
  */
-static const int seccomp_allowed[] = {
+static const int seccomp_worker[] = {
 	SYS_read, SYS_write, SYS_readv, SYS_writev,
 	SYS_recvfrom, SYS_recvmsg, SYS_sendto, SYS_sendmsg,
 	SYS_ppoll,
@@ -72,22 +73,65 @@ static const int seccomp_allowed[] = {
 #endif
 };
 
-#define N_ALLOWED	(sizeof(seccomp_allowed) / sizeof(seccomp_allowed[0]))
+/*
+ * What the key holder calls once its keys are loaded: the worker's less
+ * everything about sockets but moving messages (no socket options, no
+ * shutdown, no names), and no keyctl:
+ *   read write readv writev recvfrom recvmsg sendto sendmsg
+ *                     requests and signatures, workers' connections
+ *                     handed over by the parent (SCM_RIGHTS), logging
+ *   poll ppoll        waiting for them
+ *   close             a worker's connection once it ends
+ *   getrandom         blinding and nonces of the signatures
+ *   the allocator, libc internals, time, ids and stdio as for a worker
+ */
+static const int seccomp_keyholder[] = {
+	SYS_read, SYS_write, SYS_readv, SYS_writev,
+	SYS_recvfrom, SYS_recvmsg, SYS_sendto, SYS_sendmsg,
+	SYS_ppoll,
+	SYS_close,
+	SYS_getrandom,
+	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise,
+	SYS_futex, SYS_rt_sigprocmask, SYS_rt_sigreturn,
+	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_gettimeofday,
+	SYS_getpid, SYS_gettid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
+	SYS_newfstatat, SYS_fstat, SYS_lseek, SYS_fcntl,
+	SYS_exit, SYS_exit_group,
+#ifdef SYS_poll
+	SYS_poll,
+#endif
+};
+
+struct seccomp_list {
+	const int *nr;
+	size_t n;
+};
+
+static const struct seccomp_list seccomp_lists[] = {
+	[TLSHD_SECCOMP_WORKER] = { seccomp_worker, sizeof(seccomp_worker) / sizeof(int) },
+	[TLSHD_SECCOMP_KEYHOLDER] = { seccomp_keyholder, sizeof(seccomp_keyholder) / sizeof(int) },
+};
+
+/* The longer list: the worker's. */
+#define N_ALLOWED	(sizeof(seccomp_worker) / sizeof(seccomp_worker[0]))
+_Static_assert(sizeof(seccomp_keyholder) <= sizeof(seccomp_worker),
+	       "the program is sized for the longest list");
 /* TCGETS2 is _IOR('T', 0x2A, struct termios2), whose header clashes with
  * <termios.h>; struct termios2 is 44 bytes wherever it exists. */
 #define SECCOMP_TCGETS2	_IOR('T', 0x2A, char[44])
 
 /*
- * arch check (3), load nr (1), one jump per allowed call (N), ioctl (4),
+ * arch check (3), load nr (1), one jump per allowed call (at most N), ioctl (4),
  * kill (1), allow (1): every allowed call jumps to the one ALLOW at the
  * end, so the program the kernel compiles for each worker (its BPF JIT
  * runs at every install) is about half the length of a RET per call.
  */
 #define N_INSNS		(3 + 1 + N_ALLOWED + 4 + 1 + 1)
 
-static size_t seccomp_build(struct sock_filter *f)
+static size_t seccomp_build(const struct seccomp_list *list, struct sock_filter *f)
 {
-	const size_t allow = N_INSNS - 1, kill = N_INSNS - 2;
+	const size_t len = 3 + 1 + list->n + 4 + 1 + 1;
+	const size_t allow = len - 1, kill = len - 2;
 	size_t n = 0;
 
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
@@ -97,9 +141,9 @@ static size_t seccomp_build(struct sock_filter *f)
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 					      offsetof(struct seccomp_data, nr));
 	/* (Jump offsets count from the next instruction; N_INSNS < 256.) */
-	for (size_t i = 0; i < N_ALLOWED; i++, n++)
+	for (size_t i = 0; i < list->n; i++, n++)
 		f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-						    (unsigned int)seccomp_allowed[i],
+						    (unsigned int)list->nr[i],
 						    (unsigned char)(allow - n - 1), 0);
 	/* ioctl(fd, TCGETS or TCGETS2, ...) only: stdio's isatty(). */
 	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0,
@@ -129,7 +173,7 @@ bool tlshd_seccomp_disabled(void)
 #endif
 }
 
-int tlshd_seccomp_install(void)
+int tlshd_seccomp_install(enum tlshd_seccomp_profile profile)
 {
 	struct sock_filter insns[N_INSNS];
 	struct sock_fprog prog = { .filter = insns };
@@ -139,7 +183,9 @@ int tlshd_seccomp_install(void)
 	 * whose runtime needs calls the list rules out. */
 	if (!SECCOMP_ARCH || tlshd_seccomp_disabled())
 		return 0;
-	prog.len = seccomp_build(insns);
+	if ((size_t)profile >= sizeof(seccomp_lists) / sizeof(seccomp_lists[0]))
+		return -EINVAL;
+	prog.len = seccomp_build(&seccomp_lists[profile], insns);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)

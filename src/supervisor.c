@@ -58,6 +58,14 @@ void tlshd_supervisor_child(struct tlshd_supervisor *sv)
 	}
 }
 
+bool tlshd_supervisor_has(const struct tlshd_supervisor *sv, pid_t pid)
+{
+	for (unsigned int i = 0; i < sv->max_workers; i++)
+		if (pid > 0 && sv->slots[i].pid == pid && sv->slots[i].state != TLSHD_SLOT_FREE)
+			return true;
+	return false;
+}
+
 static struct tlshd_worker_slot *supervisor_free_slot(struct tlshd_supervisor *sv)
 {
 	for (unsigned int i = 0; i < sv->max_workers; i++)

@@ -95,6 +95,9 @@ void tlshd_supervisor_retire_spares(struct tlshd_supervisor *sv);
 /* In a child just forked: closes the parent's ends of the spares' pipes. */
 void tlshd_supervisor_child(struct tlshd_supervisor *sv);
 
+/* Whether @pid is one of our workers or spares, not yet reaped. */
+bool tlshd_supervisor_has(const struct tlshd_supervisor *sv, pid_t pid);
+
 /* Reaps every exited worker (waitpid WNOHANG) and accounts for it. */
 void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now);
 

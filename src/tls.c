@@ -58,7 +58,8 @@ void tlshd_tls_set_debug(int level)
 	gnutls_global_set_log_level(level);
 }
 
-int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg)
+int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg,
+		   const struct tlshd_creds_remote *keys)
 {
 	int r;
 
@@ -75,7 +76,7 @@ int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg)
 	r = tlshd_priority_init(&ctx->prio);
 	if (r < 0)
 		goto fail_global;
-	r = tlshd_creds_load(cfg, &ctx->creds);
+	r = tlshd_creds_load(cfg, keys, &ctx->creds);
 	if (r < 0)
 		goto fail_prio;
 	tlshd_x509_attach(&ctx->creds);
@@ -88,12 +89,13 @@ fail_global:
 	return r;
 }
 
-int tlshd_tls_reload(struct tlshd_context *ctx, const struct tlshd_config *cfg)
+int tlshd_tls_reload(struct tlshd_context *ctx, const struct tlshd_config *cfg,
+		     const struct tlshd_creds_remote *keys)
 {
 	struct tlshd_creds creds;
 	int r;
 
-	r = tlshd_creds_load(cfg, &creds);
+	r = tlshd_creds_load(cfg, keys, &creds);
 	if (r < 0)
 		return r;
 	tlshd_x509_attach(&creds);

@@ -61,13 +61,16 @@ enum tlshd_tls_flags {
 	TLSHD_TLS_NO_KTLS	= 1 << 0,	/* tests: keep the keys in the outcome */
 };
 
-/* Builds priorities and loads the configured credentials. */
-int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg);
+/* Builds priorities and loads the configured credentials; @keys: the
+ * private keys are the key holder's (else loaded here: tests, -t). */
+int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg,
+		   const struct tlshd_creds_remote *keys);
 void tlshd_tls_done(struct tlshd_context *ctx);
 
 /* Replaces the configuration and credentials; on failure (logged) the
  * context is unchanged. */
-int tlshd_tls_reload(struct tlshd_context *ctx, const struct tlshd_config *cfg);
+int tlshd_tls_reload(struct tlshd_context *ctx, const struct tlshd_config *cfg,
+		     const struct tlshd_creds_remote *keys);
 
 /* GnuTLS's own debug output ([debug] tls), sent to our log at debug. */
 void tlshd_tls_set_debug(int level);

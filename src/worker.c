@@ -64,7 +64,7 @@ static void worker_handshake(const struct tlshd_worker_env *env, const struct tl
 		worker_fail(out, -EIO, "cannot drop privileges: %s", strerror(-r));
 		return;
 	}
-	r = tlshd_seccomp_install();
+	r = tlshd_seccomp_install(TLSHD_SECCOMP_WORKER);
 	if (r < 0) {
 		worker_fail(out, -EIO, "cannot install the system call filter: %s", strerror(-r));
 		return;

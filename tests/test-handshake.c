@@ -594,7 +594,7 @@ int main(void)
 		return tap_skip_all("kernel keyrings unavailable here");
 	server_ring = add_key("keyring", "tlshd-test-server", NULL, 0, KEY_SPEC_SESSION_KEYRING);
 	client_ring = add_key("keyring", "tlshd-test-client", NULL, 0, KEY_SPEC_SESSION_KEYRING);
-	if (tlshd_tls_init(&ctx, cfg) < 0) {
+	if (tlshd_tls_init(&ctx, cfg, NULL) < 0) {
 		printf("Bail out! cannot initialise the engine\n");
 		return 1;
 	}

@@ -34,7 +34,7 @@ static int run_filtered(void (*fn)(void *), void *arg, int *ret_status)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		if (tlshd_seccomp_install() < 0)
+		if (tlshd_seccomp_install(TLSHD_SECCOMP_WORKER) < 0)
 			_exit(99);
 		fn(arg);
 		_exit(0);
@@ -144,12 +144,12 @@ static void test_handshake_allowed(void)
 					.keyring = ring };
 	pc = fork();
 	if (pc == 0) {
-		tlshd_seccomp_install();
+		tlshd_seccomp_install(TLSHD_SECCOMP_WORKER);
 		do_handshake(&c);
 	}
 	ps = fork();
 	if (ps == 0) {
-		tlshd_seccomp_install();
+		tlshd_seccomp_install(TLSHD_SECCOMP_WORKER);
 		do_handshake(&s);
 	}
 	waitpid(pc, &stc, 0);
@@ -172,7 +172,7 @@ int main(void)
 	if (keyctl_join_session_keyring(NULL) < 0)
 		return tap_skip_all("kernel keyrings unavailable here");
 	cfg = tlshd_config_new_default();
-	if (tlshd_tls_init(&ctx, cfg) < 0) {
+	if (tlshd_tls_init(&ctx, cfg, NULL) < 0) {
 		printf("Bail out! cannot initialise the engine\n");
 		return 1;
 	}

@@ -16,6 +16,8 @@
  *   -t MS         handshake timeout
  *   -l FILE       the PEER's key log (SSLKEYLOGFILE format): check that the
  *                 keys the engine would hand to kTLS match it
+ *   -H            as the daemon does: the configured private keys go to a
+ *                 key holder process, and the engine signs through it
  *
  * Prints "key=value" lines: status, errno, reason, cipher, remote_auth,
  * keylog. Exit status 0 when the handshake succeeded (and the key log,
@@ -32,11 +34,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "hkdf.h"
+#include "keyholder.h"
 #include "log.h"
+#include "privs.h"
 #include "tls.h"
 
 static int tcp_connect(const char *host, const char *port)
@@ -174,6 +179,41 @@ static bool keylog_has(const char *path, const char *label)
 	return found;
 }
 
+/* -H: a key holder for @cfg, as the daemon forks one, and this process's
+ * connection to it. Returns 0 or a negative errno. */
+static int start_keyholder(const struct tlshd_config *cfg, struct tlshd_keyholder *kh,
+			   struct tlshd_creds_remote *keys, struct tlshd_signer *signer)
+{
+	struct tlshd_privs_ids ids;
+	int sp[2], kp[2], r;
+	pid_t pid;
+
+	tlshd_privs_worker_ids(&ids);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		close(sp[0]);
+		close(kp[1]);
+		close(kp[0]);
+		_exit(tlshd_keyholder_run(cfg, &ids, NULL, sp[1]));
+	}
+	close(sp[1]);
+	keys->signer = signer;
+	r = tlshd_keyholder_wait(kh, pid, sp[0], keys);
+	if (r < 0) {
+		waitpid(pid, NULL, 0);
+		return r;
+	}
+	r = tlshd_keyholder_attach(kh, getpid(), kp[0]);
+	close(kp[0]);
+	signer->fd = kp[1];
+	return r;
+}
+
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: tlshd-probe client HOST PORT [opts] | server PORT [opts]\n");
@@ -187,7 +227,10 @@ int main(int argc, char **argv)
 	struct tlshd_context ctx;
 	struct tlshd_config *cfg = NULL;
 	const char *config = NULL, *keylog = NULL;
-	bool keylog_ok = true, auth_set = false;
+	bool keylog_ok = true, auth_set = false, held = false;
+	struct tlshd_keyholder kh = { .ctl_fd = -1 };
+	struct tlshd_creds_remote keys = { 0 };
+	struct tlshd_signer signer = { .fd = -1 };
 	int c, fd, argi;
 
 	if (argc < 3)
@@ -204,7 +247,7 @@ int main(int argc, char **argv)
 		usage();
 	}
 	optind = argi;
-	while ((c = getopt(argc, argv, "c:a:n:k:p:r:t:l:")) != -1) {
+	while ((c = getopt(argc, argv, "c:a:n:k:p:r:t:l:H")) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
@@ -234,6 +277,9 @@ int main(int argc, char **argv)
 		case 'l':
 			keylog = optarg;
 			break;
+		case 'H':
+			held = true;
+			break;
 		default:
 			usage();
 		}
@@ -245,7 +291,12 @@ int main(int argc, char **argv)
 	if (config ? tlshd_config_load(config, &cfg) < 0 :
 		     !(cfg = tlshd_config_new_default()))
 		return 2;
-	if (tlshd_tls_init(&ctx, cfg) < 0) {
+	held = held && tlshd_keyholder_needed(cfg);
+	if (held && start_keyholder(cfg, &kh, &keys, &signer) < 0) {
+		printf("init=failed\n");
+		return 2;
+	}
+	if (tlshd_tls_init(&ctx, cfg, held ? &keys : NULL) < 0) {
 		printf("init=failed\n");
 		return 2;
 	}
@@ -292,5 +343,8 @@ int main(int argc, char **argv)
 	close(fd);
 	tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);
+	if (signer.fd >= 0)
+		close(signer.fd);
+	tlshd_keyholder_release(&kh);
 	return out.result.status == 0 && keylog_ok ? 0 : 1;
 }

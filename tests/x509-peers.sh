@@ -4,7 +4,9 @@
 # gnutls-cli, openssl s_server and s_client. Covers both roles, UNAUTH and
 # X509 modes, and the verification failures; checks the keys the engine
 # would give kTLS against the peer's key log; and checks start-up errors
-# for bad certificate material. TAP on stdout.
+# for bad certificate material. TAP on stdout. As in the daemon, the
+# configured private keys are held by a key holder process (tlshd-probe
+# -H) and the engine signs through it; RSA, ECDSA and Ed25519 keys.
 #
 # Certificates and keys are generated here, in a temporary directory.
 set -uo pipefail
@@ -104,7 +106,7 @@ gserv() {
 stop_servers() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; pids=(); }
 
 # Run the probe; sets $out (its key=value lines) and $rc.
-probe_client() { out=$("$probe" client 127.0.0.1 "$port" -t 5000 "$@" 2>probe.err); rc=$?; }
+probe_client() { out=$("$probe" client 127.0.0.1 "$port" -t 5000 -H "$@" 2>probe.err); rc=$?; }
 field() { sed -n "s/^$1=//p" <<<"$out" | head -1; }
 
 expect_ok() {	# name [extra checks via $out]
@@ -203,7 +205,7 @@ probe_server() {
 	rm -f ckl
 	# Port 0: the probe listens on a port the kernel picks, so that tests
 	# running beside this one cannot take it; the client gets it as @PORT@.
-	"$probe" server 0 -t 5000 -c "$conf" -l "$dir/ckl" > srv.out 2>probe.err &
+	"$probe" server 0 -t 5000 -H -c "$conf" -l "$dir/ckl" > srv.out 2>probe.err &
 	spid=$!
 	# Start-up loads trust stores; on a busy machine, under the sanitizers,
 	# that can take many seconds.
@@ -259,11 +261,34 @@ grep -q 'client certificates are not requested' probe.err \
 	&& pass "server: start-up says client certificates are not requested" \
 	|| fail "server: start-up says client certificates are not requested" "$(head -3 probe.err)"
 
+# --- the key holder signs with every kind of key ------------------------
+# (The CertificateVerify of an RSA key is RSA-PSS, of Ed25519 EdDSA over
+# the whole content: the holder gets a hash for one, the content for the
+# other.)
+for kt in rsa ed25519; do
+	certtool --generate-privkey --key-type=$kt --outfile srv-$kt.key 2>/dev/null
+	chmod 600 srv-$kt.key
+	srv_tmpl server.test 'expiration_days = 365'; sign srv-$kt ca
+	conf srv-$kt authenticate.server x509.truststore="$dir/ca.pem" \
+		x509.certificate="$dir/srv-$kt.pem" x509.private_key="$dir/srv-$kt.key"
+	probe_server srv-$kt.conf "${gcli[@]}" --x509certfile client.pem --x509keyfile client.key \
+		-p @PORT@ 127.0.0.1
+	expect_ok "server x509 with an $kt key in the key holder vs gnutls-cli (mutual)"
+done
+certtool --generate-privkey --key-type=rsa --outfile cli-rsa.key 2>/dev/null; chmod 600 cli-rsa.key
+tmpl 'cn = "rsa client"' tls_www_client signing_key 'expiration_days = 365'; sign cli-rsa ca
+conf client-rsa authenticate.client x509.truststore="$dir/ca.pem" \
+	x509.certificate="$dir/cli-rsa.pem" x509.private_key="$dir/cli-rsa.key"
+gserv server --require-client-cert --x509cafile ca.pem
+probe_client -c client-rsa.conf -n server.test -a x509 -l "$dir/kl"
+expect_ok "client x509 with an RSA key in the key holder vs gnutls-serv requiring a client certificate"
+stop_servers
+
 # --- start-up checks of the configured material ------------------------
 startup() {	# name want-substring section key=value...
 	local name=$1 want=$2; shift 2
 	conf bad "$@"
-	"$probe" client 127.0.0.1 1 -c bad.conf >/dev/null 2>startup.err
+	"$probe" client 127.0.0.1 1 -H -c bad.conf >/dev/null 2>startup.err
 	if grep -qi -- "$want" startup.err; then pass "start-up refuses $name"
 	else fail "start-up refuses $name" "$(cat startup.err)"; fi
 }

@@ -68,12 +68,12 @@ kill_peers() {
 # ------------------------------------------------------------- the daemon ---
 
 # The daemon's workers serving a request now (its child processes, less
-# idle spares).
+# idle spares and the key holder).
 workers() {
 	local f n=0
 	for f in $(grep -l "^PPid:[[:space:]]*$DAEMON_PID\$" /proc/[0-9]*/status 2>/dev/null); do
 		# (Idle spares, forked ahead of requests, are not serving.)
-		grep -q '^Name:[[:space:]]*tlshd-spare$' "$f" 2>/dev/null || n=$((n + 1))
+		grep -qE '^Name:[[:space:]]*tlshd-(spare|keys)$' "$f" 2>/dev/null || n=$((n + 1))
 	done
 	echo "$n"
 }

@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit test of keyholder.c and signer.c: a key holder forked as the
+ * daemon forks it loads the configured keys and reports their ids, runs
+ * confined (no capability, no root, no_new_privs, a seccomp filter), and
+ * signs through a worker's external key exactly once per connection: a
+ * TLS 1.3 CertificateVerify (its hash, or for EdDSA its content) with
+ * the role's key, in a scheme that key makes. Second signatures and
+ * malformed requests are reported to the parent; other requests are
+ * refused. Credentials check the holder's key ids against the
+ * certificates.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+
+#include "config.h"
+#include "creds.h"
+#include "keyholder.h"
+#include "log.h"
+#include "privs.h"
+#include "seccomp.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/test-keyholder.XXXXXX";
+static const struct tlshd_privs_ids ids = { .uid = 65534, .gid = 65534 };
+
+static int write_file(const char *path, const gnutls_datum_t *d, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, d->data, d->size);
+	close(fd);
+	return n == (ssize_t)d->size ? 0 : -1;
+}
+
+/* A key of @pk and a self-signed certificate for it: NAME.key, NAME.pem. */
+static int make_pair(const char *name, gnutls_pk_algorithm_t pk, unsigned int bits,
+		     char **key_path, char **cert_path)
+{
+	gnutls_x509_privkey_t k;
+	gnutls_x509_crt_t c;
+	gnutls_datum_t out;
+	time_t now = time(NULL);
+	unsigned char serial[1] = { 1 };
+	int r = -1;
+
+	if (asprintf(key_path, "%s/%s.key", dir, name) < 0 ||
+	    asprintf(cert_path, "%s/%s.pem", dir, name) < 0)
+		return -1;
+	gnutls_x509_privkey_init(&k);
+	gnutls_x509_crt_init(&c);
+	if (gnutls_x509_privkey_generate(k, pk, bits, 0) < 0 ||
+	    gnutls_x509_privkey_export2_pkcs8(k, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
+					      &out) < 0)
+		goto out;
+	r = write_file(*key_path, &out, 0600);
+	gnutls_free(out.data);
+	if (r < 0)
+		goto out;
+	r = -1;
+	gnutls_x509_crt_set_version(c, 3);
+	gnutls_x509_crt_set_serial(c, serial, sizeof(serial));
+	gnutls_x509_crt_set_activation_time(c, now - 60);
+	gnutls_x509_crt_set_expiration_time(c, now + 86400 * 365);
+	gnutls_x509_crt_set_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, 0, name, strlen(name));
+	if (gnutls_x509_crt_set_key(c, k) < 0 ||
+	    gnutls_x509_crt_sign2(c, c, k, pk == GNUTLS_PK_EDDSA_ED25519 ? GNUTLS_DIG_SHA512 :
+				  GNUTLS_DIG_SHA256, 0) < 0 ||
+	    gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_PEM, &out) < 0)
+		goto out;
+	r = write_file(*cert_path, &out, 0644);
+	gnutls_free(out.data);
+out:
+	gnutls_x509_crt_deinit(c);
+	gnutls_x509_privkey_deinit(k);
+	return r;
+}
+
+struct holder {
+	struct tlshd_keyholder kh;
+	struct tlshd_creds_remote keys;
+	struct tlshd_signer signer;
+	pid_t pid;
+};
+
+/* Forks a holder for @cfg as the daemon does. */
+static int holder_start(const struct tlshd_config *cfg, struct holder *h)
+{
+	int sp[2], r;
+
+	memset(h, 0, sizeof(*h));
+	h->kh.ctl_fd = -1;
+	h->signer.fd = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	h->pid = fork();
+	if (h->pid == 0) {
+		close(sp[0]);
+		_exit(tlshd_keyholder_run(cfg, &ids, NULL, sp[1]));
+	}
+	close(sp[1]);
+	h->keys.signer = &h->signer;
+	r = tlshd_keyholder_wait(&h->kh, h->pid, sp[0], &h->keys);
+	if (r < 0)
+		waitpid(h->pid, NULL, 0);
+	return r;
+}
+
+/* A fresh worker connection, attached as worker @pid. */
+static void holder_connect(struct holder *h, pid_t pid)
+{
+	int kp[2];
+
+	if (h->signer.fd >= 0)
+		close(h->signer.fd);
+	h->signer.fd = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) < 0)
+		return;
+	if (tlshd_keyholder_attach(&h->kh, pid, kp[0]) == 0)
+		h->signer.fd = kp[1];
+	else
+		close(kp[1]);
+	close(kp[0]);
+}
+
+/* The pid the holder complains about within 2 s, or 0. */
+static pid_t holder_complaint(struct holder *h)
+{
+	struct pollfd p = { .fd = h->kh.ctl_fd, .events = POLLIN };
+	pid_t pid = 0;
+
+	if (poll(&p, 1, 2000) == 1 && tlshd_keyholder_read(&h->kh, &pid) == 0)
+		return pid;
+	return 0;
+}
+
+/* A raw request on the current connection; the reply's err, or
+ * -ECONNRESET when the holder closed the connection. */
+static int holder_raw(struct holder *h, const void *msg, size_t len)
+{
+	struct tlshd_signer_reply rp;
+	struct pollfd p = { .fd = h->signer.fd, .events = POLLIN };
+	ssize_t n;
+
+	if (send(h->signer.fd, msg, len, MSG_NOSIGNAL) != (ssize_t)len)
+		return -EPIPE;
+	if (poll(&p, 1, 2000) != 1)
+		return -ETIMEDOUT;
+	n = recv(h->signer.fd, &rp, sizeof(rp), 0);
+	if (n == 0)
+		return -ECONNRESET;
+	return n == sizeof(rp) ? rp.err : -EPROTO;
+}
+
+static int holder_ask(struct holder *h, enum tlshd_signer_role role, gnutls_sign_algorithm_t algo,
+		      bool hashed, const void *data, size_t len)
+{
+	struct tlshd_signer_request rq = { .role = role, .algo = algo, .hashed = hashed, .len = len };
+
+	memcpy(rq.data, data, len);
+	return holder_raw(h, &rq, sizeof(rq));
+}
+
+static void holder_stop(struct holder *h)
+{
+	if (h->signer.fd >= 0)
+		close(h->signer.fd);
+	h->signer.fd = -1;
+	tlshd_keyholder_release(&h->kh);
+}
+
+/* A TLS 1.3 CertificateVerify content for @role over a 32-byte hash. */
+static size_t cv_content(unsigned char *buf, bool server)
+{
+	const char *ctx = server ? "TLS 1.3, server CertificateVerify" :
+				   "TLS 1.3, client CertificateVerify";
+	size_t n = 64 + strlen(ctx) + 1;
+
+	memset(buf, 0x20, 64);
+	memcpy(buf + 64, ctx, strlen(ctx) + 1);
+	for (size_t i = 0; i < 32; i++)
+		buf[n + i] = (unsigned char)i;
+	return n + 32;
+}
+
+static unsigned long long proc_field(pid_t pid, const char *field, int base)
+{
+	unsigned long long v = ~0ULL;
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)))
+			v = strtoull(line + strlen(field), NULL, base);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Signs through @key (an external one) and verifies with @pub. */
+static bool sign_verifies(gnutls_privkey_t key, gnutls_pubkey_t pub, gnutls_sign_algorithm_t algo,
+			  bool server)
+{
+	unsigned char buf[256];
+	gnutls_datum_t data = { buf, cv_content(buf, server) }, sig = { 0 };
+	bool ok;
+
+	if (gnutls_privkey_sign_data2(key, algo, 0, &data, &sig) < 0)
+		return false;
+	ok = gnutls_pubkey_verify_data2(pub, algo, 0, &data, &sig) >= 0;
+	gnutls_free(sig.data);
+	return ok;
+}
+
+static void test_ids_and_confinement(struct holder *h, const struct tlshd_config *cfg)
+{
+	unsigned char id[TLSHD_CREDS_KEY_ID_LEN];
+	gnutls_privkey_t k = NULL;
+	bool root = geteuid() == 0;
+
+	for (unsigned int i = 0; i < TLSHD_SIGNER_ROLES; i++) {
+		ok(tlshd_creds_load_key(cfg, i, &k) == 0 && k && tlshd_creds_key_id(k, id) == 0,
+		   "role %u: the key loads here too", i);
+		ok(h->keys.role[i].present && !memcmp(id, h->keys.role[i].id, sizeof(id)),
+		   "role %u: the holder reports that key's id", i);
+		if (k)
+			gnutls_privkey_deinit(k);
+		k = NULL;
+	}
+	if (root)
+		is_int(proc_field(h->pid, "Uid:", 10), ids.uid, "the holder left root for uid %u",
+		       (unsigned int)ids.uid);
+	is_int(proc_field(h->pid, "CapEff:", 16), 0, "the holder has no effective capability");
+	is_int(proc_field(h->pid, "CapPrm:", 16), 0, "nor a permitted one");
+	if (root)
+		is_int(proc_field(h->pid, "CapBnd:", 16), 0, "nor one in its bounding set");
+	is_int(proc_field(h->pid, "NoNewPrivs:", 10), 1, "no_new_privs");
+	if (!tlshd_seccomp_disabled())
+		is_int(proc_field(h->pid, "Seccomp:", 10), 2, "a seccomp filter");
+}
+
+static void test_signing(struct holder *h, const struct tlshd_config *cfg)
+{
+	struct tlshd_creds creds;
+	unsigned char buf[256];
+	size_t len;
+
+	ok(tlshd_creds_load(cfg, &h->keys, &creds) == 0, "credentials load with the holder's keys");
+	is_int(gnutls_privkey_get_type(creds.server.key), GNUTLS_PRIVKEY_EXT,
+	       "the server key here is an external one");
+
+	holder_connect(h, 4242);
+	ok(sign_verifies(creds.server.key, creds.server.chain[0].pubkey,
+			 GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, true),
+	   "ECDSA P-256: the holder's signature verifies with the server certificate");
+	ok(!sign_verifies(creds.server.key, creds.server.chain[0].pubkey,
+			  GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, true),
+	   "a second signature on the same connection is refused");
+	is_int(holder_complaint(h), 4242, "and the holder names that worker to the parent");
+
+	holder_connect(h, 4243);
+	ok(sign_verifies(creds.client.key, creds.client.chain[0].pubkey,
+			 GNUTLS_SIGN_RSA_PSS_RSAE_SHA256, false),
+	   "RSA: an RSA-PSS signature by the client key verifies with the client certificate");
+
+	holder_connect(h, 4244);
+	ok(!sign_verifies(creds.client.key, creds.client.chain[0].pubkey,
+			  GNUTLS_SIGN_RSA_SHA256, false),
+	   "RSA PKCS#1 v1.5 (no TLS 1.3 scheme) is not asked for");
+	len = cv_content(buf, false);
+	holder_connect(h, 4244);
+	is_int(holder_ask(h, TLSHD_SIGNER_CLIENT, GNUTLS_SIGN_RSA_SHA256, true, buf, 32), -EINVAL,
+	       "and refused when asked for anyway");
+
+	holder_connect(h, 4245);
+	is_int(holder_ask(h, TLSHD_SIGNER_SERVER, GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, true, buf, 20),
+	       -EINVAL, "a 'hash' of the wrong length is refused");
+	holder_connect(h, 4246);
+	is_int(holder_ask(h, TLSHD_SIGNER_SERVER, GNUTLS_SIGN_ECDSA_SECP384R1_SHA384, true, buf, 48),
+	       -EINVAL, "a scheme of another curve is refused");
+	holder_connect(h, 4247);
+	is_int(holder_ask(h, TLSHD_SIGNER_SERVER, GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, false, buf, len),
+	       -EINVAL, "content instead of a hash for ECDSA is refused");
+	holder_connect(h, 4248);
+	is_int(holder_ask(h, 7, GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, true, buf, 32), -ENOKEY,
+	       "a role that does not exist is refused");
+	ok(holder_complaint(h) == 0, "refusals are not complaints");
+
+	holder_connect(h, 4249);
+	is_int(holder_raw(h, "garbage", 7), -ECONNRESET, "a malformed request ends the connection");
+	is_int(holder_complaint(h), 4249, "and the holder names that worker");
+
+	tlshd_creds_done(&creds);
+}
+
+static void test_eddsa(void)
+{
+	struct tlshd_config *cfg = tlshd_config_new_default();
+	struct tlshd_creds creds;
+	struct holder h;
+	unsigned char buf[256];
+	size_t len = cv_content(buf, true);
+
+	if (make_pair("ed", GNUTLS_PK_EDDSA_ED25519, 256, &cfg->server.private_key,
+		      &cfg->server.certificate) < 0) {
+		ok(0, "an Ed25519 pair could be made");
+		tlshd_config_free(cfg);
+		return;
+	}
+	if (!ok(holder_start(cfg, &h) == 0, "a holder with an Ed25519 server key starts")) {
+		tlshd_config_free(cfg);
+		return;
+	}
+	ok(h.keys.role[TLSHD_SIGNER_SERVER].present && !h.keys.role[TLSHD_SIGNER_CLIENT].present,
+	   "it holds the server key alone");
+	ok(tlshd_creds_load(cfg, &h.keys, &creds) == 0, "credentials load");
+	holder_connect(&h, 5001);
+	ok(sign_verifies(creds.server.key, creds.server.chain[0].pubkey, GNUTLS_SIGN_EDDSA_ED25519,
+			 true), "Ed25519: the server CertificateVerify is signed and verifies");
+	holder_connect(&h, 5002);
+	is_int(holder_ask(&h, TLSHD_SIGNER_SERVER, GNUTLS_SIGN_EDDSA_ED25519, false, buf + 1, len - 1),
+	       -EINVAL, "Ed25519: content that is no CertificateVerify is refused");
+	holder_connect(&h, 5003);
+	len = cv_content(buf, false);
+	is_int(holder_ask(&h, TLSHD_SIGNER_SERVER, GNUTLS_SIGN_EDDSA_ED25519, false, buf, len),
+	       -EINVAL, "Ed25519: the server key will not sign a client CertificateVerify");
+	holder_connect(&h, 5004);
+	is_int(holder_ask(&h, TLSHD_SIGNER_CLIENT, GNUTLS_SIGN_EDDSA_ED25519, false, buf, len),
+	       -ENOKEY, "a role with no key configured is refused");
+	tlshd_creds_done(&creds);
+	holder_stop(&h);
+	waitpid(h.pid, NULL, 0);
+	tlshd_config_free(cfg);
+}
+
+static void test_mismatch_and_exit(struct holder *h, const struct tlshd_config *cfg)
+{
+	struct tlshd_creds_remote swapped = h->keys;
+	struct tlshd_creds creds;
+	int status = 0;
+
+	memcpy(swapped.role[TLSHD_SIGNER_SERVER].id, h->keys.role[TLSHD_SIGNER_CLIENT].id,
+	       TLSHD_CREDS_KEY_ID_LEN);
+	is_int(tlshd_creds_load(cfg, &swapped, &creds), -EKEYREJECTED,
+	       "a holder's key that is not the certificate's is rejected");
+
+	holder_connect(h, 4250);
+	tlshd_keyholder_release(&h->kh);
+	usleep(100000);
+	is_int(waitpid(h->pid, &status, WNOHANG), 0,
+	       "let go of, the holder still serves a worker's open connection");
+	close(h->signer.fd);
+	h->signer.fd = -1;
+	for (int i = 0; i < 40 && waitpid(h->pid, &status, WNOHANG) == 0; i++)
+		usleep(50000);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "and exits (status 0) once the last one closes (0x%x)", status);
+}
+
+static void test_bad_key(void)
+{
+	struct tlshd_config *cfg = tlshd_config_new_default();
+	struct holder h;
+
+	cfg->server.certificate = strdup("/nonexistent.pem");
+	cfg->server.private_key = strdup("/nonexistent.key");
+	is_int(holder_start(cfg, &h), -ENOENT, "a holder whose key cannot be read says so and exits");
+	tlshd_config_free(cfg);
+}
+
+int main(void)
+{
+	struct tlshd_config *cfg;
+	struct holder h;
+
+	tlshd_log_open(TLSHD_LOG_STDERR);
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(dir))
+		return tap_skip_all("no temporary directory");
+	cfg = tlshd_config_new_default();
+	if (make_pair("server", GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+		      &cfg->server.private_key, &cfg->server.certificate) < 0 ||
+	    make_pair("client", GNUTLS_PK_RSA, 2048, &cfg->client.private_key,
+		      &cfg->client.certificate) < 0)
+		return tap_skip_all("cannot make test keys");
+
+	ok(tlshd_keyholder_needed(cfg), "a configuration with private keys needs a holder");
+	if (holder_start(cfg, &h) == 0) {
+		test_ids_and_confinement(&h, cfg);
+		test_signing(&h, cfg);
+		test_mismatch_and_exit(&h, cfg);
+	} else {
+		ok(0, "the holder starts");
+	}
+	test_eddsa();
+	test_bad_key();
+
+	tlshd_config_free(cfg);
+	if (fork() == 0)
+		execlp("rm", "rm", "-rf", dir, (char *)NULL);
+	wait(NULL);
+	return tap_done();
+}
