@@ -130,7 +130,11 @@ static int parse_options(int argc, char **argv, struct tlshd_options *o)
 			usage(stdout);
 			exit(TLSHD_EXIT_OK);
 		case 'v':
+#ifdef TLSHD_TEST_HOOKS
+			printf("tlshd %s (built with test hooks)\n", PACKAGE_VERSION);
+#else
 			printf("tlshd %s\n", PACKAGE_VERSION);
+#endif
 			exit(TLSHD_EXIT_OK);
 		default:
 			usage(stderr);
@@ -216,10 +220,11 @@ static void daemon_child_init(struct tlshd_daemon *d)
 	tlshd_report_worker_init(&d->env.report);
 }
 
-/* Whether @cfg's private keys go to a key holder. */
+/* Whether @cfg's private keys go to a key holder (test hook
+ * no-keyholder: they do not, as before there was one). */
 static bool daemon_wants_keyholder(const struct tlshd_config *cfg)
 {
-	return tlshd_keyholder_needed(cfg);
+	return tlshd_keyholder_needed(cfg) && !tlshd_test_hook("no-keyholder", NULL);
 }
 
 /* Forks a key holder for @cfg and waits until it holds its keys; fills
@@ -305,7 +310,7 @@ static int daemon_keyholder_retry(struct tlshd_daemon *d, long long now)
 {
 	struct tlshd_creds_remote keys;
 
-	if (d->kh.pid || !daemon_wants_keyholder(d->cfg) || !d->kh_retry_ms)
+	if (!d->kh_retry_ms || d->kh.pid || !daemon_wants_keyholder(d->cfg))
 		return -1;
 	if (now < d->kh_retry_ms)
 		return (int)(d->kh_retry_ms - now);
@@ -654,6 +659,9 @@ int main(int argc, char **argv)
 		tlshd_warn("no report channel for workers: they log their entries themselves");
 	/* The key holder is forked first: it never has a netlink socket. */
 	held = daemon_wants_keyholder(d.cfg);
+	if (!held && tlshd_keyholder_needed(d.cfg))
+		tlshd_warn("test hook no-keyholder: the configured private keys are loaded into "
+			   "the daemon and every worker");
 	if (held && daemon_keyholder_start(&d, d.cfg, &d.kh, &d.keys) < 0)
 		goto out_report;
 	if (tlshd_tls_init(&d.ctx, d.cfg, held ? &d.keys : NULL) < 0)

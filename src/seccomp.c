@@ -43,6 +43,8 @@
  *                     the allocator
  *   futex rt_sigprocmask rt_sigreturn
  *                     libc internals (locks, signal masks)
+ *   restart_syscall   a poll or sleep resumed after a stop (SIGSTOP and
+ *                     SIGCONT: a debugger, the cgroup freezer)
  *   clock_gettime clock_nanosleep nanosleep gettimeofday
  *                     the deadline (vDSO fallbacks)
  *   getpid gettid getuid geteuid getgid getegid
@@ -63,7 +65,7 @@ static const int seccomp_worker[] = {
 	SYS_keyctl,
 	SYS_getrandom,
 	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise,
-	SYS_futex, SYS_rt_sigprocmask, SYS_rt_sigreturn,
+	SYS_futex, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_restart_syscall,
 	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_gettimeofday,
 	SYS_getpid, SYS_gettid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
 	SYS_newfstatat, SYS_fstat, SYS_lseek, SYS_fcntl,
@@ -83,7 +85,8 @@ static const int seccomp_worker[] = {
  *   poll ppoll        waiting for them
  *   close             a worker's connection once it ends
  *   getrandom         blinding and nonces of the signatures
- *   the allocator, libc internals, time, ids and stdio as for a worker
+ *   the allocator, libc internals (restart_syscall included), time, ids
+ *   and stdio as for a worker
  */
 static const int seccomp_keyholder[] = {
 	SYS_read, SYS_write, SYS_readv, SYS_writev,
@@ -92,7 +95,7 @@ static const int seccomp_keyholder[] = {
 	SYS_close,
 	SYS_getrandom,
 	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise,
-	SYS_futex, SYS_rt_sigprocmask, SYS_rt_sigreturn,
+	SYS_futex, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_restart_syscall,
 	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_gettimeofday,
 	SYS_getpid, SYS_gettid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
 	SYS_newfstatat, SYS_fstat, SYS_lseek, SYS_fcntl,

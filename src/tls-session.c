@@ -23,6 +23,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <linux/tls.h>
 
@@ -172,6 +174,22 @@ static int session_ext_record_limit(void *ctx, unsigned int tls_id, const unsign
 	return 0;
 }
 
+/* Test hook pause-after-sign (util.h): the VM suite reads the worker's
+ * memory while it sleeps, its CertificateVerify signed and sent. */
+static void session_test_pause(unsigned int htype, unsigned int incoming)
+{
+	struct timespec ts;
+	long ms = 0;
+
+	if (incoming || htype != GNUTLS_HANDSHAKE_CERTIFICATE_VERIFY ||
+	    !tlshd_test_hook("pause-after-sign", &ms) || ms <= 0)
+		return;
+	tlshd_notice("test hook: worker %d sent its CertificateVerify, pausing %ld ms",
+		     (int)getpid(), ms);
+	ts = (struct timespec){ ms / 1000, ms % 1000 * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
 /* Notes the record_size_limit the peer sends: in its ClientHello (we are
  * the server) or its EncryptedExtensions (TLS 1.3 server, we are the
  * client). GnuTLS honours it while it writes; kTLS is told after. */
@@ -180,6 +198,7 @@ static int session_hook(gnutls_session_t s, unsigned int htype, unsigned int whe
 {
 	struct tlshd_handshake *hs = gnutls_session_get_ptr(s);
 
+	session_test_pause(htype, incoming);
 	if (!incoming || !msg || !msg->size)
 		return 0;
 	if (htype == GNUTLS_HANDSHAKE_CLIENT_HELLO)
@@ -193,15 +212,16 @@ static int session_hook(gnutls_session_t s, unsigned int htype, unsigned int whe
 int tlshd_session_start(struct tlshd_handshake *hs, unsigned int flags,
 			gnutls_priority_t prio)
 {
+	unsigned int htype = (flags & GNUTLS_SERVER) ? GNUTLS_HANDSHAKE_CLIENT_HELLO :
+						       GNUTLS_HANDSHAKE_ENCRYPTED_EXTENSIONS;
 	gnutls_session_t s;
 
 	if (session_init(&s, hs->req->sockfd, flags) < 0)
 		return tlshd_tls_fail(hs, -ENOMEM, "out of memory");
 	gnutls_session_set_ptr(s, hs);
-	gnutls_handshake_set_hook_function(s, (flags & GNUTLS_SERVER) ?
-					   GNUTLS_HANDSHAKE_CLIENT_HELLO :
-					   GNUTLS_HANDSHAKE_ENCRYPTED_EXTENSIONS,
-					   GNUTLS_HOOK_POST, session_hook);
+	if (tlshd_test_hook("pause-after-sign", NULL))
+		htype = GNUTLS_HANDSHAKE_ANY;
+	gnutls_handshake_set_hook_function(s, htype, GNUTLS_HOOK_POST, session_hook);
 	if (gnutls_priority_set(s, prio) < 0) {
 		gnutls_deinit(s);
 		return tlshd_tls_fail(hs, -ENOMEM, "cannot set the TLS priority");

@@ -174,3 +174,24 @@ long long tlshd_util_now_us(void)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return now.tv_sec * 1000000LL + now.tv_nsec / 1000;
 }
+
+#ifdef TLSHD_TEST_HOOKS
+bool tlshd_test_hook(const char *name, long *value)
+{
+	const char *s = getenv("TLSHD_TEST_HOOKS");
+	size_t len = strlen(name);
+
+	while (s && *s) {
+		const char *end = strchrnul(s, ',');
+
+		if ((size_t)(end - s) >= len && !strncmp(s, name, len) &&
+		    (s[len] == ',' || s[len] == '=' || !s[len])) {
+			if (value)
+				*value = s[len] == '=' ? strtol(s + len + 1, NULL, 10) : 0;
+			return true;
+		}
+		s = *end ? end + 1 : end;
+	}
+	return false;
+}
+#endif

@@ -48,3 +48,23 @@ static inline void tlshd_util_keep_first(int *first, int r)
 	if (r < 0 && *first == 0)
 		*first = r;
 }
+
+/*
+ * Test hooks (configure --enable-test-hooks; a production build has
+ * none): $TLSHD_TEST_HOOKS is a comma-separated list of NAME or
+ * NAME=NUMBER. Whether hook @name is set; *value (if given) gets its
+ * number, 0 without one. Always false without --enable-test-hooks.
+ *   no-keyholder            the daemon loads private keys itself (main.c)
+ *   pause-after-sign=MS     a worker sleeps after sending its
+ *                           CertificateVerify (tls-session.c)
+ *   open-after-filter       a worker opens a file once its system call
+ *   socket-after-filter     filter is on, or makes a socket (worker.c)
+ */
+#ifdef TLSHD_TEST_HOOKS
+bool tlshd_test_hook(const char *name, long *value);
+#else
+static inline bool tlshd_test_hook(const char *name, long *value)
+{
+	return false;
+}
+#endif

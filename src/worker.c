@@ -16,11 +16,13 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "genl.h"
@@ -48,6 +50,27 @@ static void worker_fail(struct tlshd_tls_outcome *out, int err, const char *fmt,
 	va_end(ap);
 }
 
+/* Test hooks open-after-filter and socket-after-filter (util.h): what a
+ * compromised worker would try; the filter must kill it here. */
+static void worker_test_escape(void)
+{
+	int fd = -2;
+
+	if (tlshd_test_hook("open-after-filter", NULL)) {
+		tlshd_notice("test hook: worker %d opens /etc/hostname under its system call "
+			     "filter", (int)getpid());
+		fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	} else if (tlshd_test_hook("socket-after-filter", NULL)) {
+		tlshd_notice("test hook: worker %d makes a socket under its system call filter",
+			     (int)getpid());
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	}
+	if (fd != -2)
+		tlshd_err("test hook: the system call filter let it through (%d)", fd);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Steps 2 and 3 for a request that parsed. */
 static void worker_handshake(const struct tlshd_worker_env *env, const struct tlshd_request *req,
 			     const char *peer, struct tlshd_tls_outcome *out)
@@ -69,6 +92,7 @@ static void worker_handshake(const struct tlshd_worker_env *env, const struct tl
 		worker_fail(out, -EIO, "cannot install the system call filter: %s", strerror(-r));
 		return;
 	}
+	worker_test_escape();
 	prep_us = tlshd_util_now_us() - t;
 	tlshd_tls_run(env->ctx, req, 0, out);
 	out->setup_us += prep_us;

@@ -4,7 +4,10 @@
  * whole handshakes (both engines, PSK, over TCP loopback, each in its own
  * filtered process), and is killed (SIGSYS) the moment it opens a file,
  * makes a socket, executes a program or makes an ioctl other than the
- * TCGETS or TCGETS2 of isatty(), which it may.
+ * TCGETS or TCGETS2 of isatty(), which it may. Under the key holder's
+ * filter, socket options and keyctl kill too. Under both, a process
+ * stopped and continued in the middle of a sleep or a poll (SIGSTOP,
+ * SIGCONT: a debugger, the cgroup freezer) lives on.
  */
 #include "build-config.h"
 
@@ -16,6 +19,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sys/ioctl.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <keyutils.h>
@@ -28,18 +33,29 @@
 
 static struct tlshd_context ctx;
 
-/* The child's fate: "exit N" or "signal N". */
-static int run_filtered(void (*fn)(void *), void *arg, int *ret_status)
+static const char *const profile_names[] = {
+	[TLSHD_SECCOMP_WORKER] = "the worker's filter",
+	[TLSHD_SECCOMP_KEYHOLDER] = "the key holder's filter",
+};
+
+/* The child's fate under @profile: "exit N" or "signal N". */
+static int run_profile(enum tlshd_seccomp_profile profile, void (*fn)(void *), void *arg,
+		       int *ret_status)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		if (tlshd_seccomp_install(TLSHD_SECCOMP_WORKER) < 0)
+		if (tlshd_seccomp_install(profile) < 0)
 			_exit(99);
 		fn(arg);
 		_exit(0);
 	}
 	return waitpid(pid, ret_status, 0) == pid ? 0 : -1;
+}
+
+static int run_filtered(void (*fn)(void *), void *arg, int *ret_status)
+{
+	return run_profile(TLSHD_SECCOMP_WORKER, fn, arg, ret_status);
 }
 
 static void do_open(void *arg)
@@ -83,6 +99,65 @@ static void test_isatty_allowed(void)
 	run_filtered(do_isatty, NULL, &status);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 7,
 	   "isatty() (ioctl TCGETS or TCGETS2) under the filter: allowed (status 0x%x)", status);
+}
+
+static void do_setsockopt(void *arg)
+{
+	int one = 1;
+
+	setsockopt(2, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	_exit(0);
+}
+
+static void do_keyctl(void *arg)
+{
+	keyctl_get_keyring_ID(KEY_SPEC_SESSION_KEYRING, 0);
+	_exit(0);
+}
+
+/* A sleep, then a poll, each interrupted by the parent's SIGSTOP and
+ * resumed by its SIGCONT (the kernel restarts them with
+ * restart_syscall(2)); exit 5 when both return. */
+static void do_stopped(void *arg)
+{
+	struct timespec ts = { 0, 400 * 1000000 };
+	struct pollfd p = { .fd = -1 };		/* none: a 400 ms wait */
+
+	clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+	poll(&p, 1, 400);
+	_exit(5);
+}
+
+static void test_stop_continue(enum tlshd_seccomp_profile profile)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (tlshd_seccomp_install(profile) < 0)
+			_exit(99);
+		do_stopped(NULL);
+	}
+	for (int i = 0; i < 2; i++) {
+		usleep(150000);
+		kill(pid, SIGSTOP);
+		usleep(100000);
+		kill(pid, SIGCONT);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 5,
+	   "stopped and continued in a sleep and a poll under %s: lives on (status 0x%x)",
+	   profile_names[profile], status);
+}
+
+static void test_killed_by(enum tlshd_seccomp_profile profile, const char *what,
+			   void (*fn)(void *))
+{
+	int status = 0;
+
+	run_profile(profile, fn, NULL, &status);
+	ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
+	   "%s under %s: killed by SIGSYS (status 0x%x)", what, profile_names[profile], status);
 }
 
 static void test_killed(const char *what, void (*fn)(void *))
@@ -183,6 +258,13 @@ int main(void)
 	test_killed("execve(2)", do_exec);
 	test_killed("ioctl(2) other than TCGETS/TCGETS2", do_ioctl);
 	test_isatty_allowed();
+	test_stop_continue(TLSHD_SECCOMP_WORKER);
+	test_stop_continue(TLSHD_SECCOMP_KEYHOLDER);
+	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "open(2) of a file", do_open);
+	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "socket(2)", do_socket);
+	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "setsockopt(2)", do_setsockopt);
+	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "keyctl(2)", do_keyctl);
+	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "execve(2)", do_exec);
 	tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);
 	return tap_done();

@@ -1,8 +1,9 @@
 #!/bin/bash
 # check.sh: the whole tlshd test suite on a fresh Debian 12 machine, as root.
 # Installs what it needs, then:
-#   1. builds out of tree and runs `make check`: unit tests on the host,
-#      then the VM suite on two real kernels;
+#   1. builds out of tree (with --enable-test-hooks, which the VM suite's
+#      keyless-worker scenarios drive) and runs `make check`: unit tests on
+#      the host, then the VM suite on two real kernels;
 #   2. builds again with clang and --enable-sanitizers (ASan + UBSan) and
 #      runs the host tests under them (which also proves that the tree
 #      builds warning-free with a second compiler), with --enable-fuzzing:
@@ -44,7 +45,7 @@ count() { cat $(find "$build" "$san" -name '*.trs' 2>/dev/null) | grep -c "^:tes
 cd "$src"
 autoreconf -fi
 status=0
-build_and_check "$build" || status=$?
+build_and_check "$build" --enable-test-hooks || status=$?
 if [ "${TLSHD_NO_SANITIZERS:-0}" != 1 ]; then
 	echo "=== host tests and fuzz targets built by clang under AddressSanitizer and UndefinedBehaviorSanitizer ==="
 	build_and_check "$san" CC=clang --enable-sanitizers --enable-fuzzing --disable-vm-tests ||

@@ -5,8 +5,9 @@
 # fetch-kernels.sh:
 #   - busybox-static with its applet links (shell, modprobe, nc, dd, ...)
 #   - the tlshd binary under test (TLSHD_BIN argument or environment),
-#     keyctl and tests/nvme-tls-peer (TLSHD_NVME_TLS_PEER in the
-#     environment, if set), each with the shared libraries ldd reports
+#     keyctl, tests/memscan and tests/nvme-tls-peer (TLSHD_MEMSCAN and
+#     TLSHD_NVME_TLS_PEER in the environment, if set), each with the
+#     shared libraries ldd reports
 #   - the NFS user space unpacked by fetch-nfs-utils.sh (NFS_ROOT argument or
 #     TLSHD_VM_NFS_ROOT, e.g. $TLSHD_VM_CACHE/nfs-utils/root): mount.nfs,
 #     rpc.nfsd, rpc.mountd, exportfs, rpcbind, rpcinfo with their libraries,
@@ -73,6 +74,11 @@ if [ -x "${TLSHD_NVME_TLS_PEER:-}" ]; then
 	copy_with_libs "$TLSHD_NVME_TLS_PEER" usr/bin/nvme-tls-peer
 else
 	echo "mkinitramfs: warning: no nvme-tls-peer (TLSHD_NVME_TLS_PEER); the record size scenario will fail" >&2
+fi
+if [ -x "${TLSHD_MEMSCAN:-}" ]; then
+	copy_with_libs "$TLSHD_MEMSCAN" usr/bin/memscan
+else
+	echo "mkinitramfs: warning: no memscan (TLSHD_MEMSCAN); the keyless workers scenario will fail" >&2
 fi
 
 install_modules "$KDIR"

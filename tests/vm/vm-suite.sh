@@ -12,11 +12,16 @@
 # kernel keyring), 10-14 hostile load (stalled, trickling and alerting
 # peers, the daemon stopped and resumed, a reload during a burst, the
 # parent's memory and fds over hundreds of handshakes), 15 a peer taking
-# small records (RFC 8449 record_size_limit, kTLS TLS_TX_MAX_PAYLOAD_LEN).
+# small records (RFC 8449 record_size_limit, kTLS TLS_TX_MAX_PAYLOAD_LEN),
+# 16-17 keyless workers (no private key in a worker's memory mid-handshake,
+# the key holder's; escapes under the worker's filter killed; both need a
+# daemon built with --enable-test-hooks).
 #
 # Environment:
 #   TLSHD_BIN            daemon binary to test (default: ../../src/tlshd
 #                        relative to this script)
+#   TLSHD_MEMSCAN        tests/memscan, the private key search of the keyless
+#                        workers scenario (same default place)
 #   TLSHD_NVME_TLS_PEER  tests/nvme-tls-peer, the small-record NVMe/TCP host
 #                        of scenario 15 (default: ../tests/nvme-tls-peer
 #                        relative to TLSHD_BIN, i.e. in its build tree)
@@ -24,7 +29,7 @@
 #   TLSHD_VM_LOGDIR      serial and daemon logs (default $TLSHD_VM_CACHE/logs)
 #   TLSHD_VM_KERNELS     only kernels whose version starts with one of these
 #                        words, e.g. "6.12" (default: all fetched)
-#   TLSHD_VM_SCENARIOS   scenario numbers, e.g. "1 3" (default: 1 2 ... 15, all)
+#   TLSHD_VM_SCENARIOS   scenario numbers, e.g. "1 3" (default: 1 2 ... 17, all)
 #   TLSHD_VM_JOBS        VMs booted in parallel (default: number of CPUs)
 #   TLSHD_VM_TIMEOUT     per-VM timeout in seconds (default 480)
 #   TLSHD_VM_VERBOSE=1   print the daemon logs even when everything passed
@@ -46,7 +51,7 @@ SUITE_T0=$(date +%s.%N)
 TLSHD_BIN=${TLSHD_BIN:-$HERE/../../src/tlshd}
 CACHE=${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}
 LOGDIR=${TLSHD_VM_LOGDIR:-$CACHE/logs}
-SCENARIOS=$(echo "${TLSHD_VM_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15}" | tr ',' ' ')
+SCENARIOS=$(echo "${TLSHD_VM_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17}" | tr ',' ' ')
 JOBS=${TLSHD_VM_JOBS:-$(nproc 2>/dev/null || echo 1)}
 TIMEOUT=${TLSHD_VM_TIMEOUT:-480}
 
@@ -56,6 +61,7 @@ suite_preflight certtool:gnutls-bin openssl:openssl
 TLSHD_BIN=$(cd "$(dirname "$TLSHD_BIN")" && pwd)/$(basename "$TLSHD_BIN")
 # (mkinitramfs.sh packs it; without it scenario 15 fails in the guest.)
 export TLSHD_NVME_TLS_PEER=${TLSHD_NVME_TLS_PEER:-$(dirname "$TLSHD_BIN")/../tests/nvme-tls-peer}
+export TLSHD_MEMSCAN=${TLSHD_MEMSCAN:-$(dirname "$TLSHD_BIN")/../tests/memscan}
 
 suite_workdir tlshd-vm-suite
 

@@ -84,6 +84,24 @@ dmesg_since() {
 
 DAEMON_PID=
 DAEMON_PROFILE=
+# Test hooks for the next start_daemon ($TLSHD_TEST_HOOKS, src/util.h): a
+# daemon running with other hooks is restarted.
+DAEMON_HOOKS=
+
+# Whether the daemon under test was built with test hooks.
+daemon_has_hooks() { "$TLSHD" -v 2>/dev/null | grep -q 'built with test hooks'; }
+
+# The daemon's key holder (its child named tlshd-keys), if any.
+holder_pid() {
+	local f p
+	for f in $(grep -l "^PPid:[[:space:]]*$DAEMON_PID\$" /proc/[0-9]*/status 2>/dev/null); do
+		grep -q '^Name:[[:space:]]*tlshd-keys$' "$f" 2>/dev/null || continue
+		p=${f#/proc/}
+		echo "${p%/status}"
+		return 0
+	done
+	return 1
+}
 
 daemon_running() {
 	[ -n "$DAEMON_PID" ] || return 1
@@ -137,20 +155,21 @@ stop_daemon() {
 }
 
 # start_daemon [PROFILE]: start tlshd with that configuration (default psk)
-# and wait (up to DAEMON_READY_SECS) for its ready line; a daemon running
-# with another profile is restarted.
+# and DAEMON_HOOKS, and wait (up to DAEMON_READY_SECS) for its ready line;
+# a daemon running with another profile or other hooks is restarted.
 start_daemon() {
 	local profile=${1:-psk} sd_mark
+	[ -z "$DAEMON_HOOKS" ] || profile="$profile+$DAEMON_HOOKS"
 	if daemon_running; then
 		[ "$DAEMON_PROFILE" = "$profile" ] && return 0
 		stop_daemon
 		diag "tlshd restarted with configuration profile '$profile'"
 	fi
 	[ -x "$TLSHD" ] || { fail "no tlshd binary in the initramfs"; return 1; }
-	write_config "$profile"
+	write_config "${profile%%+*}"
 	DAEMON_PROFILE=$profile
 	sd_mark=$(log_mark)
-	"$TLSHD" -s -c "$TLSHD_CONF" 2>>"$TLSHD_LOG" </dev/null &
+	TLSHD_TEST_HOOKS=$DAEMON_HOOKS "$TLSHD" -s -c "$TLSHD_CONF" 2>>"$TLSHD_LOG" </dev/null &
 	DAEMON_PID=$!
 	wait_for 'daemon_ready "$sd_mark" || ! daemon_running' "$DAEMON_READY_SECS"
 	if daemon_running; then

@@ -14,7 +14,10 @@
 #                  reload during a burst, the parent's RSS and fds over
 #                  hundreds of handshakes; each prints its figures;
 #   scenario 15    a userspace NVMe/TCP host (nvme-tls-peer) taking small
-#                  TLS records: the records nvmet's kTLS writes, on the wire.
+#                  TLS records: the records nvmet's kTLS writes, on the wire;
+#   scenarios 16-17  keyless workers (test hooks): no private key in a
+#                  worker's memory mid-handshake; a worker that opens a file
+#                  or a socket under its filter is killed.
 #
 # Output on stdout (the serial console), between markers:
 #   @@TAP-BEGIN@@ ... @@TAP-END@@        TAP: plan, one ok/not ok per scenario,
@@ -23,7 +26,7 @@
 #   @@DMESG-BEGIN@@ ... -END@@           kernel messages about nvme/nfs/tls/...
 #
 # Scenarios to run come from the kernel command line:
-#   tlshd_vm.scenarios=1,2,3,...,15  (default: all)
+#   tlshd_vm.scenarios=1,2,3,...,17  (default: all)
 # A scenario that does not apply to the kernel reports "ok N - ... # SKIP".
 # The TAP test number of a scenario is its scenario number, so the host can
 # tell which one is missing if the VM dies half-way.
@@ -478,13 +481,112 @@ kernel_at_least() {
 	[ "$maj" -gt "$1" ] || { [ "$maj" -eq "$1" ] && [ "$min" -ge "$2" ]; }
 }
 
+# ------------------------------------------------------- keyless workers ---
+# (Test hooks, src/util.h: the daemon under test is built with
+# --enable-test-hooks; tools/check.sh builds it so.)
+
+MEMSCAN=/usr/bin/memscan
+KEYLESS_PAUSE_MS=1500
+
+# keyless_scan PID WHAT WANT: memscan PID for the two configured keys;
+# WANT "absent" or "found" (at least one); the result goes to $DIAG.
+keyless_scan() {
+	local out rc
+	out=$("$MEMSCAN" "$1" "$PKI/server.key" "$PKI/client.key" 2>&1)
+	rc=$?
+	diag "$2 (pid $1): $(echo "$out" | sed "s|$PKI/||g" | tr '\n' ' ')"
+	case "$3.$rc" in
+	absent.0|found.1) return 0 ;;
+	*) fail "$2 (pid $1): private key bytes expected $3, memscan exit $rc"; return 1 ;;
+	esac
+}
+
+# keyless_run held|no-keyholder: an mtls mount (both roles present a
+# configured certificate) whose workers pause after their
+# CertificateVerify; each paused worker is searched for both keys, and
+# with the holder, the parent and the holder too.
+keyless_run() {
+	local mode=$1 mark mpid pid want seen= n=0 rc=0 t0
+	DAEMON_HOOKS=pause-after-sign=$KEYLESS_PAUSE_MS
+	want=absent
+	[ "$mode" = held ] || { DAEMON_HOOKS="$DAEMON_HOOKS,no-keyholder"; want=found; }
+	start_daemon x509 || return 1
+	if [ "$mode" = held ]; then
+		pid=$(holder_pid) || { fail "no key holder (tlshd-keys) among the daemon's children"; return 1; }
+		keyless_scan "$pid" "key holder" found || rc=1
+		keyless_scan "$DAEMON_PID" "daemon (parent)" absent || rc=1
+	else
+		! holder_pid >/dev/null || { fail "a key holder runs despite no-keyholder"; rc=1; }
+	fi
+	mark=$(log_mark)
+	nfs_wait_no_clients
+	timeout "$NFS_MOUNT_TIMEOUT" mount.nfs nfs.test:/ "$NFS_MNT" -o "$NFS_OPTS,xprtsec=mtls" \
+		>/tmp/keyless.mount 2>&1 &
+	mpid=$!
+	# Each worker that signed says so and sleeps: scan it then.
+	t0=$(now_ms)
+	while [ "$n" -lt 2 ] && [ $(($(now_ms) - t0)) -lt 30000 ]; do
+		for pid in $(log_since "$mark" | sed -n 's/.*test hook: worker \([0-9]*\) sent its CertificateVerify.*/\1/p'); do
+			case " $seen " in *" $pid "*) continue ;; esac
+			seen="$seen $pid"
+			n=$((n + 1))
+			keyless_scan "$pid" "$mode: worker $(log_since "$mark" | grep "worker $pid sent" |
+				sed -n 's/.*: \(client\|server\) x509 .*/\1/p' | head -n 1) after its CertificateVerify" \
+				"$want" || rc=1
+		done
+		sleep 0.1
+	done
+	[ "$n" -ge 2 ] || { fail "$mode: $n worker(s) paused after a CertificateVerify within 30 s (want the client's and the server's)"; rc=1; }
+	wait "$mpid"
+	diag "$mode: mount exit $?, $(tr '\n' ' ' </tmp/keyless.mount)"
+	nfs_mounted && nfs_umount
+	return $rc
+}
+
+DESC16="keyless workers: in the middle of an NFS mtls handshake (paused after each CertificateVerify) neither the client nor the server worker, nor the parent, holds a byte of the configured private keys, the key holder does; with the holder left out, the workers do"
+scenario_16() {
+	[ -x "$MEMSCAN" ] || { fail "no $MEMSCAN in the initramfs"; return 1; }
+	daemon_has_hooks || { fail "the tlshd under test was built without --enable-test-hooks"; return 1; }
+	nfs_server || return 1
+	local rc=0
+	keyless_run held || rc=1
+	keyless_run no-keyholder || rc=1
+	DAEMON_HOOKS=
+	nfs_cleanup
+	check_daemon_alive || rc=1
+	return $rc
+}
+
+DESC17="worker escapes: a worker that opens a file, or makes a socket, once its system call filter is on (test hooks) dies of SIGSYS, logged; its connect fails and the next one succeeds"
+scenario_17() {
+	daemon_has_hooks || { fail "the tlshd under test was built without --enable-test-hooks"; return 1; }
+	setup_target && host1 || return 1
+	local hook mark rc=0
+	for hook in open-after-filter socket-after-filter; do
+		DAEMON_HOOKS=$hook
+		start_daemon || return 1
+		mark=$(log_mark)
+		nvme_connect_refused "with $hook" "" "$HOST1NQN" "$HOST1ID" || rc=1
+		need_log "$mark" "test hook: worker [0-9]* " || rc=1
+		need_log "$mark" 'died of signal 31 (Bad system call)' || rc=1
+		need_no_log "$mark" 'the system call filter let it through' || rc=1
+		log_diag "$mark" 'test hook|died of signal' 4
+		disconnect_all
+		check_daemon_alive || rc=1
+	done
+	DAEMON_HOOKS=
+	start_daemon || return 1
+	good_connect "$HOST1NQN" "$HOST1ID" || { fail "good connect without hooks failed"; rc=1; }
+	return $rc
+}
+
 # ------------------------------------------------------------------ main ---
 
 SCENARIOS=$(sed -n 's/.*tlshd_vm\.scenarios=\([0-9,]*\).*/\1/p' /proc/cmdline | tr , ' ')
-[ -n "$SCENARIOS" ] || SCENARIOS="1 2 3 4 5 6 7 8 9 10 11 12 13 14 15"
+[ -n "$SCENARIOS" ] || SCENARIOS="1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17"
 MAX=0
 # Scenarios with NFS in them.
-NFS_SCENARIOS="6 7 8 9 10"
+NFS_SCENARIOS="6 7 8 9 10 16"
 NFS_WANTED=0
 for n in $SCENARIOS; do
 	[ "$n" -gt "$MAX" ] && MAX=$n
