@@ -22,8 +22,8 @@
 #   --big-mem MIB     guest memory of the storm boot (default 8192: cap 20;
 #                     0: no second boot)
 #   --parts LIST      parts of the main boot (default "latency serial storm
-#                     memory throughput"; also "profile": one tlshd round
-#                     under perf record)
+#                     memory throughput keyholder"; also "profile": one
+#                     tlshd round under perf record)
 #   --reconnect-delay S  nvme-tcp reconnect_delay of the controllers
 #                     (default 1: a refused request is retried after 1 s)
 #
@@ -38,7 +38,7 @@ PROG=bench
 . "$HERE/lib.sh"
 
 RUNS=1 ROUNDS=5 CONTROLLERS=6 STORM=16 MEM=1536 BIG_MEM=8192 RECONNECT_DELAY=1
-PARTS="latency serial storm memory throughput"
+PARTS="latency serial storm memory throughput keyholder"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) RUNS=$2; shift 2 ;;

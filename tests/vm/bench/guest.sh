@@ -27,6 +27,9 @@
 #               a handshake adds (its PSS and private memory)
 #   throughput  64 MiB read with O_DIRECT over one controller, per agent
 #               and cipher (under TCG: indicative only)
+#   keyholder   bench/tlshd-keybench: what signing through the key holder
+#               costs one X.509 server handshake of the engine (ECDSA
+#               P-256 and RSA-2048 keys; in process and held, alternating)
 #   profile     one tlshd round under perf record -a
 #
 # Output between @@TAP-BEGIN@@ and @@TAP-END@@ (run-vm.sh relays it): the
@@ -48,6 +51,7 @@ DIAG=/run/tlshd-bench/diag
 TRACE=/sys/kernel/tracing
 OUT=/run/tlshd-bench
 FLOOR=/usr/src/tlshd-build/bench/tlshd-floor
+KEYBENCH=/usr/src/tlshd-build/bench/tlshd-keybench
 # 1 admin + 3 I/O queues per controller on one vCPU (nvme-tcp caps each
 # kind of I/O queue at the number of CPUs).
 QUEUES=nr_io_queues=1,nr_write_queues=1,nr_poll_queues=1
@@ -464,6 +468,20 @@ part_throughput() {
 # ------------------------------------------------------------- profile ---
 # One latency round of tlshd under perf (every CPU sample of the guest,
 # 999 Hz): where the CPU goes, by process and by function.
+# ----------------------------------------------------------- key holder ---
+part_keyholder() {
+	local out rc=0
+	say "---- key holder: one X.509 server handshake of the engine, the key in process vs in the key holder (goal: < 1000 us more at the median) ----"
+	out=$("$KEYBENCH" -n $((ROUNDS * 20)) 2>"$DIAG") || rc=1
+	while read -r key what rest; do
+		case $what in
+		cost_us) say "$key: signing through the key holder costs $rest us at the median" ;;
+		*) say "$key $what: $rest" ;;
+		esac
+	done <<<"$out"
+	check $rc "tlshd-keybench: $((ROUNDS * 20)) handshakes per key type and mode"
+}
+
 part_profile() {
 	local a=tlshd rc=0
 	say "---- profile: one round of tlshd under perf record -a (cpu-clock) ----"

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * tlshd-keybench: what signing through the key holder costs one X.509
+ * handshake. tools/bench.sh runs it in the benchmark VM (part
+ * "keyholder"); it runs anywhere the tree builds.
+ *
+ * The daemon's engine runs COUNT server-role X.509 handshakes (nfsd's
+ * kind) over TCP loopback against a bare GnuTLS client in a thread,
+ * alternating between the configured private key loaded in process (as
+ * before the key holder) and the same key held by a key holder process
+ * forked as the daemon forks it, each handshake with a fresh connection
+ * to it as each worker has; for an ECDSA P-256 and an RSA-2048 key. The
+ * time is the engine's, from tlshd_tls_run() to its return, without kTLS.
+ *
+ * Usage: tlshd-keybench [-n COUNT]    (default 40 per key type and mode)
+ * Prints per key type "KEYTYPE MODE median_us N p90_us N" for both modes
+ * and "KEYTYPE cost_us N" (the holder's median less the in-process one).
+ * Exit status 0, or 1 when a handshake failed (said on stderr).
+ */
+#include "build-config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/x509.h>
+
+#include "config.h"
+#include "keyholder.h"
+#include "log.h"
+#include "privs.h"
+#include "tls.h"
+#include "util.h"
+
+static char dir[] = "/tmp/tlshd-keybench.XXXXXX";
+
+static int write_pem(const char *path, const gnutls_datum_t *d, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, d->data, d->size);
+	close(fd);
+	return n == (ssize_t)d->size ? 0 : -1;
+}
+
+/* A key and a self-signed server certificate for it, into @cfg. */
+static int make_pair(struct tlshd_config *cfg, const char *name, gnutls_pk_algorithm_t pk,
+		     unsigned int bits)
+{
+	gnutls_x509_privkey_t k;
+	gnutls_x509_crt_t c;
+	gnutls_datum_t out;
+	unsigned char serial[1] = { 1 };
+	time_t now = time(NULL);
+	int r = -1;
+
+	free(cfg->server.private_key);
+	free(cfg->server.certificate);
+	if (asprintf(&cfg->server.private_key, "%s/%s.key", dir, name) < 0 ||
+	    asprintf(&cfg->server.certificate, "%s/%s.pem", dir, name) < 0)
+		return -1;
+	gnutls_x509_privkey_init(&k);
+	gnutls_x509_crt_init(&c);
+	if (gnutls_x509_privkey_generate(k, pk, bits, 0) < 0 ||
+	    gnutls_x509_privkey_export2_pkcs8(k, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
+					      &out) < 0)
+		goto out;
+	r = write_pem(cfg->server.private_key, &out, 0600);
+	gnutls_free(out.data);
+	if (r < 0)
+		goto out;
+	r = -1;
+	gnutls_x509_crt_set_version(c, 3);
+	gnutls_x509_crt_set_serial(c, serial, sizeof(serial));
+	gnutls_x509_crt_set_activation_time(c, now - 60);
+	gnutls_x509_crt_set_expiration_time(c, now + 86400);
+	gnutls_x509_crt_set_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, 0, name, strlen(name));
+	gnutls_x509_crt_set_key_purpose_oid(c, GNUTLS_KP_TLS_WWW_SERVER, 0);
+	if (gnutls_x509_crt_set_key(c, k) < 0 ||
+	    gnutls_x509_crt_sign2(c, c, k, GNUTLS_DIG_SHA256, 0) < 0 ||
+	    gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_PEM, &out) < 0)
+		goto out;
+	r = write_pem(cfg->server.certificate, &out, 0644);
+	gnutls_free(out.data);
+out:
+	gnutls_x509_crt_deinit(c);
+	gnutls_x509_privkey_deinit(k);
+	return r;
+}
+
+static void tcp_pair(int sv[2])
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sv[0] = sv[1] = -1;
+	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sin, &len) < 0)
+		goto out;
+	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sv[0] >= 0 && connect(sv[0], (struct sockaddr *)&sin, sizeof(sin)) == 0)
+		sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+out:
+	if (l >= 0)
+		close(l);
+}
+
+/* The client: a bare GnuTLS TLS 1.3 handshake that does not verify. */
+static void *client(void *arg)
+{
+	int fd = *(int *)arg, r;
+	gnutls_certificate_credentials_t cred;
+	gnutls_session_t s;
+
+	gnutls_certificate_allocate_credentials(&cred);
+	gnutls_init(&s, GNUTLS_CLIENT);
+	gnutls_priority_set_direct(s, "NORMAL:-VERS-ALL:+VERS-TLS1.3", NULL);
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+	gnutls_transport_set_int(s, fd);
+	do {
+		r = gnutls_handshake(s);
+	} while (r < 0 && !gnutls_error_is_fatal(r));
+	gnutls_deinit(s);
+	gnutls_certificate_free_credentials(cred);
+	close(fd);
+	return NULL;
+}
+
+/* One server handshake of the engine; its time in µs, or -1. */
+static long long one_handshake(const struct tlshd_context *ctx)
+{
+	struct tlshd_request req = { .role = TLSHD_ROLE_SERVER, .auth = TLSHD_AUTH_X509,
+				     .timeout_ms = 10000 };
+	struct tlshd_tls_outcome out;
+	pthread_t t;
+	long long t0, us;
+	int sv[2];
+
+	tcp_pair(sv);
+	if (sv[1] < 0)
+		return -1;
+	req.sockfd = sv[1];
+	pthread_create(&t, NULL, client, &sv[0]);
+	t0 = tlshd_util_now_us();
+	tlshd_tls_run(ctx, &req, TLSHD_TLS_NO_KTLS, &out);
+	us = tlshd_util_now_us() - t0;
+	close(sv[1]);
+	pthread_join(t, NULL);
+	tlshd_ktls_wipe(&out.tx);
+	tlshd_ktls_wipe(&out.rx);
+	if (out.result.status) {
+		fprintf(stderr, "tlshd-keybench: handshake failed: %s\n", out.reason);
+		return -1;
+	}
+	return us;
+}
+
+struct holder {
+	struct tlshd_keyholder kh;
+	struct tlshd_creds_remote keys;
+	struct tlshd_signer signer;
+	pid_t pid;
+};
+
+static int holder_start(const struct tlshd_config *cfg, struct holder *h)
+{
+	struct tlshd_privs_ids ids;
+	int sp[2];
+
+	memset(h, 0, sizeof(*h));
+	h->kh.ctl_fd = h->signer.fd = -1;
+	tlshd_privs_worker_ids(&ids);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	h->pid = fork();
+	if (h->pid == 0) {
+		close(sp[0]);
+		_exit(tlshd_keyholder_run(cfg, &ids, NULL, sp[1]));
+	}
+	close(sp[1]);
+	h->keys.signer = &h->signer;
+	return tlshd_keyholder_wait(&h->kh, h->pid, sp[0], &h->keys);
+}
+
+/* A worker's fresh connection to the holder. */
+static void holder_connect(struct holder *h)
+{
+	int kp[2];
+
+	if (h->signer.fd >= 0)
+		close(h->signer.fd);
+	h->signer.fd = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) < 0)
+		return;
+	if (tlshd_keyholder_attach(&h->kh, getpid(), kp[0]) == 0)
+		h->signer.fd = kp[1];
+	else
+		close(kp[1]);
+	close(kp[0]);
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static long long pct(long long *v, int n, int p)
+{
+	qsort(v, n, sizeof(*v), cmp_ll);
+	return v[(n - 1) * p / 100];
+}
+
+/* COUNT handshakes per mode, alternating; prints the figures. */
+static int bench_key(struct tlshd_config *cfg, const char *name, int count)
+{
+	struct tlshd_context local, held;
+	long long *t[2], m[2];
+	struct holder h;
+	int rc = 0;
+
+	t[0] = calloc(count, sizeof(long long));
+	t[1] = calloc(count, sizeof(long long));
+	if (!t[0] || !t[1] || holder_start(cfg, &h) < 0 || tlshd_tls_init(&local, cfg, NULL) < 0 ||
+	    tlshd_tls_init(&held, cfg, &h.keys) < 0) {
+		fprintf(stderr, "tlshd-keybench: %s: cannot set up\n", name);
+		return 1;
+	}
+	for (int i = 0; i < count && !rc; i++) {
+		t[0][i] = one_handshake(&local);
+		holder_connect(&h);
+		t[1][i] = one_handshake(&held);
+		rc = t[0][i] < 0 || t[1][i] < 0;
+	}
+	if (!rc) {
+		static const char *const mode[2] = { "in-process", "key-holder" };
+
+		for (int j = 0; j < 2; j++) {
+			m[j] = pct(t[j], count, 50);
+			printf("%s %s median_us %lld p90_us %lld\n", name, mode[j], m[j],
+			       pct(t[j], count, 90));
+		}
+		printf("%s cost_us %lld\n", name, m[1] - m[0]);
+	}
+	if (h.signer.fd >= 0)
+		close(h.signer.fd);
+	tlshd_keyholder_release(&h.kh);
+	waitpid(h.pid, NULL, 0);
+	tlshd_tls_done(&held);
+	tlshd_tls_done(&local);
+	free(t[0]);
+	free(t[1]);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct tlshd_config *cfg;
+	int count = 40, c, rc = 0;
+
+	while ((c = getopt(argc, argv, "n:")) != -1) {
+		if (c != 'n' || (count = atoi(optarg)) <= 0) {
+			fprintf(stderr, "usage: tlshd-keybench [-n COUNT]\n");
+			return 2;
+		}
+	}
+	tlshd_log_open(TLSHD_LOG_STDERR);
+	cfg = tlshd_config_new_default();
+	if (!cfg || !mkdtemp(dir))
+		return 2;
+	if (make_pair(cfg, "ecdsa-p256", GNUTLS_PK_ECDSA,
+		      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1)) < 0)
+		return 2;
+	rc |= bench_key(cfg, "ecdsa-p256", count);
+	if (make_pair(cfg, "rsa-2048", GNUTLS_PK_RSA, 2048) < 0)
+		return 2;
+	rc |= bench_key(cfg, "rsa-2048", count);
+	tlshd_config_free(cfg);
+	if (fork() == 0)
+		execlp("rm", "rm", "-rf", dir, (char *)NULL);
+	wait(NULL);
+	return rc;
+}
