@@ -275,6 +275,8 @@ static void daemon_keyholder_gone(struct tlshd_daemon *d, const char *how)
 		  "certificate fail until another one starts, in %lld ms", (int)d->kh.pid, how,
 		  d->kh_delay_ms);
 	tlshd_keyholder_release(&d->kh);
+	/* Idle spares' connections lead to the dead holder. */
+	tlshd_supervisor_retire_spares(&d->sv);
 	d->kh_retry_ms = now + d->kh_delay_ms;
 	d->kh_delay_ms *= 2;
 	if (d->kh_delay_ms > TLSHD_KEYHOLDER_RETRY_MAX_MS)
@@ -326,6 +328,8 @@ static int daemon_keyholder_retry(struct tlshd_daemon *d, long long now)
 		return daemon_keyholder_retry(d, now);
 	}
 	tlshd_notice("key holder started again (pid %d)", (int)d->kh.pid);
+	/* Spares forked while there was none have no connection to it. */
+	tlshd_supervisor_retire_spares(&d->sv);
 	return -1;
 }
 

@@ -543,7 +543,26 @@ keyless_run() {
 	return $rc
 }
 
-DESC16="keyless workers: in the middle of an NFS mtls handshake (paused after each CertificateVerify) neither the client nor the server worker, nor the parent, holds a byte of the configured private keys, the key holder does; with the holder left out, the workers do"
+# keyless_restart: the key holder killed; the daemon says so, starts
+# another, and mtls mounts work again.
+keyless_restart() {
+	local pid new mark rc=0
+	DAEMON_HOOKS=
+	start_daemon x509 || return 1
+	pid=$(holder_pid) || { fail "no key holder (tlshd-keys) among the daemon's children"; return 1; }
+	mark=$(log_mark)
+	kill -9 "$pid"
+	need_log "$mark" "the key holder (pid $pid) was killed by signal" || rc=1
+	need_log "$mark" 'key holder started again' 1 10 || rc=1
+	new=$(holder_pid) && [ "$new" != "$pid" ] ||
+		{ fail "no new key holder after pid $pid was killed"; rc=1; }
+	log_diag "$mark" 'key holder' 3
+	nfs_roundtrip nfs.test:/ xprtsec=mtls || rc=1
+	need_handshakes "$mark" auth=x509 auth=x509 || rc=1
+	return $rc
+}
+
+DESC16="keyless workers: in the middle of an NFS mtls handshake (paused after each CertificateVerify) neither the client nor the server worker, nor the parent, holds a byte of the configured private keys, the key holder does; with the holder left out, the workers do; a killed holder is replaced and mtls works again"
 scenario_16() {
 	[ -x "$MEMSCAN" ] || { fail "no $MEMSCAN in the initramfs"; return 1; }
 	daemon_has_hooks || { fail "the tlshd under test was built without --enable-test-hooks"; return 1; }
@@ -551,6 +570,7 @@ scenario_16() {
 	local rc=0
 	keyless_run held || rc=1
 	keyless_run no-keyholder || rc=1
+	keyless_restart || rc=1
 	DAEMON_HOOKS=
 	nfs_cleanup
 	check_daemon_alive || rc=1
