@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "signer.h"
+#include "util.h"
 
 /* The TLS 1.3 signature schemes (RFC 8446 4.2.3) GnuTLS makes, by key. */
 static const struct {
@@ -102,6 +104,16 @@ static int signer_ask(struct signer_key *k, gnutls_sign_algorithm_t algo, bool h
 	r = signer_exchange(k->signer->fd, &rq, &rp);
 	if (!r)
 		r = rp.err;
+	/* Test hook sign-twice (util.h): a greedy worker, which the holder
+	 * reports and the daemon kills. */
+	if (!r && tlshd_test_hook("sign-twice", NULL)) {
+		struct tlshd_signer_reply again;
+
+		tlshd_notice("test hook: worker %d asks the key holder for a second signature",
+			     (int)getpid());
+		if (signer_exchange(k->signer->fd, &rq, &again) == 0 && !again.err)
+			tlshd_err("test hook: the key holder signed twice");
+	}
 	if (r < 0) {
 		tlshd_log_errno(LOG_ERR, r, "the key holder made no %s signature",
 				gnutls_sign_get_name(algo));

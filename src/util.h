@@ -59,6 +59,8 @@ static inline void tlshd_util_keep_first(int *first, int r)
  *                           CertificateVerify (tls-session.c)
  *   open-after-filter       a worker opens a file once its system call
  *   socket-after-filter     filter is on, or makes a socket (worker.c)
+ *   sign-twice              a worker asks the key holder for a second
+ *                           signature (signer.c)
  */
 #ifdef TLSHD_TEST_HOOKS
 bool tlshd_test_hook(const char *name, long *value);

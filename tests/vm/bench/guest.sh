@@ -476,6 +476,7 @@ part_keyholder() {
 	while read -r key what rest; do
 		case $what in
 		cost_us) say "$key: signing through the key holder costs $rest us at the median" ;;
+		median_us) say "a bare request/reply between two processes: median $rest us (two context switches)" ;;
 		*) say "$key $what: $rest" ;;
 		esac
 	done <<<"$out"

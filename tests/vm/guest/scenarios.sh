@@ -562,7 +562,25 @@ keyless_restart() {
 	return $rc
 }
 
-DESC16="keyless workers: in the middle of an NFS mtls handshake (paused after each CertificateVerify) neither the client nor the server worker, nor the parent, holds a byte of the configured private keys, the key holder does; with the holder left out, the workers do; a killed holder is replaced and mtls works again"
+# keyless_greedy: a worker that asks the key holder for a second signature
+# (test hook sign-twice) is refused, reported and killed.
+keyless_greedy() {
+	local mark rc=0
+	DAEMON_HOOKS=sign-twice
+	start_daemon x509 || return 1
+	mark=$(log_mark)
+	nfs_mount nfs.test:/ xprtsec=mtls && nfs_umount
+	diag "greedy workers: mount ${MOUNT_ERR:-succeeded} after ${MOUNT_MS} ms"
+	need_log "$mark" 'test hook: worker [0-9]* asks the key holder for a second signature' || rc=1
+	need_log "$mark" 'key holder: worker [0-9]* asked for a second signature: refused' || rc=1
+	need_log "$mark" "killing worker [0-9]*: it broke the key holder's rules" || rc=1
+	need_log "$mark" 'died of signal 9 (Killed)' || rc=1
+	need_no_log "$mark" 'test hook: the key holder signed twice' || rc=1
+	log_diag "$mark" 'second signature|killing worker|died of signal' 6
+	return $rc
+}
+
+DESC16="keyless workers: in the middle of an NFS mtls handshake (paused after each CertificateVerify) neither the client nor the server worker, nor the parent, holds a byte of the configured private keys, the key holder does; with the holder left out, the workers do; a worker asking for a second signature is killed; a killed holder is replaced and mtls works again"
 scenario_16() {
 	[ -x "$MEMSCAN" ] || { fail "no $MEMSCAN in the initramfs"; return 1; }
 	daemon_has_hooks || { fail "the tlshd under test was built without --enable-test-hooks"; return 1; }
@@ -570,6 +588,7 @@ scenario_16() {
 	local rc=0
 	keyless_run held || rc=1
 	keyless_run no-keyholder || rc=1
+	keyless_greedy || rc=1
 	keyless_restart || rc=1
 	DAEMON_HOOKS=
 	nfs_cleanup
