@@ -5,7 +5,8 @@
  * "keyholder"); it runs anywhere the tree builds.
  *
  * The daemon's engine runs COUNT server-role X.509 handshakes (nfsd's
- * kind) over TCP loopback against a bare GnuTLS client in a thread,
+ * kind) over TCP loopback against a bare GnuTLS client in a process of
+ * its own (in the daemon the peer is never the worker's process),
  * alternating between the configured private key loaded in process (as
  * before the key holder) and the same key held by a key holder process
  * forked as the daemon forks it, each handshake with a fresh connection
@@ -15,7 +16,9 @@
  * Usage: tlshd-keybench [-n COUNT]    (default 40 per key type and mode)
  * Prints per key type "KEYTYPE MODE median_us N p90_us N" for both modes
  * and "KEYTYPE cost_us N": the median of the differences between each
- * held handshake and the in-process one run just before it. Then
+ * held handshake and the in-process one run just before it;
+ * "KEYTYPE sign MODE median_us N": a CertificateVerify signature alone,
+ * outside a handshake. Then
  * "round_trip median_us N": a request and a reply of the holder's sizes
  * between two processes with nothing done in between, the part of the
  * cost that is only two context switches (under TCG, each switch of
@@ -28,7 +31,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,9 +128,9 @@ out:
 }
 
 /* The client: a bare GnuTLS TLS 1.3 handshake that does not verify. */
-static void *client(void *arg)
+static void client(int fd)
 {
-	int fd = *(int *)arg, r;
+	int r;
 	gnutls_certificate_credentials_t cred;
 	gnutls_session_t s;
 
@@ -143,7 +145,6 @@ static void *client(void *arg)
 	gnutls_deinit(s);
 	gnutls_certificate_free_credentials(cred);
 	close(fd);
-	return NULL;
 }
 
 /* One server handshake of the engine; its time in µs, or -1. */
@@ -152,20 +153,26 @@ static long long one_handshake(const struct tlshd_context *ctx)
 	struct tlshd_request req = { .role = TLSHD_ROLE_SERVER, .auth = TLSHD_AUTH_X509,
 				     .timeout_ms = 10000 };
 	struct tlshd_tls_outcome out;
-	pthread_t t;
 	long long t0, us;
 	int sv[2];
+	pid_t pid;
 
 	tcp_pair(sv);
 	if (sv[1] < 0)
 		return -1;
 	req.sockfd = sv[1];
-	pthread_create(&t, NULL, client, &sv[0]);
+	pid = fork();
+	if (pid == 0) {
+		close(sv[1]);
+		client(sv[0]);
+		_exit(0);
+	}
+	close(sv[0]);
 	t0 = tlshd_util_now_us();
 	tlshd_tls_run(ctx, &req, TLSHD_TLS_NO_KTLS, &out);
 	us = tlshd_util_now_us() - t0;
 	close(sv[1]);
-	pthread_join(t, NULL);
+	waitpid(pid, NULL, 0);
 	tlshd_ktls_wipe(&out.tx);
 	tlshd_ktls_wipe(&out.rx);
 	if (out.result.status) {
@@ -232,6 +239,24 @@ static long long pct(long long *v, int n, int p)
 	return v[(n - 1) * p / 100];
 }
 
+/* Signs a server CertificateVerify's content with @key; its time in µs. */
+static long long one_signature(gnutls_privkey_t key, gnutls_sign_algorithm_t algo)
+{
+	static const char ctx[] = "TLS 1.3, server CertificateVerify";
+	unsigned char buf[64 + sizeof(ctx) + 32];
+	gnutls_datum_t data = { buf, sizeof(buf) }, sig = { 0 };
+	long long t0 = tlshd_util_now_us(), us;
+	int r;
+
+	memset(buf, 0x20, 64);
+	memcpy(buf + 64, ctx, sizeof(ctx));
+	memset(buf + 64 + sizeof(ctx), 0x5a, 32);
+	r = gnutls_privkey_sign_data2(key, algo, 0, &data, &sig);
+	us = tlshd_util_now_us() - t0;
+	gnutls_free(sig.data);
+	return r < 0 ? -1 : us;
+}
+
 /* COUNT handshakes per mode, alternating; prints the figures. */
 static int bench_key(struct tlshd_config *cfg, const char *name, int count)
 {
@@ -254,6 +279,22 @@ static int bench_key(struct tlshd_config *cfg, const char *name, int count)
 		t[1][i] = one_handshake(&held);
 		rc = t[0][i] < 0 || t[1][i] < 0;
 		d[i] = t[1][i] - t[0][i];
+	}
+	if (!rc) {
+		static const char *const mode[2] = { "in-process", "key-holder" };
+		gnutls_sign_algorithm_t algo = !strncmp(name, "rsa", 3) ?
+			GNUTLS_SIGN_RSA_PSS_RSAE_SHA256 : GNUTLS_SIGN_ECDSA_SECP256R1_SHA256;
+		long long *sg[2] = { calloc(count, sizeof(long long)), calloc(count, sizeof(long long)) };
+
+		for (int i = 0; i < count && sg[0] && sg[1]; i++) {
+			sg[0][i] = one_signature(local.creds.server.key, algo);
+			holder_connect(&h);
+			sg[1][i] = one_signature(held.creds.server.key, algo);
+		}
+		for (int j = 0; j < 2 && sg[0] && sg[1]; j++)
+			printf("%s sign %s median_us %lld\n", name, mode[j], pct(sg[j], count, 50));
+		free(sg[0]);
+		free(sg[1]);
 	}
 	if (!rc) {
 		static const char *const mode[2] = { "in-process", "key-holder" };

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -147,8 +148,11 @@ static int kh_check(const struct kh_state *st, const struct kh_conn *c,
 			  (int)c->pid, kh_role_names[rq->role], name ? name : "an unknown scheme");
 		return -EINVAL;
 	}
-	if (rq->len > sizeof(rq->data))
+	if (rq->len > sizeof(rq->data)) {
+		tlshd_err("worker %d asked the %s key to sign %u bytes, more than any "
+			  "CertificateVerify", (int)c->pid, kh_role_names[rq->role], rq->len);
 		return -EINVAL;
+	}
 	if (pk == GNUTLS_PK_EDDSA_ED25519 || pk == GNUTLS_PK_EDDSA_ED448) {
 		if (!rq->hashed && kh_is_certificate_verify(rq))
 			return 0;
@@ -243,16 +247,20 @@ static void kh_attach(struct kh_state *st)
 	n = recvmsg(st->ctl_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	if (n < 0 && (errno == ENOMEM || errno == ENOBUFS)) {
+		tlshd_log_errno(LOG_ERR, -errno, "cannot receive a worker's connection");
+		return;
+	}
 	if (n <= 0) {
 		/* The parent let go: serve who is left, then exit. */
 		close(st->ctl_fd);
 		st->ctl_fd = -1;
 		return;
 	}
+	cm = CMSG_FIRSTHDR(&msg);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
 	if (fd < 0 || (size_t)n != sizeof(w) || st->n_conns == TLSHD_KEYHOLDER_MAX_CONNS) {
 		tlshd_err("unusable connection for worker %d from the daemon", (int)w.pid);
 		if (fd >= 0)
@@ -351,6 +359,10 @@ int tlshd_keyholder_wait(struct tlshd_keyholder *kh, pid_t pid, int ctl_fd,
 		keys->role[i].present = hello.role[i].present;
 		memcpy(keys->role[i].id, hello.role[i].id, sizeof(keys->role[i].id));
 	}
+	/* A worker's connection waits this long for room on the way to a
+	 * busy holder, rather than being dropped at once. */
+	setsockopt(ctl_fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ 0, 200000 },
+		   sizeof(struct timeval));
 	kh->pid = pid;
 	kh->ctl_fd = ctl_fd;
 	return 0;
@@ -378,7 +390,7 @@ int tlshd_keyholder_attach(const struct tlshd_keyholder *kh, pid_t pid, int fd)
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	n = sendmsg(kh->ctl_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = sendmsg(kh->ctl_fd, &msg, MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;
 	return n == sizeof(w) ? 0 : -EIO;

@@ -8,11 +8,12 @@
  * holds, and signs for workers. Each worker gets a connection of its
  * own, made at fork and handed to the holder by the parent, on which
  * the holder makes one signature at most: the TLS 1.3 CertificateVerify,
- * with the role's key, in a scheme that key makes, over a transcript
- * hash of the scheme's length (or, for EdDSA, the CertificateVerify
+ * with the key of the role the worker names, in a scheme that key makes,
+ * over a hash of the scheme's length (or, for EdDSA, the CertificateVerify
  * content for that role). Anything else is refused with a log line; a
  * worker that asks for a second signature or sends a malformed request
- * is reported to the parent, which kills it.
+ * loses its connection and is reported to the parent, which kills it (a
+ * holder let go of on reload can only do the former).
  *
  * Neither the parent nor any worker ever holds these keys. Keys the
  * kernel names for one request (NFS's privkey_serial=) stay in the

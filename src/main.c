@@ -235,6 +235,9 @@ static int daemon_keyholder_start(struct tlshd_daemon *d, const struct tlshd_con
 	int sp[2], r, status;
 	pid_t pid;
 
+	/* (A holder that keeps dying soon after this is restarted ever
+	 * more slowly: see daemon_keyholder_gone().) */
+	d->kh_started_ms = tlshd_util_now_ms();
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return tlshd_log_errno(LOG_ERR, -errno, "cannot start the key holder");
 	pid = fork();
@@ -259,7 +262,6 @@ static int daemon_keyholder_start(struct tlshd_daemon *d, const struct tlshd_con
 		tlshd_report_drain(&d->env.report);	/* its reasons */
 		return r;
 	}
-	d->kh_started_ms = tlshd_util_now_ms();
 	tlshd_debug("key holder (pid %d) holds the configured private keys", (int)pid);
 	return 0;
 }
@@ -284,8 +286,9 @@ static void daemon_keyholder_gone(struct tlshd_daemon *d, const char *how)
 }
 
 /* SIGCHLD: the current key holder's end, before the supervisor reaps
- * every other child (holders let go of on reload exit quietly). */
-static void daemon_keyholder_reap(struct tlshd_daemon *d)
+ * every other child (holders let go of on reload exit quietly); @wait:
+ * its control socket is gone, so it is of no use: make sure it ends. */
+static void daemon_keyholder_reap(struct tlshd_daemon *d, bool wait)
 {
 	char how[64];
 	int status;
@@ -293,7 +296,9 @@ static void daemon_keyholder_reap(struct tlshd_daemon *d)
 
 	if (!d->kh.pid)
 		return;
-	r = waitpid(d->kh.pid, &status, WNOHANG);
+	if (wait)
+		kill(d->kh.pid, SIGKILL);	/* (it may be gone already) */
+	r = waitpid(d->kh.pid, &status, wait ? 0 : WNOHANG);
 	if (r == 0)
 		return;
 	if (r < 0)
@@ -347,11 +352,8 @@ static void daemon_on_keyholder(struct tlshd_daemon *d)
 		tlshd_err("killing worker %d: it broke the key holder's rules (see above)", (int)pid);
 		kill(pid, SIGKILL);
 	}
-	if (r == -ECONNRESET) {
-		/* It died: SIGCHLD says how; until then, stop polling it. */
-		close(d->kh.ctl_fd);
-		d->kh.ctl_fd = -1;
-	}
+	if (r == -ECONNRESET)
+		daemon_keyholder_reap(d, true);
 }
 
 static void daemon_reload(struct tlshd_daemon *d)
@@ -504,7 +506,7 @@ static void daemon_on_signal(struct tlshd_daemon *d)
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
-			daemon_keyholder_reap(d);
+			daemon_keyholder_reap(d, false);
 			tlshd_supervisor_reap(&d->sv, tlshd_util_now_ms());
 			break;
 		case SIGHUP:
@@ -613,12 +615,14 @@ static int daemon_loop(struct tlshd_daemon *d)
 	while (!d->stop) {
 		int timeout, r;
 
+		/* A key holder first: the workers forked next connect to it. */
+		int kh_timeout = daemon_keyholder_retry(d, tlshd_util_now_ms());
 		bool retry = daemon_fork_workers(d) == -EAGAIN;
 		long long now = tlshd_util_now_ms();
 
 		timeout = tlshd_supervisor_police(&d->sv, now);
 		timeout = daemon_sooner(timeout, daemon_status(d, now));
-		timeout = daemon_sooner(timeout, daemon_keyholder_retry(d, now));
+		timeout = daemon_sooner(timeout, kh_timeout);
 		if (retry)
 			timeout = daemon_sooner(timeout, TLSHD_FORK_RETRY_MS);
 		fds[3].fd = d->kh.ctl_fd;
@@ -661,7 +665,12 @@ int main(int argc, char **argv)
 	d.env.report = (struct tlshd_report){ .parent_fd = -1, .worker_fd = -1 };
 	if (tlshd_log_sink() == TLSHD_LOG_JOURNAL && tlshd_report_open(&d.env.report) < 0)
 		tlshd_warn("no report channel for workers: they log their entries themselves");
-	/* The key holder is forked first: it never has a netlink socket. */
+	/* Signals first, so that not even the key holder's end is missed. */
+	if (daemon_signals(&d) < 0) {
+		tlshd_log_errno(LOG_ERR, -errno, "cannot set up signal handling");
+		goto out_report;
+	}
+	/* The key holder is forked next: it never has a netlink socket. */
 	held = daemon_wants_keyholder(d.cfg);
 	if (!held && tlshd_keyholder_needed(d.cfg))
 		tlshd_warn("test hook no-keyholder: the configured private keys are loaded into "
@@ -678,10 +687,6 @@ int main(int argc, char **argv)
 		ret = TLSHD_EXIT_KERNEL;
 		goto out_supervisor;
 	}
-	if (daemon_signals(&d) < 0) {
-		tlshd_log_errno(LOG_ERR, -errno, "cannot set up signal handling");
-		goto out_listen;
-	}
 	tlshd_notice("tlshd %s ready: serving TLS handshakes for kernel consumers",
 		     PACKAGE_VERSION);
 	sd_notify(0, "READY=1");
@@ -690,8 +695,6 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	tlshd_notice("shutting down");
 
-	close(d.sigfd);
-out_listen:
 	tlshd_genl_close(&d.listen);
 out_supervisor:
 	tlshd_supervisor_done(&d.sv);
@@ -702,6 +705,8 @@ out_keyholder:
 out_report:
 	tlshd_report_drain(&d.env.report);
 	tlshd_report_close(&d.env.report);
+	if (d.sigfd >= 0)
+		close(d.sigfd);
 	tlshd_config_free(d.cfg);
 	return ret;
 }

@@ -22,6 +22,7 @@ static const struct {
 	gnutls_pk_algorithm_t pk;
 	unsigned int bits;		/* ECDSA: the curve's; 0: any */
 } signer_schemes[] = {
+	/* (GnuTLS gives an ECDSA key's bits in whole bytes: 528 for P-521.) */
 	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA256,	GNUTLS_PK_RSA,		0 },
 	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA384,	GNUTLS_PK_RSA,		0 },
 	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA512,	GNUTLS_PK_RSA,		0 },
@@ -40,7 +41,8 @@ bool tlshd_signer_scheme_ok(gnutls_sign_algorithm_t sign, gnutls_pk_algorithm_t 
 {
 	for (size_t i = 0; i < sizeof(signer_schemes) / sizeof(signer_schemes[0]); i++)
 		if (signer_schemes[i].sign == sign && signer_schemes[i].pk == pk)
-			return !signer_schemes[i].bits || signer_schemes[i].bits == bits;
+			return !signer_schemes[i].bits ||
+			       (signer_schemes[i].bits + 7) / 8 == (bits + 7) / 8;
 	return false;
 }
 
@@ -76,7 +78,8 @@ static int signer_exchange(int fd, const struct tlshd_signer_request *rq,
 		return -errno;
 	if (n == 0)
 		return -ECONNRESET;
-	if ((size_t)n != sizeof(*rp) || rp->len > sizeof(rp->sig) || (!rp->err && !rp->len))
+	if ((size_t)n != sizeof(*rp) || rp->len > sizeof(rp->sig) || rp->err > 0 ||
+	    (!rp->err && !rp->len))
 		return -EPROTO;
 	return 0;
 }

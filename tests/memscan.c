@@ -9,7 +9,8 @@
  * For each PEM private key it derives the secret numbers (ECDSA and
  * EdDSA: the private value; RSA: d, p and q), each as written (big-endian)
  * and byte-reversed (as GMP and nettle keep them in memory on a
- * little-endian machine). It stops PID (SIGSTOP), reads every readable
+ * little-endian machine), and takes the first line of the file's base64
+ * text (a copy of the file itself). It stops PID (SIGSTOP), reads every readable
  * mapping through /proc/PID/mem, and lets it go on (SIGCONT). One line
  * per key: "KEYFILE: found NAME ORDER at ADDR in MAPPING" or
  * "KEYFILE: absent". Exit status 0 when no key was found, 1 when one
@@ -28,7 +29,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#define MAX_NEEDLES	8
+#define MAX_NEEDLES	9
 #define CHUNK		(1 << 20)
 #define MIN_NEEDLE	16
 
@@ -67,6 +68,27 @@ static void add_number(struct key *k, const char *name, const gnutls_datum_t *d)
 	}
 }
 
+/* The first base64 line of the PEM text, as a needle of its own. */
+static void add_pem_line(struct key *k, const gnutls_datum_t *pem)
+{
+	const char *p = memmem(pem->data, pem->size, "-----\n", 6), *end;
+	struct needle *n;
+
+	if (!p || k->count >= MAX_NEEDLES)
+		return;
+	p += 6;
+	end = memchr(p, '\n', pem->size - (p - (const char *)pem->data));
+	if (!end || end - p < MIN_NEEDLE)
+		return;
+	n = &k->n[k->count++];
+	n->len = end - p;
+	n->bytes = malloc(n->len);
+	if (!n->bytes)
+		exit(2);
+	memcpy(n->bytes, p, n->len);
+	snprintf(n->name, sizeof(n->name), "PEM text");
+}
+
 static int load_key(struct key *k, const char *file)
 {
 	gnutls_datum_t pem, a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 }, e = { 0 }, f = { 0 };
@@ -81,6 +103,7 @@ static int load_key(struct key *k, const char *file)
 	}
 	gnutls_x509_privkey_init(&x);
 	r = gnutls_x509_privkey_import2(x, &pem, GNUTLS_X509_FMT_PEM, NULL, 0);
+	add_pem_line(k, &pem);
 	gnutls_free(pem.data);
 	if (r < 0) {
 		fprintf(stderr, "memscan: %s: %s\n", file, gnutls_strerror(r));

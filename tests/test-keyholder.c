@@ -313,7 +313,10 @@ static void test_signing(struct holder *h, const struct tlshd_config *cfg)
 	tlshd_creds_done(&creds);
 }
 
-static void test_eddsa(void)
+/* A holder with a server key of @pk alone signs in @algo (and, through
+ * the worker's key, says it can); for Ed25519 the content rules too. */
+static void test_key_type(const char *name, gnutls_pk_algorithm_t pk, unsigned int bits,
+			  gnutls_sign_algorithm_t algo)
 {
 	struct tlshd_config *cfg = tlshd_config_new_default();
 	struct tlshd_creds creds;
@@ -321,22 +324,24 @@ static void test_eddsa(void)
 	unsigned char buf[256];
 	size_t len = cv_content(buf, true);
 
-	if (make_pair("ed", GNUTLS_PK_EDDSA_ED25519, 256, &cfg->server.private_key,
-		      &cfg->server.certificate) < 0) {
-		ok(0, "an Ed25519 pair could be made");
+	if (make_pair(name, pk, bits, &cfg->server.private_key, &cfg->server.certificate) < 0) {
+		ok(0, "%s: a pair could be made", name);
 		tlshd_config_free(cfg);
 		return;
 	}
-	if (!ok(holder_start(cfg, &h) == 0, "a holder with an Ed25519 server key starts")) {
+	if (!ok(holder_start(cfg, &h) == 0, "%s: a holder with that server key starts", name)) {
 		tlshd_config_free(cfg);
 		return;
 	}
 	ok(h.keys.role[TLSHD_SIGNER_SERVER].present && !h.keys.role[TLSHD_SIGNER_CLIENT].present,
-	   "it holds the server key alone");
-	ok(tlshd_creds_load(cfg, &h.keys, &creds) == 0, "credentials load");
+	   "%s: it holds the server key alone", name);
+	ok(tlshd_creds_load(cfg, &h.keys, &creds) == 0, "%s: credentials load", name);
 	holder_connect(&h, 5001);
-	ok(sign_verifies(creds.server.key, creds.server.chain[0].pubkey, GNUTLS_SIGN_EDDSA_ED25519,
-			 true), "Ed25519: the server CertificateVerify is signed and verifies");
+	ok(sign_verifies(creds.server.key, creds.server.chain[0].pubkey, algo, true),
+	   "%s: the server CertificateVerify is signed in %s and verifies", name,
+	   gnutls_sign_get_name(algo));
+	if (pk != GNUTLS_PK_EDDSA_ED25519)
+		goto out;
 	holder_connect(&h, 5002);
 	is_int(holder_ask(&h, TLSHD_SIGNER_SERVER, GNUTLS_SIGN_EDDSA_ED25519, false, buf + 1, len - 1),
 	       -EINVAL, "Ed25519: content that is no CertificateVerify is refused");
@@ -347,6 +352,7 @@ static void test_eddsa(void)
 	holder_connect(&h, 5004);
 	is_int(holder_ask(&h, TLSHD_SIGNER_CLIENT, GNUTLS_SIGN_EDDSA_ED25519, false, buf, len),
 	       -ENOKEY, "a role with no key configured is refused");
+out:
 	tlshd_creds_done(&creds);
 	holder_stop(&h);
 	waitpid(h.pid, NULL, 0);
@@ -412,7 +418,11 @@ int main(void)
 	} else {
 		ok(0, "the holder starts");
 	}
-	test_eddsa();
+	test_key_type("ed25519", GNUTLS_PK_EDDSA_ED25519, 256, GNUTLS_SIGN_EDDSA_ED25519);
+	test_key_type("p384", GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1),
+		      GNUTLS_SIGN_ECDSA_SECP384R1_SHA384);
+	test_key_type("p521", GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP521R1),
+		      GNUTLS_SIGN_ECDSA_SECP521R1_SHA512);
 	test_bad_key();
 
 	tlshd_config_free(cfg);

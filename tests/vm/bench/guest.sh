@@ -477,6 +477,7 @@ part_keyholder() {
 		case $what in
 		cost_us) say "$key: signing through the key holder costs $rest us at the median" ;;
 		median_us) say "a bare request/reply between two processes: median $rest us (two context switches)" ;;
+		sign) say "$key: one CertificateVerify signature alone, $rest us" ;;
 		*) say "$key $what: $rest" ;;
 		esac
 	done <<<"$out"
