@@ -257,6 +257,60 @@ int tlshd_creds_load_key(const struct tlshd_config *cfg, enum tlshd_signer_role 
 				  x->private_key, ret);
 }
 
+/* Whether @key signs what @pub verifies: for keys that cannot give their
+ * public half (PKCS#11 objects without their public attributes). */
+static bool creds_key_signs_for(gnutls_privkey_t key, gnutls_pubkey_t pub)
+{
+	static const unsigned char probe[] = "tlshd: does this key belong to this certificate?";
+	gnutls_datum_t data = { (unsigned char *)probe, sizeof(probe) }, sig = { 0 };
+	gnutls_digest_algorithm_t hash = GNUTLS_DIG_SHA256;
+	unsigned int bits = 0;
+	int pk = gnutls_pubkey_get_pk_algorithm(pub, &bits);
+	gnutls_sign_algorithm_t algo;
+	bool ok;
+
+	gnutls_pubkey_get_preferred_hash_algorithm(pub, &hash, NULL);
+	algo = gnutls_pk_to_sign(pk, hash);
+	if (pk < 0 || algo == GNUTLS_SIGN_UNKNOWN ||
+	    gnutls_privkey_sign_data2(key, algo, 0, &data, &sig) < 0)
+		return false;
+	ok = gnutls_pubkey_verify_data2(pub, algo, 0, &data, &sig) >= 0;
+	gnutls_free(sig.data);
+	return ok;
+}
+
+int tlshd_creds_key_check(const struct tlshd_config *cfg, enum tlshd_signer_role role,
+			  gnutls_privkey_t key, unsigned char id[TLSHD_CREDS_KEY_ID_LEN],
+			  gnutls_pk_algorithm_t *ret_pk, unsigned int *ret_bits)
+{
+	const struct tlshd_config_x509 *x = creds_config_x509(cfg, role);
+	unsigned char kid[TLSHD_CREDS_KEY_ID_LEN];
+	size_t len = TLSHD_CREDS_KEY_ID_LEN;
+	gnutls_pcert_st leaf;
+	unsigned int n = 1, bits = 0;
+	int r, pk;
+
+	/* (Only the leaf: the rest of a chain does not fit, harmlessly.) */
+	r = gnutls_pcert_list_import_x509_file(&leaf, &n, x->certificate, GNUTLS_X509_FMT_PEM,
+					       NULL, NULL, 0);
+	if ((r < 0 && r != GNUTLS_E_SHORT_MEMORY_BUFFER) || n != 1)
+		return -EINVAL;
+	pk = gnutls_pubkey_get_pk_algorithm(leaf.pubkey, &bits);
+	r = -EKEYREJECTED;
+	if (pk < 0 || gnutls_pubkey_get_key_id(leaf.pubkey, GNUTLS_KEYID_USE_SHA256, id, &len) < 0 ||
+	    len != TLSHD_CREDS_KEY_ID_LEN)
+		goto out;
+	if (tlshd_creds_key_id(key, kid) == 0 ? !memcmp(kid, id, sizeof(kid)) :
+						creds_key_signs_for(key, leaf.pubkey)) {
+		*ret_pk = pk;
+		*ret_bits = bits;
+		r = 0;
+	}
+out:
+	gnutls_pcert_deinit(&leaf);
+	return r;
+}
+
 bool tlshd_creds_key_is_url(const struct tlshd_config *cfg, enum tlshd_signer_role role)
 {
 	const struct tlshd_config_x509 *x = creds_config_x509(cfg, role);

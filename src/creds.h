@@ -82,5 +82,16 @@ bool tlshd_creds_key_is_url(const struct tlshd_config *cfg, enum tlshd_signer_ro
 /* The SHA-256 id of @key's public half. Returns 0 or a negative errno. */
 int tlshd_creds_key_id(gnutls_privkey_t key, unsigned char id[TLSHD_CREDS_KEY_ID_LEN]);
 
+/*
+ * The key holder: whether @key is the private half of @role's certificate
+ * (by public key; for a key that cannot give its public half, a PKCS#11
+ * object without its public attributes, by a test signature that the
+ * certificate verifies); then the certificate's key id, algorithm and
+ * size. -EKEYREJECTED: it is not; -EINVAL: no certificate to tell by.
+ */
+int tlshd_creds_key_check(const struct tlshd_config *cfg, enum tlshd_signer_role role,
+			  gnutls_privkey_t key, unsigned char id[TLSHD_CREDS_KEY_ID_LEN],
+			  gnutls_pk_algorithm_t *ret_pk, unsigned int *ret_bits);
+
 /* Whether @key is the private half of @pcert's public key. */
 bool tlshd_creds_key_matches(const gnutls_pcert_st *pcert, gnutls_privkey_t key);

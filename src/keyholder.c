@@ -32,6 +32,10 @@ struct kh_conn {
 
 struct kh_state {
 	gnutls_privkey_t key[TLSHD_SIGNER_ROLES];
+	/* Each key's algorithm and size, from its certificate (a PKCS#11
+	 * key may not know them). */
+	gnutls_pk_algorithm_t pk[TLSHD_SIGNER_ROLES];
+	unsigned int bits[TLSHD_SIGNER_ROLES];
 	int ctl_fd;			/* -1 once the parent let go */
 	struct kh_conn *conns;
 	size_t n_conns;
@@ -61,11 +65,21 @@ static int kh_load(struct kh_state *st, const struct tlshd_config *cfg,
 		int e = tlshd_creds_load_key(cfg, i, &st->key[i]);
 
 		if (!e && st->key[i]) {
-			e = tlshd_creds_key_id(st->key[i], hello->role[i].id);
-			if (e < 0)
-				tlshd_err("[authenticate.%s] x509.private_key: no public key can be "
-					  "derived from it", kh_role_names[i]);
-			hello->role[i].present = !e;
+			e = tlshd_creds_key_check(cfg, i, st->key[i], hello->role[i].id,
+						  &st->pk[i], &st->bits[i]);
+			if (e == -EKEYREJECTED)
+				tlshd_err("%s: [authenticate.%s] x509.private_key does not belong to "
+					  "the certificate in %s", cfg->path ? cfg->path : "(defaults)",
+					  kh_role_names[i], i == TLSHD_SIGNER_SERVER ?
+					  cfg->server.certificate : cfg->client.certificate);
+			if (e == -EINVAL) {
+				/* No certificate to check it by: the daemon says
+				 * what is wrong with it; this key is not held. */
+				gnutls_privkey_deinit(st->key[i]);
+				st->key[i] = NULL;
+				e = 0;
+			}
+			hello->role[i].present = !e && st->key[i];
 			*url |= tlshd_creds_key_is_url(cfg, i);
 		}
 		tlshd_util_keep_first(&r, e);
@@ -134,7 +148,6 @@ static int kh_check(const struct kh_state *st, const struct kh_conn *c,
 {
 	gnutls_sign_algorithm_t algo = rq->algo;
 	const char *name = gnutls_sign_get_name(algo);
-	unsigned int bits = 0;
 	gnutls_pk_algorithm_t pk;
 
 	if (rq->role >= TLSHD_SIGNER_ROLES || !st->key[rq->role]) {
@@ -142,8 +155,8 @@ static int kh_check(const struct kh_state *st, const struct kh_conn *c,
 			  (int)c->pid, rq->role);
 		return -ENOKEY;
 	}
-	pk = gnutls_privkey_get_pk_algorithm(st->key[rq->role], &bits);
-	if (!tlshd_signer_scheme_ok(algo, pk, bits)) {
+	pk = st->pk[rq->role];
+	if (!tlshd_signer_scheme_ok(algo, pk, st->bits[rq->role])) {
 		tlshd_err("worker %d asked the %s key for %s, which it does not make in TLS 1.3",
 			  (int)c->pid, kh_role_names[rq->role], name ? name : "an unknown scheme");
 		return -EINVAL;

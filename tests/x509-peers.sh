@@ -284,6 +284,39 @@ probe_client -c client-rsa.conf -n server.test -a x509 -l "$dir/kl"
 expect_ok "client x509 with an RSA key in the key holder vs gnutls-serv requiring a client certificate"
 stop_servers
 
+# --- a key in a PKCS#11 token (SoftHSM), behind the key holder ---------
+# SoftHSM keeps an EC private key without its public half: the holder
+# checks it against the certificate with a test signature.
+if command -v softhsm2-util >/dev/null && command -v p11tool >/dev/null; then
+	mkdir -p "$dir/hsm"
+	printf 'directories.tokendir = %s/hsm\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		"$dir" >"$dir/softhsm2.conf"
+	export SOFTHSM2_CONF=$dir/softhsm2.conf
+	softhsm2-util --init-token --free --label tlshd-x509 --pin 1234 --so-pin 5678 >/dev/null 2>&1
+	url=$(p11tool --list-token-urls 2>/dev/null | grep 'token=tlshd-x509' | head -n 1)
+	for obj in server:srv client:other; do
+		GNUTLS_PIN=1234 p11tool --login --write --load-privkey "${obj%%:*}.key" \
+			--label "${obj#*:}" "$url" >/dev/null 2>&1
+	done
+	p11key() { echo "x509.private_key=pkcs11:token=tlshd-x509;object=$1;type=private;pin-value=1234"; }
+	conf hsm authenticate.server x509.truststore="$dir/ca.pem" \
+		x509.certificate="$dir/server.pem" "$(p11key srv)"
+	probe_server hsm.conf "${gcli[@]}" --x509certfile client.pem --x509keyfile client.key \
+		-p @PORT@ 127.0.0.1
+	expect_ok "server x509 with its key in a PKCS#11 token (SoftHSM, key URL) in the key holder vs gnutls-cli"
+	grep -q 'a private key is a key URL' probe.err \
+		&& pass "the key holder says a URL key keeps its uid and the unit's filter" \
+		|| fail "the key holder says a URL key keeps its uid and the unit's filter" "$(head -3 probe.err)"
+	conf bad authenticate.server x509.certificate="$dir/server.pem" "$(p11key other)"
+	"$probe" client 127.0.0.1 1 -H -c bad.conf >/dev/null 2>startup.err
+	grep -q 'does not belong' startup.err \
+		&& pass "start-up refuses a PKCS#11 key that does not belong to the certificate" \
+		|| fail "start-up refuses a PKCS#11 key that does not belong to the certificate" "$(cat startup.err)"
+	unset SOFTHSM2_CONF
+else
+	n=$((n + 1)); echo "ok $n - PKCS#11 key # SKIP softhsm2-util or p11tool missing (packages softhsm2, gnutls-bin)"
+fi
+
 # --- start-up checks of the configured material ------------------------
 startup() {	# name want-substring section key=value...
 	local name=$1 want=$2; shift 2

@@ -10,7 +10,8 @@ export DEBIAN_FRONTEND=noninteractive
 # VM tests: QEMU (TCG), busybox-static for the guest userland, kmod (depmod),
 # cpio/xz-utils/zstd to (un)pack kernels and the initramfs, keyutils (keyctl
 # in the guest), debian-archive-keyring to verify the kernel packages.
-# Host TLS peers: gnutls-bin (certtool, gnutls-serv, gnutls-cli) and openssl.
+# Host TLS peers: gnutls-bin (certtool, gnutls-serv, gnutls-cli, p11tool) and
+# openssl; softhsm2, a PKCS#11 token for the key URL case.
 # systemd: systemd-analyze checks the unit.
 # mmdebstrap and e2fsprogs (mke2fs -d): the Debian 13 and testing user
 # spaces of the distro VM suite and their disk images.
@@ -21,5 +22,5 @@ apt-get install -y --no-install-recommends \
 	build-essential autoconf automake libtool pkg-config \
 	libgnutls28-dev libnl-genl-3-dev libkeyutils-dev libglib2.0-dev libsystemd-dev \
 	qemu-system-x86 busybox-static kmod cpio xz-utils zstd keyutils debian-archive-keyring \
-	gnutls-bin openssl systemd clang libclang-rt-14-dev \
+	gnutls-bin openssl softhsm2 systemd clang libclang-rt-14-dev \
 	debhelper lintian fakeroot mmdebstrap e2fsprogs
