@@ -6,10 +6,10 @@
 #include "build-config.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -57,25 +57,24 @@ struct signer_key {
 static int signer_exchange(int fd, const struct tlshd_signer_request *rq,
 			   struct tlshd_signer_reply *rp)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	const struct timeval tv = { TLSHD_SIGNER_TIMEOUT_MS / 1000,
+				    TLSHD_SIGNER_TIMEOUT_MS % 1000 * 1000 };
 	ssize_t n;
-	int r;
 
+	/* A receive time-out rather than poll(): no high-resolution timer
+	 * to arm and cancel around the one wait. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
 	n = send(fd, rq, sizeof(*rq), MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;
 	if ((size_t)n != sizeof(*rq))
 		return -EIO;
 	do {
-		r = poll(&p, 1, TLSHD_SIGNER_TIMEOUT_MS);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -ETIMEDOUT;
-	n = recv(fd, rp, sizeof(*rp), 0);
+		n = recv(fd, rp, sizeof(*rp), 0);
+	} while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return -errno;
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
 	if (n == 0)
 		return -ECONNRESET;
 	if ((size_t)n != sizeof(*rp) || rp->len > sizeof(rp->sig) || rp->err > 0 ||
