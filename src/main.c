@@ -5,14 +5,14 @@
  * Process model. One single-threaded parent loads the configuration and
  * the GnuTLS priorities once, forks the key holder (keyholder.h) when the
  * configuration names private keys, joins the kernel's "tlshd" multicast
- * group and polls {netlink, signalfd, worker reports, key holder}. Each READY notification is handed to a
- * worker (worker.c): an idle spare forked ahead of it, else one forked
- * for it. A worker inherits the loaded state copy-on-write, ACCEPTs one
- * request, handshakes (signing through the key holder), sends DONE and
- * exits. The parent never touches a kernel request, the network or a
- * private key; it only counts, caps and reaps
- * workers (supervisor.c). Signals are read from the signalfd, never
- * handled asynchronously.
+ * group and polls {netlink, signalfd, worker reports, key holder}. Each
+ * READY notification is handed to a worker (worker.c): an idle spare
+ * forked ahead of it, else one forked for it. A worker inherits the
+ * loaded state copy-on-write, ACCEPTs one request, handshakes (signing
+ * through the key holder), sends DONE and exits. The parent never touches
+ * a kernel request, the network or a private key; it only counts, caps
+ * and reaps workers (supervisor.c) and restarts the key holder. Signals
+ * are read from the signalfd, never handled asynchronously.
  */
 #include "build-config.h"
 

@@ -35,7 +35,8 @@
  *   poll ppoll        waiting for the peer within the deadline
  *   getsockopt setsockopt getpeername getsockname
  *                     TCP_NODELAY, the socket checks, kTLS (TCP_ULP,
- *                     TLS_TX, TLS_RX, TLS_TX_MAX_PAYLOAD_LEN)
+ *                     TLS_TX, TLS_RX, TLS_TX_MAX_PAYLOAD_LEN), the
+ *                     time-out of the wait for the key holder
  *   close shutdown    the consumer's socket, the netlink socket
  *   keyctl            reading and searching the keys it possesses
  *   getrandom         GnuTLS's random numbers

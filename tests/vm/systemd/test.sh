@@ -604,7 +604,35 @@ test_7() {
 	return $rc
 }
 
-DESC8="NFS mtls-only export: a client certificate from a 'public' CA in the system trust store, not in [authenticate.server] x509.truststore, is refused (EPERM/access denied), the test CA's mounts; with no server x509.truststore it authenticates nobody (mtls refused, tls fine)"
+# unit_holder: the key holder under the unit (the configuration names
+# private keys): a child of the daemon in the unit's cgroup, not root, no
+# capability, no_new_privs, and one seccomp filter more than the daemon
+# (its own on top of the unit's).
+unit_holder() {
+	local pid h= f k v rc=0
+	pid=$(main_pid)
+	for f in $(grep -l "^PPid:[[:space:]]*$pid\$" /proc/[0-9]*/status 2>/dev/null); do
+		grep -q '^Name:[[:space:]]*tlshd-keys$' "$f" 2>/dev/null || continue
+		h=${f#/proc/}
+		h=${h%/status}
+	done
+	[ -n "$h" ] || { fail "no key holder (tlshd-keys) among the daemon's children under the unit"; return 1; }
+	v=$(awk '$1 == "Uid:" { print $2 }' "/proc/$h/status")
+	[ -n "$v" ] && [ "$v" != 0 ] || { fail "the key holder runs as uid '$v'"; rc=1; }
+	for k in CapEff CapPrm CapBnd; do
+		[ "$(pstatus "$h" $k)" = 0000000000000000 ] ||
+			{ fail "the key holder's $k is $(pstatus "$h" $k), want none"; rc=1; }
+	done
+	[ "$(pstatus "$h" NoNewPrivs)" = 1 ] || { fail "the key holder lacks no_new_privs"; rc=1; }
+	[ "$(pstatus "$h" Seccomp_filters)" = $(($(pstatus "$pid" Seccomp_filters) + 1)) ] ||
+		{ fail "the key holder has $(pstatus "$h" Seccomp_filters) seccomp filters, the daemon $(pstatus "$pid" Seccomp_filters): want one more"; rc=1; }
+	[ "$(sed -n 's/^0:://p' "/proc/$h/cgroup")" = "/system.slice/$UNIT" ] ||
+		{ fail "the key holder is not in the unit's cgroup: $(cat "/proc/$h/cgroup")"; rc=1; }
+	diag "key holder under the unit: pid $h, uid $v, CapEff=$(pstatus "$h" CapEff) CapBnd=$(pstatus "$h" CapBnd) NoNewPrivs=$(pstatus "$h" NoNewPrivs) Seccomp_filters=$(pstatus "$h" Seccomp_filters) (daemon $(pstatus "$pid" Seccomp_filters))"
+	return $rc
+}
+
+DESC8="NFS mtls-only export: a client certificate from a 'public' CA in the system trust store, not in [authenticate.server] x509.truststore, is refused (EPERM/access denied), the test CA's mounts (both certificates signed by the key holder, confined under the unit); with no server x509.truststore it authenticates nobody (mtls refused, tls fine)"
 test_8() {
 	local mark rc=0
 	nfs_server && mtls_export || return 1
@@ -621,6 +649,7 @@ test_8() {
 	mark=$(jmark)
 	nfs_mount_or_fail nfs.test:/mtls xprtsec=mtls && nfs_umount || rc=1
 	jneed "$mark" "client certificate verified: subject 'CN=tlshd-vm client', issuer 'CN=tlshd-vm test CA'" || rc=1
+	unit_holder || rc=1
 	# No server trust store: no client certificate is asked for, so none
 	# (not even the system-trusted one) authenticates; tls still serves.
 	nfs_conf notrust || return 1
