@@ -192,38 +192,24 @@ struct holder {
 static int holder_start(const struct tlshd_config *cfg, struct holder *h)
 {
 	struct tlshd_privs_ids ids;
-	int sp[2];
+	int r;
 
 	memset(h, 0, sizeof(*h));
 	h->kh.ctl_fd = h->signer.fd = -1;
-	tlshd_privs_worker_ids(&ids);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		return -errno;
-	h->pid = fork();
-	if (h->pid == 0) {
-		close(sp[0]);
-		_exit(tlshd_keyholder_run(cfg, &ids, NULL, sp[1]));
-	}
-	close(sp[1]);
 	h->keys.signer = &h->signer;
-	return tlshd_keyholder_wait(&h->kh, h->pid, sp[0], &h->keys);
+	tlshd_privs_worker_ids(&ids);
+	r = tlshd_keyholder_spawn(cfg, &ids, NULL, NULL, NULL, &h->kh, &h->keys);
+	h->pid = h->kh.pid;
+	return r;
 }
 
 /* A worker's fresh connection to the holder. */
 static void holder_connect(struct holder *h)
 {
-	int kp[2];
-
 	if (h->signer.fd >= 0)
 		close(h->signer.fd);
 	h->signer.fd = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) < 0)
-		return;
-	if (tlshd_keyholder_attach(&h->kh, getpid(), kp[0]) == 0)
-		h->signer.fd = kp[1];
-	else
-		close(kp[1]);
-	close(kp[0]);
+	tlshd_keyholder_connect(&h->kh, getpid(), &h->signer.fd);
 }
 
 static int cmp_ll(const void *a, const void *b)

@@ -6,11 +6,13 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -340,8 +342,10 @@ int tlshd_keyholder_run(const struct tlshd_config *cfg, const struct tlshd_privs
 
 /* ---- the parent's side ---- */
 
-int tlshd_keyholder_wait(struct tlshd_keyholder *kh, pid_t pid, int ctl_fd,
-			 struct tlshd_creds_remote *keys)
+/* Waits for the hello of the holder @pid on @ctl_fd; fills @kh and
+ * @keys. On failure @ctl_fd is closed. */
+static int kh_wait(struct tlshd_keyholder *kh, pid_t pid, int ctl_fd,
+		   struct tlshd_creds_remote *keys)
 {
 	struct pollfd p = { .fd = ctl_fd, .events = POLLIN };
 	struct tlshd_keyholder_hello hello;
@@ -378,6 +382,53 @@ int tlshd_keyholder_wait(struct tlshd_keyholder *kh, pid_t pid, int ctl_fd,
 		   sizeof(struct timeval));
 	kh->pid = pid;
 	kh->ctl_fd = ctl_fd;
+	return 0;
+}
+
+int tlshd_keyholder_spawn(const struct tlshd_config *cfg, const struct tlshd_privs_ids *ids,
+			  const struct tlshd_report *report, void (*child_init)(void *),
+			  void *arg, struct tlshd_keyholder *kh, struct tlshd_creds_remote *keys)
+{
+	int sp[2], r;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return tlshd_log_errno(LOG_ERR, -errno, "cannot start the key holder");
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(sp[0]);
+		close(sp[1]);
+		return tlshd_log_errno(LOG_ERR, r, "cannot start the key holder");
+	}
+	if (pid == 0) {
+		close(sp[0]);
+		if (child_init)
+			child_init(arg);
+		_exit(tlshd_keyholder_run(cfg, ids, report, sp[1]));
+	}
+	close(sp[1]);
+	r = kh_wait(kh, pid, sp[0], keys);
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return r;
+}
+
+int tlshd_keyholder_connect(const struct tlshd_keyholder *kh, pid_t pid, int *ret_fd)
+{
+	int kp[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) < 0)
+		return -errno;
+	r = tlshd_keyholder_attach(kh, pid, kp[0]);
+	close(kp[0]);
+	if (r < 0) {
+		close(kp[1]);
+		return r;
+	}
+	*ret_fd = kp[1];
 	return 0;
 }
 

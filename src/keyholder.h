@@ -71,17 +71,23 @@ int tlshd_keyholder_run(const struct tlshd_config *cfg, const struct tlshd_privs
 			const struct tlshd_report *report, int ctl_fd);
 
 /*
- * Parent: waits for the report of the holder @pid, whose control end is
- * @ctl_fd, and fills @kh and @keys (the key ids, not the keys). Returns
- * 0, or a negative errno (the holder logged why) after which @ctl_fd is
- * closed and the caller kills and reaps @pid.
+ * Parent: forks a holder for @cfg (the child first calls @child_init with
+ * @arg, if given, to drop what it must not keep of the parent's) and
+ * waits until it reports its keys; fills @kh and the key ids in @keys
+ * (keys->signer is the caller's). Returns 0, or a negative errno (the
+ * holder logged why) with the child reaped.
  */
-int tlshd_keyholder_wait(struct tlshd_keyholder *kh, pid_t pid, int ctl_fd,
-			 struct tlshd_creds_remote *keys);
+int tlshd_keyholder_spawn(const struct tlshd_config *cfg, const struct tlshd_privs_ids *ids,
+			  const struct tlshd_report *report, void (*child_init)(void *),
+			  void *arg, struct tlshd_keyholder *kh, struct tlshd_creds_remote *keys);
 
 /* Parent: hands worker @pid's connection @fd to the holder (the caller
  * still closes its @fd). Returns 0 or a negative errno. */
 int tlshd_keyholder_attach(const struct tlshd_keyholder *kh, pid_t pid, int fd);
+
+/* A connection for @pid, a process already running (tests, tlshd-probe):
+ * *ret_fd gets its end. Returns 0 or a negative errno. */
+int tlshd_keyholder_connect(const struct tlshd_keyholder *kh, pid_t pid, int *ret_fd);
 
 /* Parent: one complaint from the holder: *pid the worker to kill.
  * Returns 0, -EAGAIN when there is none, -ECONNRESET when the holder

@@ -227,42 +227,30 @@ static bool daemon_wants_keyholder(const struct tlshd_config *cfg)
 	return tlshd_keyholder_needed(cfg) && !tlshd_test_hook("no-keyholder", NULL);
 }
 
+static void daemon_keyholder_child(void *d)
+{
+	daemon_child_init(d);
+}
+
 /* Forks a key holder for @cfg and waits until it holds its keys; fills
  * @kh and @keys. Returns 0 or a negative errno (logged). */
 static int daemon_keyholder_start(struct tlshd_daemon *d, const struct tlshd_config *cfg,
 				  struct tlshd_keyholder *kh, struct tlshd_creds_remote *keys)
 {
-	int sp[2], r, status;
-	pid_t pid;
+	int r;
 
 	/* (A holder that keeps dying soon after this is restarted ever
 	 * more slowly: see daemon_keyholder_gone().) */
 	d->kh_started_ms = tlshd_util_now_ms();
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		return tlshd_log_errno(LOG_ERR, -errno, "cannot start the key holder");
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		close(sp[0]);
-		close(sp[1]);
-		return tlshd_log_errno(LOG_ERR, r, "cannot start the key holder");
-	}
-	if (pid == 0) {
-		close(sp[0]);
-		daemon_child_init(d);
-		_exit(tlshd_keyholder_run(cfg, &d->env.ids, &d->env.report, sp[1]));
-	}
-	close(sp[1]);
 	memset(keys, 0, sizeof(*keys));
 	keys->signer = &d->signer;
-	r = tlshd_keyholder_wait(kh, pid, sp[0], keys);
+	r = tlshd_keyholder_spawn(cfg, &d->env.ids, &d->env.report, daemon_keyholder_child, d,
+				  kh, keys);
 	if (r < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
 		tlshd_report_drain(&d->env.report);	/* its reasons */
 		return r;
 	}
-	tlshd_debug("key holder (pid %d) holds the configured private keys", (int)pid);
+	tlshd_debug("key holder (pid %d) holds the configured private keys", (int)kh->pid);
 	return 0;
 }
 

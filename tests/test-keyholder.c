@@ -104,41 +104,24 @@ struct holder {
 /* Forks a holder for @cfg as the daemon does. */
 static int holder_start(const struct tlshd_config *cfg, struct holder *h)
 {
-	int sp[2], r;
+	int r;
 
 	memset(h, 0, sizeof(*h));
 	h->kh.ctl_fd = -1;
 	h->signer.fd = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		return -errno;
-	h->pid = fork();
-	if (h->pid == 0) {
-		close(sp[0]);
-		_exit(tlshd_keyholder_run(cfg, &ids, NULL, sp[1]));
-	}
-	close(sp[1]);
 	h->keys.signer = &h->signer;
-	r = tlshd_keyholder_wait(&h->kh, h->pid, sp[0], &h->keys);
-	if (r < 0)
-		waitpid(h->pid, NULL, 0);
+	r = tlshd_keyholder_spawn(cfg, &ids, NULL, NULL, NULL, &h->kh, &h->keys);
+	h->pid = h->kh.pid;
 	return r;
 }
 
 /* A fresh worker connection, attached as worker @pid. */
 static void holder_connect(struct holder *h, pid_t pid)
 {
-	int kp[2];
-
 	if (h->signer.fd >= 0)
 		close(h->signer.fd);
 	h->signer.fd = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) < 0)
-		return;
-	if (tlshd_keyholder_attach(&h->kh, pid, kp[0]) == 0)
-		h->signer.fd = kp[1];
-	else
-		close(kp[1]);
-	close(kp[0]);
+	tlshd_keyholder_connect(&h->kh, pid, &h->signer.fd);
 }
 
 /* The pid the holder complains about within 2 s, or 0. */

@@ -34,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -185,33 +184,14 @@ static int start_keyholder(const struct tlshd_config *cfg, struct tlshd_keyholde
 			   struct tlshd_creds_remote *keys, struct tlshd_signer *signer)
 {
 	struct tlshd_privs_ids ids;
-	int sp[2], kp[2], r;
-	pid_t pid;
+	int r;
 
 	tlshd_privs_worker_ids(&ids);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0 ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		close(sp[0]);
-		close(kp[1]);
-		close(kp[0]);
-		_exit(tlshd_keyholder_run(cfg, &ids, NULL, sp[1]));
-	}
-	close(sp[1]);
 	keys->signer = signer;
-	r = tlshd_keyholder_wait(kh, pid, sp[0], keys);
-	if (r < 0) {
-		waitpid(pid, NULL, 0);
+	r = tlshd_keyholder_spawn(cfg, &ids, NULL, NULL, NULL, kh, keys);
+	if (r < 0)
 		return r;
-	}
-	r = tlshd_keyholder_attach(kh, getpid(), kp[0]);
-	close(kp[0]);
-	signer->fd = kp[1];
-	return r;
+	return tlshd_keyholder_connect(kh, getpid(), &signer->fd);
 }
 
 static void __attribute__((noreturn)) usage(void)
