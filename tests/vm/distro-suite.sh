@@ -71,9 +71,10 @@ TIMEOUT=${TLSHD_VM_TIMEOUT:-900}
 VMS=${TLSHD_DISTRO_VMS:-trixie testing pkg pkg-testing}
 TESTING=${TLSHD_DISTRO_TESTING:-testing}
 
-# What each user space holds: the build, the tools under test.
+# What each user space holds: the build, the tools under test (softhsm2:
+# the host tests' key in a PKCS#11 token).
 BUILD_PKGS=build-essential,autoconf,automake,libtool,pkg-config,libgnutls28-dev,libnl-genl-3-dev,libkeyutils-dev,libglib2.0-dev,libsystemd-dev
-RUN_PKGS=systemd,mount,keyutils,kmod,iproute2,procps,openssl,gnutls-bin,nvme-cli
+RUN_PKGS=systemd,mount,keyutils,kmod,iproute2,procps,openssl,gnutls-bin,softhsm2,nvme-cli
 NFS_PKGS=nfs-kernel-server,nfs-common,rpcbind
 # (pkg: the package's build dependencies too; adduser for its postinst.)
 DEB_PKGS=debhelper,dpkg-dev,systemd-dev,adduser,ktls-utils

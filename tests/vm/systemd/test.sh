@@ -606,8 +606,10 @@ test_7() {
 
 # unit_holder: the key holder under the unit (the configuration names
 # private keys): a child of the daemon in the unit's cgroup, not root, no
-# capability, no_new_privs, and one seccomp filter more than the daemon
-# (its own on top of the unit's).
+# capability (none effective, permitted or inheritable; its bounding set
+# is the daemon's, which only CAP_SETPCAP could shrink and which nothing
+# can use without execve and with no_new_privs), no_new_privs, and one
+# seccomp filter more than the daemon (its own on top of the unit's).
 unit_holder() {
 	local pid h= f k v rc=0
 	pid=$(main_pid)
@@ -619,10 +621,12 @@ unit_holder() {
 	[ -n "$h" ] || { fail "no key holder (tlshd-keys) among the daemon's children under the unit"; return 1; }
 	v=$(awk '$1 == "Uid:" { print $2 }' "/proc/$h/status")
 	[ -n "$v" ] && [ "$v" != 0 ] || { fail "the key holder runs as uid '$v'"; rc=1; }
-	for k in CapEff CapPrm CapBnd; do
+	for k in CapEff CapPrm CapInh CapAmb; do
 		[ "$(pstatus "$h" $k)" = 0000000000000000 ] ||
 			{ fail "the key holder's $k is $(pstatus "$h" $k), want none"; rc=1; }
 	done
+	[ "$(pstatus "$h" CapBnd)" = "$(pstatus "$pid" CapBnd)" ] ||
+		{ fail "the key holder's CapBnd is $(pstatus "$h" CapBnd), the daemon's $(pstatus "$pid" CapBnd)"; rc=1; }
 	[ "$(pstatus "$h" NoNewPrivs)" = 1 ] || { fail "the key holder lacks no_new_privs"; rc=1; }
 	[ "$(pstatus "$h" Seccomp_filters)" = $(($(pstatus "$pid" Seccomp_filters) + 1)) ] ||
 		{ fail "the key holder has $(pstatus "$h" Seccomp_filters) seccomp filters, the daemon $(pstatus "$pid" Seccomp_filters): want one more"; rc=1; }
