@@ -29,15 +29,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/x509.h>
@@ -48,64 +45,20 @@
 #include "privs.h"
 #include "tls.h"
 #include "util.h"
+#include "../tests/x509-pair.h"
 
 static char dir[] = "/tmp/tlshd-keybench.XXXXXX";
-
-static int write_pem(const char *path, const gnutls_datum_t *d, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, d->data, d->size);
-	close(fd);
-	return n == (ssize_t)d->size ? 0 : -1;
-}
 
 /* A key and a self-signed server certificate for it, into @cfg. */
 static int make_pair(struct tlshd_config *cfg, const char *name, gnutls_pk_algorithm_t pk,
 		     unsigned int bits)
 {
-	gnutls_x509_privkey_t k;
-	gnutls_x509_crt_t c;
-	gnutls_datum_t out;
-	unsigned char serial[1] = { 1 };
-	time_t now = time(NULL);
-	int r = -1;
-
 	free(cfg->server.private_key);
 	free(cfg->server.certificate);
 	if (asprintf(&cfg->server.private_key, "%s/%s.key", dir, name) < 0 ||
 	    asprintf(&cfg->server.certificate, "%s/%s.pem", dir, name) < 0)
 		return -1;
-	gnutls_x509_privkey_init(&k);
-	gnutls_x509_crt_init(&c);
-	if (gnutls_x509_privkey_generate(k, pk, bits, 0) < 0 ||
-	    gnutls_x509_privkey_export2_pkcs8(k, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
-					      &out) < 0)
-		goto out;
-	r = write_pem(cfg->server.private_key, &out, 0600);
-	gnutls_free(out.data);
-	if (r < 0)
-		goto out;
-	r = -1;
-	gnutls_x509_crt_set_version(c, 3);
-	gnutls_x509_crt_set_serial(c, serial, sizeof(serial));
-	gnutls_x509_crt_set_activation_time(c, now - 60);
-	gnutls_x509_crt_set_expiration_time(c, now + 86400);
-	gnutls_x509_crt_set_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, 0, name, strlen(name));
-	gnutls_x509_crt_set_key_purpose_oid(c, GNUTLS_KP_TLS_WWW_SERVER, 0);
-	if (gnutls_x509_crt_set_key(c, k) < 0 ||
-	    gnutls_x509_crt_sign2(c, c, k, GNUTLS_DIG_SHA256, 0) < 0 ||
-	    gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_PEM, &out) < 0)
-		goto out;
-	r = write_pem(cfg->server.certificate, &out, 0644);
-	gnutls_free(out.data);
-out:
-	gnutls_x509_crt_deinit(c);
-	gnutls_x509_privkey_deinit(k);
-	return r;
+	return x509_pair_make(cfg->server.private_key, cfg->server.certificate, name, pk, bits);
 }
 
 static void tcp_pair(int sv[2])

@@ -57,23 +57,32 @@
  *                     2.42 and later ask with TCGETS2)
  *   exit exit_group   the end
  */
-static const int seccomp_worker[] = {
-	SYS_read, SYS_write, SYS_readv, SYS_writev,
-	SYS_recvfrom, SYS_recvmsg, SYS_sendto, SYS_sendmsg,
-	SYS_ppoll,
-	SYS_getsockopt, SYS_setsockopt, SYS_getpeername, SYS_getsockname,
-	SYS_close, SYS_shutdown,
-	SYS_keyctl,
-	SYS_getrandom,
-	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise,
-	SYS_futex, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_restart_syscall,
-	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_gettimeofday,
-	SYS_getpid, SYS_gettid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
-	SYS_newfstatat, SYS_fstat, SYS_lseek, SYS_fcntl,
-	SYS_exit, SYS_exit_group,
+/* What both lists allow, the most frequent calls first (each call is
+ * compared in order): messages, the allocator, libc internals, time, ids,
+ * stdio, the end (reasons above). */
 #ifdef SYS_poll
-	SYS_poll,
+#define SECCOMP_POLL	SYS_poll,
+#else
+#define SECCOMP_POLL
 #endif
+#define SECCOMP_BOTH								\
+	SYS_read, SYS_write, SYS_readv, SYS_writev,				\
+	SYS_recvfrom, SYS_recvmsg, SYS_sendto, SYS_sendmsg,			\
+	SYS_ppoll, SECCOMP_POLL							\
+	SYS_close,								\
+	SYS_getrandom,								\
+	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise,	\
+	SYS_futex, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_restart_syscall,	\
+	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_gettimeofday, \
+	SYS_getpid, SYS_gettid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid, \
+	SYS_newfstatat, SYS_fstat, SYS_lseek, SYS_fcntl,			\
+	SYS_exit, SYS_exit_group,
+
+static const int seccomp_worker[] = {
+	SECCOMP_BOTH
+	SYS_getsockopt, SYS_setsockopt, SYS_getpeername, SYS_getsockname,
+	SYS_shutdown,
+	SYS_keyctl,
 };
 
 /*
@@ -90,20 +99,7 @@ static const int seccomp_worker[] = {
  *   and stdio as for a worker
  */
 static const int seccomp_keyholder[] = {
-	SYS_read, SYS_write, SYS_readv, SYS_writev,
-	SYS_recvfrom, SYS_recvmsg, SYS_sendto, SYS_sendmsg,
-	SYS_ppoll,
-	SYS_close,
-	SYS_getrandom,
-	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise,
-	SYS_futex, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_restart_syscall,
-	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_gettimeofday,
-	SYS_getpid, SYS_gettid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
-	SYS_newfstatat, SYS_fstat, SYS_lseek, SYS_fcntl,
-	SYS_exit, SYS_exit_group,
-#ifdef SYS_poll
-	SYS_poll,
-#endif
+	SECCOMP_BOTH
 };
 
 struct seccomp_list {

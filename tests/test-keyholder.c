@@ -13,16 +13,13 @@
 #include "build-config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -35,63 +32,19 @@
 #include "privs.h"
 #include "seccomp.h"
 #include "tap.h"
+#include "x509-pair.h"
 
 static char dir[] = "/tmp/test-keyholder.XXXXXX";
 static const struct tlshd_privs_ids ids = { .uid = 65534, .gid = 65534 };
-
-static int write_file(const char *path, const gnutls_datum_t *d, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, d->data, d->size);
-	close(fd);
-	return n == (ssize_t)d->size ? 0 : -1;
-}
 
 /* A key of @pk and a self-signed certificate for it: NAME.key, NAME.pem. */
 static int make_pair(const char *name, gnutls_pk_algorithm_t pk, unsigned int bits,
 		     char **key_path, char **cert_path)
 {
-	gnutls_x509_privkey_t k;
-	gnutls_x509_crt_t c;
-	gnutls_datum_t out;
-	time_t now = time(NULL);
-	unsigned char serial[1] = { 1 };
-	int r = -1;
-
 	if (asprintf(key_path, "%s/%s.key", dir, name) < 0 ||
 	    asprintf(cert_path, "%s/%s.pem", dir, name) < 0)
 		return -1;
-	gnutls_x509_privkey_init(&k);
-	gnutls_x509_crt_init(&c);
-	if (gnutls_x509_privkey_generate(k, pk, bits, 0) < 0 ||
-	    gnutls_x509_privkey_export2_pkcs8(k, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
-					      &out) < 0)
-		goto out;
-	r = write_file(*key_path, &out, 0600);
-	gnutls_free(out.data);
-	if (r < 0)
-		goto out;
-	r = -1;
-	gnutls_x509_crt_set_version(c, 3);
-	gnutls_x509_crt_set_serial(c, serial, sizeof(serial));
-	gnutls_x509_crt_set_activation_time(c, now - 60);
-	gnutls_x509_crt_set_expiration_time(c, now + 86400 * 365);
-	gnutls_x509_crt_set_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, 0, name, strlen(name));
-	if (gnutls_x509_crt_set_key(c, k) < 0 ||
-	    gnutls_x509_crt_sign2(c, c, k, pk == GNUTLS_PK_EDDSA_ED25519 ? GNUTLS_DIG_SHA512 :
-				  GNUTLS_DIG_SHA256, 0) < 0 ||
-	    gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_PEM, &out) < 0)
-		goto out;
-	r = write_file(*cert_path, &out, 0644);
-	gnutls_free(out.data);
-out:
-	gnutls_x509_crt_deinit(c);
-	gnutls_x509_privkey_deinit(k);
-	return r;
+	return x509_pair_make(*key_path, *cert_path, name, pk, bits);
 }
 
 struct holder {

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A fresh private key and a self-signed certificate for it, made at test
+ * time (never stored in the tree): tests/test-keyholder and
+ * bench/tlshd-keybench.
+ */
+#pragma once
+
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/x509.h>
+
+static inline int x509_pair_write(const char *path, const gnutls_datum_t *d, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, d->data, d->size);
+	close(fd);
+	return n == (ssize_t)d->size ? 0 : -1;
+}
+
+/*
+ * A key of @pk with @bits (PKCS#8 PEM, mode 0600) at @key_path, and at
+ * @cert_path a certificate for it: subject CN=@cn, self-signed, for TLS
+ * servers, valid for a year from a minute ago. Returns 0 or -1.
+ */
+static inline int x509_pair_make(const char *key_path, const char *cert_path, const char *cn,
+				 gnutls_pk_algorithm_t pk, unsigned int bits)
+{
+	unsigned char serial[1] = { 1 };
+	time_t now = time(NULL);
+	gnutls_x509_privkey_t k;
+	gnutls_x509_crt_t c;
+	gnutls_datum_t out;
+	int r = -1;
+
+	gnutls_x509_privkey_init(&k);
+	gnutls_x509_crt_init(&c);
+	if (gnutls_x509_privkey_generate(k, pk, bits, 0) < 0 ||
+	    gnutls_x509_privkey_export2_pkcs8(k, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
+					      &out) < 0)
+		goto out;
+	r = x509_pair_write(key_path, &out, 0600);
+	gnutls_free(out.data);
+	if (r < 0)
+		goto out;
+	r = -1;
+	gnutls_x509_crt_set_version(c, 3);
+	gnutls_x509_crt_set_serial(c, serial, sizeof(serial));
+	gnutls_x509_crt_set_activation_time(c, now - 60);
+	gnutls_x509_crt_set_expiration_time(c, now + 86400 * 365);
+	gnutls_x509_crt_set_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn));
+	gnutls_x509_crt_set_key_purpose_oid(c, GNUTLS_KP_TLS_WWW_SERVER, 0);
+	/* (Ed25519 signs with its own hash; GnuTLS wants SHA-512 named.) */
+	if (gnutls_x509_crt_set_key(c, k) < 0 ||
+	    gnutls_x509_crt_sign2(c, c, k, pk == GNUTLS_PK_EDDSA_ED25519 ? GNUTLS_DIG_SHA512 :
+				  GNUTLS_DIG_SHA256, 0) < 0 ||
+	    gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_PEM, &out) < 0)
+		goto out;
+	r = x509_pair_write(cert_path, &out, 0644);
+	gnutls_free(out.data);
+out:
+	gnutls_x509_crt_deinit(c);
+	gnutls_x509_privkey_deinit(k);
+	return r;
+}
