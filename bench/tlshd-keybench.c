@@ -61,45 +61,6 @@ static int make_pair(struct tlshd_config *cfg, const char *name, gnutls_pk_algor
 	return x509_pair_make(cfg->server.private_key, cfg->server.certificate, name, pk, bits);
 }
 
-static void tcp_pair(int sv[2])
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sin);
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sv[0] = sv[1] = -1;
-	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(l, 1) < 0 ||
-	    getsockname(l, (struct sockaddr *)&sin, &len) < 0)
-		goto out;
-	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sv[0] >= 0 && connect(sv[0], (struct sockaddr *)&sin, sizeof(sin)) == 0)
-		sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-out:
-	if (l >= 0)
-		close(l);
-}
-
-/* The client: a bare GnuTLS TLS 1.3 handshake that does not verify. */
-static void client(int fd)
-{
-	int r;
-	gnutls_certificate_credentials_t cred;
-	gnutls_session_t s;
-
-	gnutls_certificate_allocate_credentials(&cred);
-	gnutls_init(&s, GNUTLS_CLIENT);
-	gnutls_priority_set_direct(s, "NORMAL:-VERS-ALL:+VERS-TLS1.3", NULL);
-	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
-	gnutls_transport_set_int(s, fd);
-	do {
-		r = gnutls_handshake(s);
-	} while (r < 0 && !gnutls_error_is_fatal(r));
-	gnutls_deinit(s);
-	gnutls_certificate_free_credentials(cred);
-	close(fd);
-}
-
 /* One server handshake of the engine; its time in µs, or -1. */
 static long long one_handshake(const struct tlshd_context *ctx)
 {
@@ -110,14 +71,14 @@ static long long one_handshake(const struct tlshd_context *ctx)
 	int sv[2];
 	pid_t pid;
 
-	tcp_pair(sv);
+	x509_pair_tcp(sv);
 	if (sv[1] < 0)
 		return -1;
 	req.sockfd = sv[1];
 	pid = fork();
 	if (pid == 0) {
 		close(sv[1]);
-		client(sv[0]);
+		x509_pair_client(sv[0]);
 		_exit(0);
 	}
 	close(sv[0]);

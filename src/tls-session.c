@@ -396,6 +396,12 @@ static int session_fail_gnutls(struct tlshd_handshake *hs, int err)
 	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
 		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
 		return tlshd_tls_fail(hs, -EACCES, "%s", gnutls_strerror(err));
+	case GNUTLS_E_PK_SIGN_FAILED:
+		/* Ours, not the peer's: the key holder refused or is gone
+		 * (logged above). */
+		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_INTERNAL_ERROR);
+		return tlshd_tls_fail(hs, -ENOKEY, "our private key made no signature: %s",
+				      gnutls_strerror(err));
 	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
 		/* Also what a record cut short by the peer's close reads as. */
 		if (session_peer_closed(hs))

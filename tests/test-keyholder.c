@@ -8,7 +8,8 @@
  * the role's key, in a scheme that key makes. Second signatures and
  * malformed requests are reported to the parent; other requests are
  * refused. Credentials check the holder's key ids against the
- * certificates.
+ * certificates. The engine's server handshake signs through the holder,
+ * and fails with ENOKEY when there is none to sign.
  */
 #include "build-config.h"
 
@@ -32,6 +33,7 @@
 #include "privs.h"
 #include "seccomp.h"
 #include "tap.h"
+#include "tls.h"
 #include "x509-pair.h"
 
 static char dir[] = "/tmp/test-keyholder.XXXXXX";
@@ -319,6 +321,54 @@ static void test_mismatch_and_exit(struct holder *h, const struct tlshd_config *
 	   "and exits (status 0) once the last one closes (0x%x)", status);
 }
 
+/* The engine's server handshake with the key in the holder: through a
+ * connection, and without one (as when the holder is gone): then DONE's
+ * status is ENOKEY and the peer gets an alert. */
+static void test_engine(struct holder *h, const struct tlshd_config *cfg)
+{
+	struct tlshd_request req = { .role = TLSHD_ROLE_SERVER, .auth = TLSHD_AUTH_X509,
+				     .timeout_ms = 5000 };
+	struct tlshd_tls_outcome out;
+	struct tlshd_context ctx;
+	int sv[2], status = 0;
+	pid_t pid;
+
+	if (!ok(tlshd_tls_init(&ctx, cfg, &h->keys) == 0, "the engine loads the holder's keys"))
+		return;
+	for (int connected = 1; connected >= 0; connected--) {
+		if (connected) {
+			holder_connect(h, getpid());
+		} else if (h->signer.fd >= 0) {
+			close(h->signer.fd);
+			h->signer.fd = -1;
+		}
+		x509_pair_tcp(sv);
+		pid = fork();
+		if (pid == 0) {
+			close(sv[1]);
+			_exit(x509_pair_client(sv[0]) == 0 ? 0 : 1);
+		}
+		close(sv[0]);
+		req.sockfd = sv[1];
+		tlshd_tls_run(&ctx, &req, TLSHD_TLS_NO_KTLS, &out);
+		close(sv[1]);
+		waitpid(pid, &status, 0);
+		tlshd_ktls_wipe(&out.tx);
+		tlshd_ktls_wipe(&out.rx);
+		if (connected) {
+			ok(out.result.status == 0 && WIFEXITED(status) && !WEXITSTATUS(status),
+			   "a server handshake signs through the holder (status %d: %s)",
+			   out.result.status, out.reason);
+			continue;
+		}
+		ok(out.result.status == ENOKEY && strstr(out.reason, "made no signature"),
+		   "with no holder to sign, the handshake fails with ENOKEY (status %d: %s)",
+		   out.result.status, out.reason);
+		ok(WIFEXITED(status) && WEXITSTATUS(status) == 1, "and the client sees it fail");
+	}
+	tlshd_tls_done(&ctx);
+}
+
 static void test_bad_key(void)
 {
 	struct tlshd_config *cfg = tlshd_config_new_default();
@@ -350,6 +400,7 @@ int main(void)
 	if (holder_start(cfg, &h) == 0) {
 		test_ids_and_confinement(&h, cfg);
 		test_signing(&h, cfg);
+		test_engine(&h, cfg);
 		test_mismatch_and_exit(&h, cfg);
 	} else {
 		ok(0, "the holder starts");

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * A fresh private key and a self-signed certificate for it, made at test
- * time (never stored in the tree): tests/test-keyholder and
- * bench/tlshd-keybench.
+ * What tests/test-keyholder and bench/tlshd-keybench both need of X.509:
+ * a fresh private key and a self-signed certificate for it, made at test
+ * time (never stored in the tree), and a TLS 1.3 client for the engine's
+ * server handshakes over TCP loopback.
  */
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,5 +72,48 @@ static inline int x509_pair_make(const char *key_path, const char *cert_path, co
 out:
 	gnutls_x509_crt_deinit(c);
 	gnutls_x509_privkey_deinit(k);
+	return r;
+}
+
+/* A connected TCP loopback pair (the engine serves TCP only); -1s on
+ * failure. */
+static inline void x509_pair_tcp(int sv[2])
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sv[0] = sv[1] = -1;
+	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sin, &len) < 0)
+		goto out;
+	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sv[0] >= 0 && connect(sv[0], (struct sockaddr *)&sin, sizeof(sin)) == 0)
+		sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+out:
+	if (l >= 0)
+		close(l);
+}
+
+/* A bare GnuTLS TLS 1.3 client handshake on @fd, which it closes; it
+ * verifies nothing. Returns the GnuTLS result. */
+static inline int x509_pair_client(int fd)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_session_t s;
+	int r;
+
+	gnutls_certificate_allocate_credentials(&cred);
+	gnutls_init(&s, GNUTLS_CLIENT);
+	gnutls_priority_set_direct(s, "NORMAL:-VERS-ALL:+VERS-TLS1.3", NULL);
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+	gnutls_transport_set_int(s, fd);
+	do {
+		r = gnutls_handshake(s);
+	} while (r < 0 && !gnutls_error_is_fatal(r));
+	gnutls_deinit(s);
+	gnutls_certificate_free_credentials(cred);
+	close(fd);
 	return r;
 }
