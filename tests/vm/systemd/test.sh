@@ -610,14 +610,22 @@ test_7() {
 # is the daemon's, which only CAP_SETPCAP could shrink and which nothing
 # can use without execve and with no_new_privs), no_new_privs, and one
 # seccomp filter more than the daemon (its own on top of the unit's).
-unit_holder() {
-	local pid h= f k v rc=0
-	pid=$(main_pid)
-	for f in $(grep -l "^PPid:[[:space:]]*$pid\$" /proc/[0-9]*/status 2>/dev/null); do
+# One holder only: those of earlier configurations (nfs_conf reloads)
+# have exited once their workers ended.
+unit_holders() {
+	local f p
+	for f in $(grep -l "^PPid:[[:space:]]*$(main_pid)\$" /proc/[0-9]*/status 2>/dev/null); do
 		grep -q '^Name:[[:space:]]*tlshd-keys$' "$f" 2>/dev/null || continue
-		h=${f#/proc/}
-		h=${h%/status}
+		p=${f#/proc/}
+		echo "${p%/status}"
 	done
+}
+unit_holder() {
+	local pid h k v rc=0
+	pid=$(main_pid)
+	wait_for '[ "$(unit_holders | wc -l)" = 1 ]' 5 ||
+		{ fail "key holders under the unit after the reloads: $(unit_holders | wc -l) ($(unit_holders | tr '\n' ' ')), want 1"; rc=1; }
+	h=$(unit_holders | tail -n 1)
 	[ -n "$h" ] || { fail "no key holder (tlshd-keys) among the daemon's children under the unit"; return 1; }
 	v=$(awk '$1 == "Uid:" { print $2 }' "/proc/$h/status")
 	[ -n "$v" ] && [ "$v" != 0 ] || { fail "the key holder runs as uid '$v'"; rc=1; }
