@@ -242,24 +242,39 @@ static bool kh_serve(struct kh_state *st, size_t i)
 	return true;
 }
 
-/* A worker's connection from the parent. */
-static void kh_attach(struct kh_state *st)
-{
+/* The parent's hand-over of a worker's connection: its pid, and the
+ * connection as one SCM_RIGHTS descriptor. */
+struct kh_handover {
 	struct tlshd_keyholder_worker w;
+	struct iovec iov;
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { &w, sizeof(w) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	struct msghdr msg;
+};
+
+static void kh_handover_init(struct kh_handover *h, pid_t pid)
+{
+	memset(h, 0, sizeof(*h));
+	h->w.pid = pid;
+	h->iov = (struct iovec){ &h->w, sizeof(h->w) };
+	h->msg = (struct msghdr){
+		.msg_iov = &h->iov, .msg_iovlen = 1,
+		.msg_control = h->u.buf, .msg_controllen = sizeof(h->u.buf),
 	};
+}
+
+/* A worker's connection from the parent. */
+static void kh_attach(struct kh_state *st)
+{
+	struct kh_handover h;
 	struct cmsghdr *cm;
 	ssize_t n;
 	int fd = -1;
 
-	n = recvmsg(st->ctl_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	kh_handover_init(&h, 0);
+	n = recvmsg(st->ctl_fd, &h.msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n < 0 && (errno == ENOMEM || errno == ENOBUFS)) {
@@ -272,17 +287,17 @@ static void kh_attach(struct kh_state *st)
 		st->ctl_fd = -1;
 		return;
 	}
-	cm = CMSG_FIRSTHDR(&msg);
+	cm = CMSG_FIRSTHDR(&h.msg);
 	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
 	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
 		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	if (fd < 0 || (size_t)n != sizeof(w) || st->n_conns == TLSHD_KEYHOLDER_MAX_CONNS) {
-		tlshd_err("unusable connection for worker %d from the daemon", (int)w.pid);
+	if (fd < 0 || (size_t)n != sizeof(h.w) || st->n_conns == TLSHD_KEYHOLDER_MAX_CONNS) {
+		tlshd_err("unusable connection for worker %d from the daemon", (int)h.w.pid);
 		if (fd >= 0)
 			close(fd);
 		return;
 	}
-	st->conns[st->n_conns++] = (struct kh_conn){ .fd = fd, .pid = w.pid };
+	st->conns[st->n_conns++] = (struct kh_conn){ .fd = fd, .pid = h.w.pid };
 }
 
 static int kh_loop(struct kh_state *st)
@@ -434,30 +449,22 @@ int tlshd_keyholder_connect(const struct tlshd_keyholder *kh, pid_t pid, int *re
 
 int tlshd_keyholder_attach(const struct tlshd_keyholder *kh, pid_t pid, int fd)
 {
-	struct tlshd_keyholder_worker w = { .pid = pid };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { &w, sizeof(w) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	struct kh_handover h;
+	struct cmsghdr *cm;
 	ssize_t n;
 
 	if (kh->ctl_fd < 0)
 		return -ENOTCONN;
-	memset(u.buf, 0, sizeof(u.buf));
+	kh_handover_init(&h, pid);
+	cm = CMSG_FIRSTHDR(&h.msg);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	n = sendmsg(kh->ctl_fd, &msg, MSG_NOSIGNAL);
+	n = sendmsg(kh->ctl_fd, &h.msg, MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;
-	return n == sizeof(w) ? 0 : -EIO;
+	return n == sizeof(h.w) ? 0 : -EIO;
 }
 
 int tlshd_keyholder_read(const struct tlshd_keyholder *kh, pid_t *pid)

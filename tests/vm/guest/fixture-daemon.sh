@@ -93,14 +93,9 @@ daemon_has_hooks() { "$TLSHD" -v 2>/dev/null | grep -q 'built with test hooks'; 
 
 # The daemon's key holder (its child named tlshd-keys), if any.
 holder_pid() {
-	local f p
-	for f in $(grep -l "^PPid:[[:space:]]*$DAEMON_PID\$" /proc/[0-9]*/status 2>/dev/null); do
-		grep -q '^Name:[[:space:]]*tlshd-keys$' "$f" 2>/dev/null || continue
-		p=${f#/proc/}
-		echo "${p%/status}"
-		return 0
-	done
-	return 1
+	local p
+	p=$(children "$DAEMON_PID" tlshd-keys | head -n 1)
+	[ -n "$p" ] && echo "$p"
 }
 
 daemon_running() {

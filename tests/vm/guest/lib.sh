@@ -24,6 +24,17 @@ fail() { diag "FAIL: $*"; return 1; }
 # Uptime in milliseconds.
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
+# children PID [NAME]: the pids of PID's child processes, only those whose
+# name (comm) is NAME if given, e.g. the daemon's key holder, tlshd-keys.
+children() {
+	local f p
+	for f in $(grep -l "^PPid:[[:space:]]*$1\$" /proc/[0-9]*/status 2>/dev/null); do
+		[ -z "${2:-}" ] || grep -q "^Name:[[:space:]]*$2\$" "$f" 2>/dev/null || continue
+		p=${f#/proc/}
+		echo "${p%/status}"
+	done
+}
+
 # wait_for SNIPPET SECONDS: run the shell snippet (eval'ed) every 0.1 s
 # until it succeeds, for up to SECONDS; fails if it never did.  The snippet
 # sees the caller's local variables, not its positional parameters (and may

@@ -612,14 +612,7 @@ test_7() {
 # seccomp filter more than the daemon (its own on top of the unit's).
 # One holder only: those of earlier configurations (nfs_conf reloads)
 # have exited once their workers ended.
-unit_holders() {
-	local f p
-	for f in $(grep -l "^PPid:[[:space:]]*$(main_pid)\$" /proc/[0-9]*/status 2>/dev/null); do
-		grep -q '^Name:[[:space:]]*tlshd-keys$' "$f" 2>/dev/null || continue
-		p=${f#/proc/}
-		echo "${p%/status}"
-	done
-}
+unit_holders() { children "$(main_pid)" tlshd-keys; }
 unit_holder() {
 	local pid h k v rc=0
 	pid=$(main_pid)
