@@ -247,10 +247,7 @@ static bool kh_serve(struct kh_state *st, size_t i)
 struct kh_handover {
 	struct tlshd_keyholder_worker w;
 	struct iovec iov;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
+	_Alignas(struct cmsghdr) char cmsg[CMSG_SPACE(sizeof(int))];
 	struct msghdr msg;
 };
 
@@ -261,7 +258,7 @@ static void kh_handover_init(struct kh_handover *h, pid_t pid)
 	h->iov = (struct iovec){ &h->w, sizeof(h->w) };
 	h->msg = (struct msghdr){
 		.msg_iov = &h->iov, .msg_iovlen = 1,
-		.msg_control = h->u.buf, .msg_controllen = sizeof(h->u.buf),
+		.msg_control = h->cmsg, .msg_controllen = sizeof(h->cmsg),
 	};
 }
 
