@@ -144,21 +144,53 @@ static int creds_check_validity(const struct tlshd_creds_role *role, const char 
 	return 0;
 }
 
-bool tlshd_creds_key_matches(const gnutls_pcert_st *pcert, gnutls_privkey_t key)
+int tlshd_creds_key_id(gnutls_privkey_t key, unsigned char id[TLSHD_CREDS_KEY_ID_LEN])
 {
-	unsigned char a[64], b[64];
-	size_t alen = sizeof(a), blen = sizeof(b);
+	size_t len = TLSHD_CREDS_KEY_ID_LEN;
 	gnutls_pubkey_t pub;
-	bool match = false;
+	int r = -EINVAL;
 
 	if (gnutls_pubkey_init(&pub) < 0)
-		return false;
+		return -ENOMEM;
 	if (gnutls_pubkey_import_privkey(pub, key, 0, 0) == 0 &&
-	    gnutls_pubkey_get_key_id(pub, GNUTLS_KEYID_USE_SHA256, a, &alen) == 0 &&
-	    gnutls_pubkey_get_key_id(pcert->pubkey, GNUTLS_KEYID_USE_SHA256, b, &blen) == 0)
-		match = alen == blen && !memcmp(a, b, alen);
+	    gnutls_pubkey_get_key_id(pub, GNUTLS_KEYID_USE_SHA256, id, &len) == 0 &&
+	    len == TLSHD_CREDS_KEY_ID_LEN)
+		r = 0;
 	gnutls_pubkey_deinit(pub);
-	return match;
+	return r;
+}
+
+/* Whether @key signs what @pub verifies: for keys that cannot give their
+ * public half (PKCS#11 objects without their public attributes). */
+static bool creds_key_signs_for(gnutls_privkey_t key, gnutls_pubkey_t pub)
+{
+	static const unsigned char probe[] = "tlshd: does this key belong to this certificate?";
+	gnutls_datum_t data = { (unsigned char *)probe, sizeof(probe) }, sig = { 0 };
+	gnutls_digest_algorithm_t hash = GNUTLS_DIG_SHA256;
+	unsigned int bits = 0;
+	int pk = gnutls_pubkey_get_pk_algorithm(pub, &bits);
+	gnutls_sign_algorithm_t algo;
+	bool ok;
+
+	gnutls_pubkey_get_preferred_hash_algorithm(pub, &hash, NULL);
+	algo = gnutls_pk_to_sign(pk, hash);
+	if (pk < 0 || algo == GNUTLS_SIGN_UNKNOWN ||
+	    gnutls_privkey_sign_data2(key, algo, 0, &data, &sig) < 0)
+		return false;
+	ok = gnutls_pubkey_verify_data2(pub, algo, 0, &data, &sig) >= 0;
+	gnutls_free(sig.data);
+	return ok;
+}
+
+bool tlshd_creds_key_matches(const gnutls_pcert_st *pcert, gnutls_privkey_t key)
+{
+	unsigned char a[TLSHD_CREDS_KEY_ID_LEN], b[TLSHD_CREDS_KEY_ID_LEN];
+	size_t len = sizeof(b);
+
+	if (tlshd_creds_key_id(key, a) < 0)
+		return creds_key_signs_for(key, pcert->pubkey);
+	return gnutls_pubkey_get_key_id(pcert->pubkey, GNUTLS_KEYID_USE_SHA256, b, &len) == 0 &&
+	       len == sizeof(b) && !memcmp(a, b, sizeof(b));
 }
 
 static int creds_load_key_file(const char *file, const char *section, const char *path,
@@ -218,22 +250,6 @@ static int creds_load_private(const char *file, const char *section, const char 
 	return 0;
 }
 
-int tlshd_creds_key_id(gnutls_privkey_t key, unsigned char id[TLSHD_CREDS_KEY_ID_LEN])
-{
-	size_t len = TLSHD_CREDS_KEY_ID_LEN;
-	gnutls_pubkey_t pub;
-	int r = -EINVAL;
-
-	if (gnutls_pubkey_init(&pub) < 0)
-		return -ENOMEM;
-	if (gnutls_pubkey_import_privkey(pub, key, 0, 0) == 0 &&
-	    gnutls_pubkey_get_key_id(pub, GNUTLS_KEYID_USE_SHA256, id, &len) == 0 &&
-	    len == TLSHD_CREDS_KEY_ID_LEN)
-		r = 0;
-	gnutls_pubkey_deinit(pub);
-	return r;
-}
-
 static const char *const creds_sections[TLSHD_SIGNER_ROLES] = {
 	[TLSHD_SIGNER_CLIENT] = "authenticate.client",
 	[TLSHD_SIGNER_SERVER] = "authenticate.server",
@@ -257,34 +273,11 @@ int tlshd_creds_load_key(const struct tlshd_config *cfg, enum tlshd_signer_role 
 				  x->private_key, ret);
 }
 
-/* Whether @key signs what @pub verifies: for keys that cannot give their
- * public half (PKCS#11 objects without their public attributes). */
-static bool creds_key_signs_for(gnutls_privkey_t key, gnutls_pubkey_t pub)
-{
-	static const unsigned char probe[] = "tlshd: does this key belong to this certificate?";
-	gnutls_datum_t data = { (unsigned char *)probe, sizeof(probe) }, sig = { 0 };
-	gnutls_digest_algorithm_t hash = GNUTLS_DIG_SHA256;
-	unsigned int bits = 0;
-	int pk = gnutls_pubkey_get_pk_algorithm(pub, &bits);
-	gnutls_sign_algorithm_t algo;
-	bool ok;
-
-	gnutls_pubkey_get_preferred_hash_algorithm(pub, &hash, NULL);
-	algo = gnutls_pk_to_sign(pk, hash);
-	if (pk < 0 || algo == GNUTLS_SIGN_UNKNOWN ||
-	    gnutls_privkey_sign_data2(key, algo, 0, &data, &sig) < 0)
-		return false;
-	ok = gnutls_pubkey_verify_data2(pub, algo, 0, &data, &sig) >= 0;
-	gnutls_free(sig.data);
-	return ok;
-}
-
 int tlshd_creds_key_check(const struct tlshd_config *cfg, enum tlshd_signer_role role,
 			  gnutls_privkey_t key, unsigned char id[TLSHD_CREDS_KEY_ID_LEN],
 			  gnutls_pk_algorithm_t *ret_pk, unsigned int *ret_bits)
 {
 	const struct tlshd_config_x509 *x = creds_config_x509(cfg, role);
-	unsigned char kid[TLSHD_CREDS_KEY_ID_LEN];
 	size_t len = TLSHD_CREDS_KEY_ID_LEN;
 	gnutls_pcert_st leaf;
 	unsigned int n = 1, bits = 0;
@@ -300,8 +293,7 @@ int tlshd_creds_key_check(const struct tlshd_config *cfg, enum tlshd_signer_role
 	if (pk < 0 || gnutls_pubkey_get_key_id(leaf.pubkey, GNUTLS_KEYID_USE_SHA256, id, &len) < 0 ||
 	    len != TLSHD_CREDS_KEY_ID_LEN)
 		goto out;
-	if (tlshd_creds_key_id(key, kid) == 0 ? !memcmp(kid, id, sizeof(kid)) :
-						creds_key_signs_for(key, leaf.pubkey)) {
+	if (tlshd_creds_key_matches(&leaf, key)) {
 		*ret_pk = pk;
 		*ret_bits = bits;
 		r = 0;

@@ -93,5 +93,7 @@ int tlshd_creds_key_check(const struct tlshd_config *cfg, enum tlshd_signer_role
 			  gnutls_privkey_t key, unsigned char id[TLSHD_CREDS_KEY_ID_LEN],
 			  gnutls_pk_algorithm_t *ret_pk, unsigned int *ret_bits);
 
-/* Whether @key is the private half of @pcert's public key. */
+/* Whether @key is the private half of @pcert's public key: by key id, or
+ * for a key that cannot give its public half (a PKCS#11 object without
+ * its public attributes) by a test signature @pcert verifies. */
 bool tlshd_creds_key_matches(const gnutls_pcert_st *pcert, gnutls_privkey_t key);
