@@ -14,15 +14,14 @@
  * time is the engine's, from tlshd_tls_run() to its return, without kTLS.
  *
  * Usage: tlshd-keybench [-n COUNT]    (default 40 per key type and mode)
- * Prints per key type "KEYTYPE MODE median_us N p90_us N" for both modes
- * and "KEYTYPE cost_us N": the median of the differences between each
- * held handshake and the in-process one run just before it;
- * "KEYTYPE sign MODE median_us N": a CertificateVerify signature alone,
- * outside a handshake. Then
- * "round_trip median_us N": a request and a reply of the holder's sizes
- * between two processes with nothing done in between, the part of the
- * cost that is only two context switches (under TCG, each switch of
- * address space also empties QEMU's software TLB).
+ * Prints, as lines of text for people: first a request and a reply of
+ * the holder's sizes between two processes with nothing done in between,
+ * the part of the cost that is only two context switches (under TCG each
+ * switch of address space also empties QEMU's software TLB); then per key
+ * type a CertificateVerify signature alone, outside a handshake, in both
+ * modes; both modes' handshake times; and the cost: the median of the
+ * differences between each held handshake and the in-process one run
+ * next to it (each pair in turn starts with the other mode).
  * Exit status 0, or 1 when a handshake failed (said on stderr).
  */
 #include "build-config.h"
@@ -180,38 +179,60 @@ static int bench_key(struct tlshd_config *cfg, const char *name, int count)
 		fprintf(stderr, "tlshd-keybench: %s: cannot set up\n", name);
 		return 1;
 	}
+	/* Each pair in turn starts with the other mode: neither profits
+	 * from going second. */
 	for (int i = 0; i < count && !rc; i++) {
-		usleep(KEYBENCH_SETTLE_US);
-		t[0][i] = one_handshake(&local);
-		holder_connect(&h);
-		t[1][i] = one_handshake(&held);
+		for (int k = 0; k < 2; k++) {
+			int m = k ^ (i & 1);
+
+			if (m)
+				holder_connect(&h);
+			else
+				usleep(KEYBENCH_SETTLE_US);
+			t[m][i] = one_handshake(m ? &held : &local);
+		}
 		rc = t[0][i] < 0 || t[1][i] < 0;
 		d[i] = t[1][i] - t[0][i];
 	}
 	if (!rc) {
-		static const char *const mode[2] = { "in-process", "key-holder" };
+		printf("%s: server handshakes: in process median %lld us, p90 %lld us; "
+		       "through the key holder median %lld us, p90 %lld us\n", name,
+		       pct(t[0], count, 50), pct(t[0], count, 90),
+		       pct(t[1], count, 50), pct(t[1], count, 90));
+		printf("%s: signing through the key holder costs %lld us per handshake "
+		       "(median of %d paired differences)\n", name, pct(d, count, 50), count);
+	}
+	if (!rc) {
 		gnutls_sign_algorithm_t algo = !strncmp(name, "rsa", 3) ?
 			GNUTLS_SIGN_RSA_PSS_RSAE_SHA256 : GNUTLS_SIGN_ECDSA_SECP256R1_SHA256;
 		long long *sg[2] = { calloc(count, sizeof(long long)), calloc(count, sizeof(long long)) };
 
-		for (int i = 0; i < count && sg[0] && sg[1]; i++) {
-			usleep(KEYBENCH_SETTLE_US);
-			sg[0][i] = one_signature(local.creds.server.key, algo);
-			holder_connect(&h);
-			sg[1][i] = one_signature(held.creds.server.key, algo);
+		for (int i = 0; i < count && sg[0] && sg[1] && !rc; i++) {
+			for (int k = 0; k < 2; k++) {
+				int m = k ^ (i & 1);
+
+				if (m)
+					holder_connect(&h);
+				else
+					usleep(KEYBENCH_SETTLE_US);
+				sg[m][i] = one_signature(m ? held.creds.server.key :
+							 local.creds.server.key, algo);
+			}
+			rc = sg[0][i] < 0 || sg[1][i] < 0;
 		}
-		for (int j = 0; j < 2 && sg[0] && sg[1]; j++)
-			printf("%s sign %s median_us %lld\n", name, mode[j], pct(sg[j], count, 50));
+		if (rc)
+			fprintf(stderr, "tlshd-keybench: %s: a signature failed\n", name);
+		else if (sg[0] && sg[1]) {
+			for (int i = 0; i < count; i++)
+				d[i] = sg[1][i] - sg[0][i];
+			printf("%s: a CertificateVerify signature alone: in process %lld us, "
+			       "through the key holder %lld us (medians of %d); the holder adds "
+			       "%lld us (median of the paired differences)\n", name,
+			       pct(sg[0], count, 50), pct(sg[1], count, 50), count,
+			       pct(d, count, 50));
+		}
 		free(sg[0]);
 		free(sg[1]);
-	}
-	if (!rc) {
-		static const char *const mode[2] = { "in-process", "key-holder" };
-
-		for (int j = 0; j < 2; j++)
-			printf("%s %s median_us %lld p90_us %lld\n", name, mode[j],
-			       pct(t[j], count, 50), pct(t[j], count, 90));
-		printf("%s cost_us %lld\n", name, pct(d, count, 50));
 	}
 	if (h.signer.fd >= 0)
 		close(h.signer.fd);
@@ -226,7 +247,7 @@ static int bench_key(struct tlshd_config *cfg, const char *name, int count)
 }
 
 /* COUNT bare round trips of the holder's message sizes to a child. */
-static void bench_round_trip(int count)
+static int bench_round_trip(int count)
 {
 	struct tlshd_signer_request rq = { 0 };
 	struct tlshd_signer_reply rp = { 0 };
@@ -234,8 +255,10 @@ static void bench_round_trip(int count)
 	int sp[2];
 	pid_t pid;
 
-	if (!t || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		return;
+	if (!t || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		free(t);
+		return 1;
+	}
 	pid = fork();
 	if (pid == 0) {
 		close(sp[0]);
@@ -248,14 +271,21 @@ static void bench_round_trip(int count)
 		long long t0 = tlshd_util_now_us();
 
 		if (send(sp[0], &rq, sizeof(rq), 0) != sizeof(rq) ||
-		    recv(sp[0], &rp, sizeof(rp), 0) != sizeof(rp))
+		    recv(sp[0], &rp, sizeof(rp), 0) != sizeof(rp)) {
+			fprintf(stderr, "tlshd-keybench: the bare round trip failed\n");
+			count = 0;
 			break;
+		}
 		t[i] = tlshd_util_now_us() - t0;
 	}
 	close(sp[0]);
 	waitpid(pid, NULL, 0);
-	printf("round_trip median_us %lld p90_us %lld\n", pct(t, count, 50), pct(t, count, 90));
+	if (count)
+		printf("a bare request and reply between two processes: median %lld us, "
+		       "p90 %lld us (two context switches, nothing signed)\n",
+		       pct(t, count, 50), pct(t, count, 90));
 	free(t);
+	return !count;
 }
 
 int main(int argc, char **argv)
@@ -276,11 +306,11 @@ int main(int argc, char **argv)
 	if (make_pair(cfg, "ecdsa-p256", GNUTLS_PK_ECDSA,
 		      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1)) < 0)
 		return 2;
+	rc |= bench_round_trip(count);
 	rc |= bench_key(cfg, "ecdsa-p256", count);
 	if (make_pair(cfg, "rsa-2048", GNUTLS_PK_RSA, 2048) < 0)
 		return 2;
 	rc |= bench_key(cfg, "rsa-2048", count);
-	bench_round_trip(count);
 	tlshd_config_free(cfg);
 	if (fork() == 0)
 		execlp("rm", "rm", "-rf", dir, (char *)NULL);

@@ -7,10 +7,13 @@
 # installed with apt at bench time) and this tree built in /opt/tlshd with
 # bench/tlshd-floor, boots it on the newest test kernel under QEMU (TCG,
 # one vCPU) and runs tests/vm/bench/guest.sh there: latency rounds
-# alternating between the three, a reconnect storm, memory, throughput.
+# alternating between the three, a reconnect storm, memory, throughput,
+# the key holder's cost.
 # A second boot with more guest memory repeats the storm with a larger
 # pending-request cap.  Both agents see the same kernel, GnuTLS, nvme
-# modules and load; nothing else runs in the guest.
+# modules and load; nothing else runs in the guest.  The key holder's
+# cost is measured once more natively on this machine (chroot into the
+# same user space), because TCG inflates context switches.
 #
 # Options:
 #   --runs N          latency boots (default 1; the figures of each are
@@ -123,5 +126,16 @@ for run in $(seq 1 "$RUNS"); do
 done
 if [ "$BIG_MEM" != 0 ] && [[ " $PARTS " == *" storm "* ]]; then
 	boot big "$BIG_MEM" storm || rc=1
+fi
+# The key holder's cost once more on this machine's own CPU, without
+# emulation: the same program, built in the same user space, in a chroot.
+if [[ " $PARTS " == *" keyholder "* ]]; then
+	echo "== native: tlshd-keybench on this machine's CPU ($(nproc) cores, no emulation), Debian 13 user space =="
+	if chroot "$ROOT" /usr/src/tlshd-build/bench/tlshd-keybench -n 400 >"$WORK/keybench.out" 2>"$WORK/keybench.err"; then
+		sed 's/^/# /' "$WORK/keybench.out"
+	else
+		rc=1
+		sed 's/^/# /' "$WORK/keybench.out" "$WORK/keybench.err"
+	fi
 fi
 exit $rc
