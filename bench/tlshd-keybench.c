@@ -132,6 +132,16 @@ static void holder_connect(struct holder *h)
 	usleep(KEYBENCH_SETTLE_US);
 }
 
+/* Before a timed step of mode @held: the same pause either way, and for
+ * the held mode a fresh connection to the holder. */
+static void mode_ready(struct holder *h, int held)
+{
+	if (held)
+		holder_connect(h);
+	else
+		usleep(KEYBENCH_SETTLE_US);
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
@@ -185,10 +195,7 @@ static int bench_key(struct tlshd_config *cfg, const char *name, int count)
 		for (int k = 0; k < 2; k++) {
 			int m = k ^ (i & 1);
 
-			if (m)
-				holder_connect(&h);
-			else
-				usleep(KEYBENCH_SETTLE_US);
+			mode_ready(&h, m);
 			t[m][i] = one_handshake(m ? &held : &local);
 		}
 		rc = t[0][i] < 0 || t[1][i] < 0;
@@ -211,10 +218,7 @@ static int bench_key(struct tlshd_config *cfg, const char *name, int count)
 			for (int k = 0; k < 2; k++) {
 				int m = k ^ (i & 1);
 
-				if (m)
-					holder_connect(&h);
-				else
-					usleep(KEYBENCH_SETTLE_US);
+				mode_ready(&h, m);
 				sg[m][i] = one_signature(m ? held.creds.server.key :
 							 local.creds.server.key, algo);
 			}
