@@ -276,17 +276,19 @@ void tlshd_log_handshake(const struct tlshd_log_handshake *h)
 	const char *result = h->status ? "failed" : "succeeded";
 	const char *err = h->status ? tlshd_errno_name(h->status) : "0";
 	int prio = h->status ? LOG_ERR : LOG_INFO;
-	char line[1024];
+	const char *id = h->identity ? h->identity : "";
+	char line[1200];
 
 	if (h->status)
 		snprintf(line, sizeof(line),
-			 "handshake failed: role=%s auth=%s peer=%s errno=%s reason=%s duration_ms=%ld",
+			 "handshake failed: role=%s auth=%s peer=%s errno=%s reason=%s duration_ms=%ld%s%.*s",
 			 h->role, h->auth, h->peer, err, h->reason && *h->reason ? h->reason : "unknown",
-			 h->duration_ms);
+			 h->duration_ms, *id ? " " : "", TLSHD_LOG_IDENTITY_MAX, id);
 	else
 		snprintf(line, sizeof(line),
-			 "handshake succeeded: role=%s auth=%s peer=%s cipher=%s duration_ms=%ld",
-			 h->role, h->auth, h->peer, h->cipher, h->duration_ms);
+			 "handshake succeeded: role=%s auth=%s peer=%s cipher=%s duration_ms=%ld%s%.*s",
+			 h->role, h->auth, h->peer, h->cipher, h->duration_ms, *id ? " " : "",
+			 TLSHD_LOG_IDENTITY_MAX, id);
 	if (log_sink != TLSHD_LOG_JOURNAL) {
 		log_emit(prio, line);
 		return;
@@ -305,6 +307,7 @@ void tlshd_log_handshake(const struct tlshd_log_handshake *h)
 	log_field(&f, "TLSHD_ERRNO=%s", err);
 	log_field(&f, "TLSHD_CIPHER=%s", h->cipher ? h->cipher : "");
 	log_field(&f, "TLSHD_REASON=%s", h->status && h->reason ? h->reason : "");
+	log_field(&f, "TLSHD_IDENTITY=%.*s", TLSHD_LOG_IDENTITY_MAX, id);
 	log_field(&f, "TLSHD_DURATION_MS=%ld", h->duration_ms);
 	for (int i = 0; i < TLSHD_PHASE_COUNT; i++)
 		log_field(&f, "%s=%u", log_phase_fields[i], h->phase_us[i]);

@@ -70,6 +70,11 @@ enum tlshd_phase {
 
 /* One handshake's outcome, for the one line (and journal entry) each
  * handshake produces. */
+/* The longest identity an entry names: an NVMe PSK identity (two NQNs
+ * of at most 223 bytes and a digest), or a certificate's subject and
+ * issuer; longer ones are cut. */
+#define TLSHD_LOG_IDENTITY_MAX	640
+
 struct tlshd_log_handshake {
 	const char *role;		/* client | server */
 	const char *auth;		/* unauth | psk | x509 */
@@ -78,15 +83,17 @@ struct tlshd_log_handshake {
 	int status;			/* 0 or the positive errno sent in DONE */
 	const char *cipher;		/* on success */
 	const char *reason;		/* on failure */
+	const char *identity;		/* what authenticated it, or NULL (tls.h) */
 	long duration_ms;		/* ACCEPT reply to DONE ack */
 	pid_t worker_pid;		/* reported by a worker: its pid and uid */
 	uid_t worker_uid;		/* (from the kernel), else 0 */
 	unsigned int phase_us[TLSHD_PHASE_COUNT];
 };
 
-/* Success at LOG_INFO, failure at LOG_ERR; in the journal with the fields
+/* Success at LOG_INFO, failure at LOG_ERR, one line that ends with the
+ * identity when there is one; in the journal with the fields
  * TLSHD_ROLE, TLSHD_AUTH, TLSHD_PEER, TLSHD_PEERNAME, TLSHD_RESULT,
- * TLSHD_ERRNO, TLSHD_CIPHER, TLSHD_REASON, TLSHD_DURATION_MS, the phases
+ * TLSHD_ERRNO, TLSHD_CIPHER, TLSHD_REASON, TLSHD_IDENTITY, TLSHD_DURATION_MS, the phases
  * (TLSHD_US_START ... TLSHD_US_DONE), and for an entry a worker reported
  * to the parent TLSHD_WORKER_PID, TLSHD_WORKER_UID. */
 void tlshd_log_handshake(const struct tlshd_log_handshake *h);

@@ -8,6 +8,7 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,8 +36,14 @@ struct report_msg {
 	char peername[256];
 	char cipher[64];
 	char reason[1200];		/* LINE: the message */
+	char identity[TLSHD_LOG_IDENTITY_MAX + 8];	/* its NUL, and no padding */
 	uint32_t phase_us[TLSHD_PHASE_COUNT];
 };
+
+/* Every byte of a report is a field: nothing uninitialised is sent. */
+_Static_assert(sizeof(struct report_msg) ==
+	       offsetof(struct report_msg, phase_us) + sizeof(((struct report_msg *)0)->phase_us),
+	       "a report has no padding");
 
 int tlshd_report_open(struct tlshd_report *rep)
 {
@@ -95,6 +102,7 @@ bool tlshd_report_send(const struct tlshd_report *rep, const struct tlshd_log_ha
 	report_copy(m.peername, sizeof(m.peername), h->peername);
 	report_copy(m.cipher, sizeof(m.cipher), h->cipher);
 	report_copy(m.reason, sizeof(m.reason), h->reason);
+	report_copy(m.identity, sizeof(m.identity), h->identity);
 	memcpy(m.phase_us, h->phase_us, sizeof(m.phase_us));
 	return send(rep->worker_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(m);
 }
@@ -123,6 +131,7 @@ static bool report_check(struct report_msg *m)
 	m->peername[sizeof(m->peername) - 1] = '\0';
 	m->cipher[sizeof(m->cipher) - 1] = '\0';
 	m->reason[sizeof(m->reason) - 1] = '\0';
+	m->identity[sizeof(m->identity) - 1] = '\0';
 	if (m->magic != REPORT_MAGIC)
 		return false;
 	if (m->kind == REPORT_LINE)
@@ -141,6 +150,7 @@ static void report_log(struct report_msg *m, const struct ucred *cred)
 		.status = m->status,
 		.cipher = m->cipher,
 		.reason = m->reason,
+		.identity = m->identity,
 		.duration_ms = (long)m->duration_ms,
 		.worker_pid = cred->pid,
 		.worker_uid = cred->uid,

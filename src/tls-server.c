@@ -66,8 +66,9 @@ static int server_psk_lookup(gnutls_session_t s, const gnutls_datum_t *id,
 	if (r == 0) {
 		hs->psk_len = psk.key_len;
 		hs->peerid = serial;
-		tlshd_info("client identity '%s' is PSK %d (%zu bytes) from %s", identity, serial,
-			   psk.key_len, where);
+		tlshd_tls_name_psk(hs, serial, identity);
+		tlshd_debug("client identity '%s' is PSK %d (%zu bytes) from %s", identity, serial,
+			    psk.key_len, where);
 	}
 #ifndef HAVE_GNUTLS_PSK_ALLOCATE_SERVER_CREDENTIALS2
 	if (tlshd_priority_psk_hash(psk.key_len) == GNUTLS_DIG_SHA384)

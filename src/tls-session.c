@@ -86,6 +86,16 @@ static void session_vset_reason(struct tlshd_handshake *hs, const char *fmt, va_
 	vsnprintf(hs->out->reason, sizeof(hs->out->reason), fmt, ap);
 }
 
+void tlshd_tls_name_psk(struct tlshd_handshake *hs, int serial, const char *identity)
+{
+	char *buf = hs->out->identity;
+	const size_t size = sizeof(hs->out->identity);
+	int n = snprintf(buf, size, "psk=%d identity='%s'", serial, identity);
+
+	if (n >= (int)size)
+		memcpy(buf + size - 5, "...'", 5);
+}
+
 int tlshd_tls_fail(struct tlshd_handshake *hs, int err, const char *fmt, ...)
 {
 	va_list ap;

@@ -98,6 +98,13 @@ int tlshd_session_check_socket(struct tlshd_handshake *hs);
 void tlshd_session_reject_early(struct tlshd_handshake *hs);
 
 /*
+ * Names the PSK that authenticated the handshake (or that the server
+ * chose, when a later check failed) in hs->out->identity, for the log:
+ * "psk=SERIAL identity='...'"; a long identity is cut and says so.
+ */
+void tlshd_tls_name_psk(struct tlshd_handshake *hs, int serial, const char *identity);
+
+/*
  * Records a failure: @err (a negative errno) and why. The first failure
  * of a handshake is kept; later ones are ignored. Returns @err.
  */

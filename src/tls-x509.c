@@ -72,21 +72,23 @@ static void x509_refuse(struct tlshd_handshake *hs, const char *whose, unsigned 
 	tlshd_err("%s certificate rejected: %s", whose, why);
 }
 
-/* Names a verified peer certificate by subject and issuer. */
-static void x509_log_peer(gnutls_session_t s, const char *what)
+/* Names a verified peer certificate by subject and issuer in @buf
+ * ("subject='...' issuer='...'"); empty when it cannot. */
+static void x509_name_peer(gnutls_session_t s, char *buf, size_t size)
 {
 	const gnutls_datum_t *certs;
 	gnutls_x509_crt_t crt;
 	gnutls_datum_t subject = { 0 }, issuer = { 0 };
 	unsigned int n = 0;
 
+	buf[0] = '\0';
 	certs = gnutls_certificate_get_peers(s, &n);
 	if (!certs || !n || gnutls_x509_crt_init(&crt) < 0)
 		return;
 	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
 	    gnutls_x509_crt_get_dn3(crt, &subject, 0) == 0 &&
 	    gnutls_x509_crt_get_issuer_dn3(crt, &issuer, 0) == 0)
-		tlshd_info("%s: subject '%s', issuer '%s'", what, subject.data, issuer.data);
+		snprintf(buf, size, "subject='%s' issuer='%s'", subject.data, issuer.data);
 	gnutls_free(subject.data);
 	gnutls_free(issuer.data);
 	gnutls_x509_crt_deinit(crt);
@@ -134,8 +136,12 @@ static int x509_verify_server(struct tlshd_handshake *hs, gnutls_session_t s)
 	r = x509_check(hs, s, data, 2, "server");
 	if (r < 0)
 		return r;
-	if (tlshd_log_debug_enabled())
-		x509_log_peer(s, "server certificate verified");
+	if (tlshd_log_debug_enabled()) {
+		char name[TLSHD_LOG_IDENTITY_MAX + 1];
+
+		x509_name_peer(s, name, sizeof(name));
+		tlshd_debug("server certificate verified: %s", name);
+	}
 	return 0;
 }
 
@@ -154,7 +160,7 @@ static int x509_verify_client(struct tlshd_handshake *hs, gnutls_session_t s)
 	if (r < 0)
 		return r;
 	hs->peerid = TLSHD_PEERID_CERT_VERIFIED;
-	x509_log_peer(s, "client certificate verified");
+	x509_name_peer(s, hs->out->identity, sizeof(hs->out->identity));
 	return 0;
 }
 

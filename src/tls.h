@@ -19,6 +19,7 @@
 
 #include "creds.h"
 #include "ktls.h"
+#include "log.h"
 #include "priority.h"
 #include "request.h"
 
@@ -46,6 +47,11 @@ struct tlshd_tls_outcome {
 	struct tlshd_result result;
 	char cipher[64];		/* e.g. TLS_AES_128_GCM_SHA256 */
 	char reason[256];		/* why it failed */
+	/* What authenticated the handshake, for its log entry: the PSK
+	 * ("psk=SERIAL identity='...'", both roles; on a failure, the one
+	 * the server chose) or the client's verified certificate ("subject='...'
+	 * issuer='...'", server role); empty when neither. */
+	char identity[TLSHD_LOG_IDENTITY_MAX + 1];
 	/* With TLSHD_TLS_NO_KTLS: the keys kTLS would have been given
 	 * (tests compare them); wipe with tlshd_ktls_wipe(). */
 	struct tlshd_ktls_crypto tx, rx;

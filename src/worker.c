@@ -112,6 +112,7 @@ static void worker_log(const struct tlshd_worker_env *env, const struct tlshd_re
 		.status = out->result.status,
 		.cipher = out->cipher,
 		.reason = out->reason,
+		.identity = out->identity,
 		.duration_ms = ms,
 	};
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static unsigned int tap_count, tap_failed;
 
@@ -43,6 +44,17 @@ static inline bool tap_check(bool ok, const char *file, int line, const char *ex
 		bool _r = tap_check(_g == _w, __FILE__, __LINE__, #got " == " #want, __VA_ARGS__); \
 		if (!_r)							\
 			printf("#   got %lld, want %lld\n", _g, _w);		\
+		_r;								\
+	})
+
+#define is_str(got, want, ...)							\
+	({									\
+		const char *_g = (got), *_w = (want);				\
+		bool _r = tap_check(_g && _w && !strcmp(_g, _w), __FILE__, __LINE__,	\
+				    #got " equals " #want, __VA_ARGS__);	\
+		if (!_r)							\
+			printf("#   got '%s', want '%s'\n", _g ? _g : "(null)",	\
+			       _w ? _w : "(null)");				\
 		_r;								\
 	})
 

@@ -113,7 +113,7 @@ static bool same_keys(const struct tlshd_ktls_crypto *a, const struct tlshd_ktls
 static void test_psk_ok(size_t len, const char *want_suite)
 {
 	struct side c, s;
-	char id[64];
+	char id[64], want[128];
 	key_serial_t k;
 
 	snprintf(id, sizeof(id), "NVMe0R0%d host-%zu sub", len == 48 ? 2 : 1, len);
@@ -131,6 +131,9 @@ static void test_psk_ok(size_t len, const char *want_suite)
 	   "client reports the PSK it used as REMOTE_AUTH");
 	ok(s.out.result.num_remote_auth == 1 && s.out.result.remote_auth[0] == k,
 	   "server reports the PSK it found as REMOTE_AUTH");
+	snprintf(want, sizeof(want), "psk=%d identity='%s'", k, id);
+	is_str(c.out.identity, want, "the client's log entry names the PSK it used");
+	is_str(s.out.identity, want, "the server's log entry names the PSK it found");
 }
 
 /* GnuTLS < 3.8.11 (no gnutls_psk_allocate_client_credentials2; Debian 13
@@ -152,9 +155,10 @@ static void __attribute__((unused)) test_psk_sha384_refused(void)
 static void test_psk_mismatch(void)
 {
 	struct side c, s;
-	key_serial_t k;
+	key_serial_t k, theirs;
+	char want[128];
 
-	add_psk("NVMe0R01 mismatch sub", 32, 0x11, server_ring);
+	theirs = add_psk("NVMe0R01 mismatch sub", 32, 0x11, server_ring);
 	k = add_psk("NVMe0R01 mismatch sub", 32, 0x22, client_ring);
 	run_pair(&c, &s, k);
 	is_int(s.out.result.status, EACCES, "different keys: server reports EACCES (%s)",
@@ -162,6 +166,8 @@ static void test_psk_mismatch(void)
 	is_int(c.out.result.status, EACCES, "different keys: client reports EACCES (%s)",
 	       c.out.reason);
 	is_int(c.out.result.num_remote_auth, 0, "no REMOTE_AUTH on failure");
+	snprintf(want, sizeof(want), "psk=%d identity='NVMe0R01 mismatch sub'", theirs);
+	is_str(s.out.identity, want, "the server's failure entry names the key it chose");
 }
 
 static void test_psk_unknown(void)

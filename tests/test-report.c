@@ -9,6 +9,7 @@
  */
 #include "build-config.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +28,20 @@ struct forged {
 	uint32_t kind;
 	int32_t status;
 	int64_t duration_ms;
-	char rest[2000];
+	char rest[2400];
 };
+
+/* The size of report.c's message: its header, its strings (role, auth,
+ * peer, peername, cipher, reason, identity) and the phases. */
+#define REPORT_SIZE	(offsetof(struct forged, rest) + 8 + 8 + 96 + 256 + 64 + 1200 + \
+			 TLSHD_LOG_IDENTITY_MAX + 8 + 4 * TLSHD_PHASE_COUNT)
 
 static void worker(struct tlshd_report *rep, bool drop_root)
 {
 	struct tlshd_log_handshake h = {
 		.role = "server", .auth = "psk", .peer = "192.0.2.7:4420",
 		.cipher = "TLS_AES_128_GCM_SHA256", .duration_ms = 12,
+		.identity = "psk=123 identity='NVMe0R01 host sub'",
 	};
 	struct forged f;
 
@@ -50,11 +57,9 @@ static void worker(struct tlshd_report *rep, bool drop_root)
 	f.status = 0;
 	f.duration_ms = 1;
 	/* Every string unterminated: the parent must cut them, not overrun. */
-	send(rep->worker_fd, &f, offsetof(struct forged, rest) + 8 + 8 + 96 + 256 + 64 + 1200 +
-	     4 * TLSHD_PHASE_COUNT, 0);
+	send(rep->worker_fd, &f, REPORT_SIZE, 0);
 	f.status = 99999;
-	send(rep->worker_fd, &f, offsetof(struct forged, rest) + 8 + 8 + 96 + 256 + 64 + 1200 +
-	     4 * TLSHD_PHASE_COUNT, 0);
+	send(rep->worker_fd, &f, REPORT_SIZE, 0);
 	_exit(0);
 }
 
@@ -80,8 +85,9 @@ int main(void)
 	dup2(saved, 2);
 	tlshd_util_read_file(path, 1 << 20, &log, &len, NULL);
 	ok(log && strstr(log, "handshake succeeded: role=server auth=psk peer=192.0.2.7:4420 "
-			 "cipher=TLS_AES_128_GCM_SHA256 duration_ms=12"),
-	   "the parent logs the worker's handshake entry");
+			 "cipher=TLS_AES_128_GCM_SHA256 duration_ms=12 "
+			 "psk=123 identity='NVMe0R01 host sub'\n"),
+	   "the parent logs the worker's handshake entry, with what authenticated it");
 	snprintf(want, sizeof(want), "worker %d (uid %u): a worker's warning", (int)pid,
 		 root ? 65534u : (unsigned int)getuid());
 	ok(log && strstr(log, want), "and its message, with the pid and uid the kernel gave: %s",
@@ -91,7 +97,7 @@ int main(void)
 	ok(log && strstr(log, "handshake succeeded: role=AAAAAAA auth=AAAAAAA"),
 	   "unterminated strings are cut at their field's end");
 	snprintf(want, sizeof(want), "dropped a malformed worker report (%zu bytes)",
-		 (size_t)1656 + 4 * TLSHD_PHASE_COUNT);
+		 (size_t)REPORT_SIZE);
 	ok(log && strstr(log, want), "a status out of range is dropped");
 	tlshd_report_close(&rep);
 	ok(!tlshd_report_line(&rep, LOG_INFO, "x"), "a closed channel refuses: the worker logs itself");

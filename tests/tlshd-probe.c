@@ -19,7 +19,7 @@
  *   -H            as the daemon does: the configured private keys go to a
  *                 key holder process, and the engine signs through it
  *
- * Prints "key=value" lines: status, errno, reason, cipher, remote_auth,
+ * Prints "key=value" lines: status, errno, reason, cipher, remote_auth, identity,
  * keylog. Exit status 0 when the handshake succeeded (and the key log,
  * if given, matched), 1 otherwise.
  */
@@ -296,6 +296,7 @@ int main(int argc, char **argv)
 	       out.cipher);
 	for (unsigned int i = 0; i < out.result.num_remote_auth; i++)
 		printf("remote_auth=%u\n", (unsigned int)out.result.remote_auth[i]);
+	printf("identity=%s\n", out.identity);
 	if (!out.result.status && keylog) {
 		gnutls_mac_algorithm_t mac = strstr(out.cipher, "SHA384") ? GNUTLS_MAC_SHA384 :
 									  GNUTLS_MAC_SHA256;

@@ -231,6 +231,9 @@ probe_server server.conf "${gcli[@]}" --x509certfile client.pem --x509keyfile cl
 expect_ok "server x509 vs gnutls-cli with a trusted client certificate"
 [ "$(field remote_auth)" = 4294967295 ] && pass "server: verified client certificate gives a non-zero REMOTE_AUTH" \
 	|| fail "server: verified client certificate gives a non-zero REMOTE_AUTH" "remote_auth=$(field remote_auth)"
+[ "$(field identity)" = "subject='CN=client.test' issuer='CN=tlshd test CA'" ] &&
+	pass "server: the log entry names the client certificate's subject and issuer" ||
+	fail "server: the log entry names the client certificate's subject and issuer" "identity=$(field identity)"
 
 probe_server server.conf "${gcli[@]}" --x509certfile rogue.pem --x509keyfile rogue.key -p @PORT@ 127.0.0.1
 expect_err "server: client certificate from an untrusted CA" EACCES "signer\|trust"
