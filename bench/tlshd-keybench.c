@@ -98,32 +98,20 @@ static long long one_handshake(const struct tlshd_context *ctx)
 	return us;
 }
 
-struct holder {
-	struct tlshd_keyholder kh;
-	struct tlshd_creds_remote keys;
-	struct tlshd_signer signer;
-	pid_t pid;
-};
-
-static int holder_start(const struct tlshd_config *cfg, struct holder *h)
+/* Forks a holder for @cfg as the daemon does, with the workers' ids. */
+static int holder_start(const struct tlshd_config *cfg, struct x509_pair_holder *h)
 {
 	struct tlshd_privs_ids ids;
-	int r;
 
-	memset(h, 0, sizeof(*h));
-	h->kh.ctl_fd = h->signer.fd = -1;
-	h->keys.signer = &h->signer;
 	tlshd_privs_worker_ids(&ids);
-	r = tlshd_keyholder_spawn(cfg, &ids, NULL, NULL, NULL, &h->kh, &h->keys);
-	h->pid = h->kh.pid;
-	return r;
+	return x509_pair_holder_start(cfg, &ids, h);
 }
 
 /* A worker's fresh connection to the holder. The daemon hands it over
  * when it forks a spare, long before a request: the pause lets the
  * holder take it in now (one vCPU), not in the middle of the timed
  * handshake. */
-static void holder_connect(struct holder *h)
+static void holder_connect(struct x509_pair_holder *h)
 {
 	if (h->signer.fd >= 0)
 		close(h->signer.fd);
@@ -134,7 +122,7 @@ static void holder_connect(struct holder *h)
 
 /* Before a timed step of mode @held: the same pause either way, and for
  * the held mode a fresh connection to the holder. */
-static void mode_ready(struct holder *h, int held)
+static void mode_ready(struct x509_pair_holder *h, int held)
 {
 	if (held)
 		holder_connect(h);
@@ -178,7 +166,7 @@ static int bench_key(struct tlshd_config *cfg, const char *name, int count)
 {
 	struct tlshd_context local, held;
 	long long *t[2], *d;
-	struct holder h;
+	struct x509_pair_holder h;
 	int rc = 0;
 
 	t[0] = calloc(count, sizeof(long long));

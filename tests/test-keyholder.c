@@ -49,29 +49,14 @@ static int make_pair(const char *name, gnutls_pk_algorithm_t pk, unsigned int bi
 	return x509_pair_make(*key_path, *cert_path, name, pk, bits);
 }
 
-struct holder {
-	struct tlshd_keyholder kh;
-	struct tlshd_creds_remote keys;
-	struct tlshd_signer signer;
-	pid_t pid;
-};
-
-/* Forks a holder for @cfg as the daemon does. */
-static int holder_start(const struct tlshd_config *cfg, struct holder *h)
+/* Forks a holder for @cfg as the daemon does, dropping to @ids. */
+static int holder_start(const struct tlshd_config *cfg, struct x509_pair_holder *h)
 {
-	int r;
-
-	memset(h, 0, sizeof(*h));
-	h->kh.ctl_fd = -1;
-	h->signer.fd = -1;
-	h->keys.signer = &h->signer;
-	r = tlshd_keyholder_spawn(cfg, &ids, NULL, NULL, NULL, &h->kh, &h->keys);
-	h->pid = h->kh.pid;
-	return r;
+	return x509_pair_holder_start(cfg, &ids, h);
 }
 
 /* A fresh worker connection, attached as worker @pid. */
-static void holder_connect(struct holder *h, pid_t pid)
+static void holder_connect(struct x509_pair_holder *h, pid_t pid)
 {
 	if (h->signer.fd >= 0)
 		close(h->signer.fd);
@@ -80,7 +65,7 @@ static void holder_connect(struct holder *h, pid_t pid)
 }
 
 /* The pid the holder complains about within 2 s, or 0. */
-static pid_t holder_complaint(struct holder *h)
+static pid_t holder_complaint(struct x509_pair_holder *h)
 {
 	struct pollfd p = { .fd = h->kh.ctl_fd, .events = POLLIN };
 	pid_t pid = 0;
@@ -92,7 +77,7 @@ static pid_t holder_complaint(struct holder *h)
 
 /* A raw request on the current connection; the reply's err, or
  * -ECONNRESET when the holder closed the connection. */
-static int holder_raw(struct holder *h, const void *msg, size_t len)
+static int holder_raw(struct x509_pair_holder *h, const void *msg, size_t len)
 {
 	struct tlshd_signer_reply rp;
 	struct pollfd p = { .fd = h->signer.fd, .events = POLLIN };
@@ -108,7 +93,7 @@ static int holder_raw(struct holder *h, const void *msg, size_t len)
 	return n == sizeof(rp) ? rp.err : -EPROTO;
 }
 
-static int holder_ask(struct holder *h, enum tlshd_signer_role role, gnutls_sign_algorithm_t algo,
+static int holder_ask(struct x509_pair_holder *h, enum tlshd_signer_role role, gnutls_sign_algorithm_t algo,
 		      bool hashed, const void *data, size_t len)
 {
 	struct tlshd_signer_request rq = { .role = role, .algo = algo, .hashed = hashed, .len = len };
@@ -117,7 +102,7 @@ static int holder_ask(struct holder *h, enum tlshd_signer_role role, gnutls_sign
 	return holder_raw(h, &rq, sizeof(rq));
 }
 
-static void holder_stop(struct holder *h)
+static void holder_stop(struct x509_pair_holder *h)
 {
 	if (h->signer.fd >= 0)
 		close(h->signer.fd);
@@ -170,7 +155,7 @@ static bool sign_verifies(gnutls_privkey_t key, gnutls_pubkey_t pub, gnutls_sign
 	return ok;
 }
 
-static void test_ids_and_confinement(struct holder *h, const struct tlshd_config *cfg)
+static void test_ids_and_confinement(struct x509_pair_holder *h, const struct tlshd_config *cfg)
 {
 	unsigned char id[TLSHD_CREDS_KEY_ID_LEN];
 	gnutls_privkey_t k = NULL;
@@ -197,7 +182,7 @@ static void test_ids_and_confinement(struct holder *h, const struct tlshd_config
 		is_int(proc_field(h->pid, "Seccomp:", 10), 2, "a seccomp filter");
 }
 
-static void test_signing(struct holder *h, const struct tlshd_config *cfg)
+static void test_signing(struct x509_pair_holder *h, const struct tlshd_config *cfg)
 {
 	struct tlshd_creds creds;
 	unsigned char buf[256];
@@ -258,7 +243,7 @@ static void test_key_type(const char *name, gnutls_pk_algorithm_t pk, unsigned i
 {
 	struct tlshd_config *cfg = tlshd_config_new_default();
 	struct tlshd_creds creds;
-	struct holder h;
+	struct x509_pair_holder h;
 	unsigned char buf[256];
 	size_t len = cv_content(buf, true);
 
@@ -297,7 +282,7 @@ out:
 	tlshd_config_free(cfg);
 }
 
-static void test_mismatch_and_exit(struct holder *h, const struct tlshd_config *cfg)
+static void test_mismatch_and_exit(struct x509_pair_holder *h, const struct tlshd_config *cfg)
 {
 	struct tlshd_creds_remote swapped = h->keys;
 	struct tlshd_creds creds;
@@ -324,7 +309,7 @@ static void test_mismatch_and_exit(struct holder *h, const struct tlshd_config *
 /* The engine's server handshake with the key in the holder: through a
  * connection, and without one (as when the holder is gone): then DONE's
  * status is ENOKEY and the peer gets an alert. */
-static void test_engine(struct holder *h, const struct tlshd_config *cfg)
+static void test_engine(struct x509_pair_holder *h, const struct tlshd_config *cfg)
 {
 	struct tlshd_request req = { .role = TLSHD_ROLE_SERVER, .auth = TLSHD_AUTH_X509,
 				     .timeout_ms = 5000 };
@@ -372,7 +357,7 @@ static void test_engine(struct holder *h, const struct tlshd_config *cfg)
 static void test_bad_key(void)
 {
 	struct tlshd_config *cfg = tlshd_config_new_default();
-	struct holder h;
+	struct x509_pair_holder h;
 
 	cfg->server.certificate = strdup("/nonexistent.pem");
 	cfg->server.private_key = strdup("/nonexistent.key");
@@ -383,7 +368,7 @@ static void test_bad_key(void)
 int main(void)
 {
 	struct tlshd_config *cfg;
-	struct holder h;
+	struct x509_pair_holder h;
 
 	tlshd_log_open(TLSHD_LOG_STDERR);
 	signal(SIGPIPE, SIG_IGN);

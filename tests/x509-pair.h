@@ -2,8 +2,9 @@
 /*
  * What tests/test-keyholder and bench/tlshd-keybench both need of X.509:
  * a fresh private key and a self-signed certificate for it, made at test
- * time (never stored in the tree), and a TLS 1.3 client for the engine's
- * server handshakes over TCP loopback.
+ * time (never stored in the tree), a TLS 1.3 client for the engine's
+ * server handshakes over TCP loopback, and a key holder forked for a
+ * configuration as the daemon forks it.
  */
 #pragma once
 
@@ -16,6 +17,11 @@
 #include <unistd.h>
 
 #include <gnutls/x509.h>
+
+#include "config.h"
+#include "creds.h"
+#include "keyholder.h"
+#include "privs.h"
 
 static inline int x509_pair_write(const char *path, const gnutls_datum_t *d, mode_t mode)
 {
@@ -115,5 +121,30 @@ static inline int x509_pair_client(int fd)
 	gnutls_deinit(s);
 	gnutls_certificate_free_credentials(cred);
 	close(fd);
+	return r;
+}
+
+/* A key holder and the one connection to it a test or the benchmark uses
+ * as a worker's (keys.signer is &signer). */
+struct x509_pair_holder {
+	struct tlshd_keyholder kh;
+	struct tlshd_creds_remote keys;
+	struct tlshd_signer signer;
+	pid_t pid;
+};
+
+/* Forks a holder for @cfg that drops to @ids, as the daemon does. */
+static inline int x509_pair_holder_start(const struct tlshd_config *cfg,
+					 const struct tlshd_privs_ids *ids,
+					 struct x509_pair_holder *h)
+{
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	h->kh.ctl_fd = -1;
+	h->signer.fd = -1;
+	h->keys.signer = &h->signer;
+	r = tlshd_keyholder_spawn(cfg, ids, NULL, NULL, NULL, &h->kh, &h->keys);
+	h->pid = h->kh.pid;
 	return r;
 }
