@@ -354,6 +354,12 @@ test_4() {
 	sed 's/^/  /' /tmp/hs.ident >>"$DIAG"
 	[ "$n1" -ge 1 ] || { fail "journalctl -u $UNIT: no client entry with MESSAGE_ID=$MSGID_OK TLSHD_AUTH=psk TLSHD_RESULT=succeeded TLSHD_ERRNO=0, TLSHD_CIPHER, TLSHD_DURATION_MS, TLSHD_US_ACCEPT/HANDSHAKE > 0"; rc=1; }
 	[ "$n2" -ge 1 ] || { fail "journalctl -u $UNIT: no server entry with MESSAGE_ID=$MSGID_OK TLSHD_AUTH=psk TLSHD_RESULT=succeeded TLSHD_ERRNO=0, TLSHD_CIPHER, TLSHD_DURATION_MS, TLSHD_US_ACCEPT/HANDSHAKE > 0"; rc=1; }
+	# A server's entry names the PSK that authenticated the host, in a
+	# field administrators can search for.
+	journalctl -u "$UNIT" TLSHD_ROLE=server TLSHD_AUTH=psk TLSHD_RESULT=succeeded -o cat \
+		--output-fields=TLSHD_IDENTITY --no-pager >/tmp/hs.identity 2>/dev/null
+	grep -q -E "^psk=[0-9]+ identity='NVMe0R0[12] [^']+'\$" /tmp/hs.identity ||
+		{ fail "journalctl -u $UNIT: no successful server PSK entry whose TLSHD_IDENTITY is psk=SERIAL identity='NVMe0R0x ...'"; rc=1; }
 	# Every handshake entry the daemon wrote must be one of the unit's.
 	lost=$((ident - all))
 	[ "$lost" -le 0 ] || { fail "$lost of $ident handshake entries (SYSLOG_IDENTIFIER=tlshd) are missing from journalctl -u $UNIT (see UNIT=, the entry's _SYSTEMD_UNIT)"; rc=1; }
