@@ -68,13 +68,13 @@ enum tlshd_phase {
 	TLSHD_PHASE_COUNT
 };
 
-/* One handshake's outcome, for the one line (and journal entry) each
- * handshake produces. */
 /* The longest identity an entry names: an NVMe PSK identity (two NQNs
  * of at most 223 bytes and a digest), or a certificate's subject and
  * issuer; longer ones are cut. */
 #define TLSHD_LOG_IDENTITY_MAX	640
 
+/* One handshake's outcome, for the one line (and journal entry) each
+ * handshake produces. */
 struct tlshd_log_handshake {
 	const char *role;		/* client | server */
 	const char *auth;		/* unauth | psk | x509 */

@@ -99,7 +99,7 @@ static int client_psk_with(struct tlshd_handshake *hs, const struct tlshd_psk *p
 	gnutls_credentials_set(hs->sess->gs, GNUTLS_CRD_PSK, hs->sess->psk_client);
 	hs->psk_len = psk->key_len;
 	hs->peerid = psk->serial;
-	tlshd_tls_name_psk(hs, psk->serial, psk->identity);
+	tlshd_tls_set_identity(hs, "psk=%d identity='%s'", psk->serial, psk->identity);
 	tlshd_debug("offering PSK %d '%s' (%zu bytes)", psk->serial, psk->identity, psk->key_len);
 	return 0;
 }

@@ -66,7 +66,7 @@ static int server_psk_lookup(gnutls_session_t s, const gnutls_datum_t *id,
 	if (r == 0) {
 		hs->psk_len = psk.key_len;
 		hs->peerid = serial;
-		tlshd_tls_name_psk(hs, serial, identity);
+		tlshd_tls_set_identity(hs, "psk=%d identity='%s'", serial, identity);
 		tlshd_debug("client identity '%s' is PSK %d (%zu bytes) from %s", identity, serial,
 			    psk.key_len, where);
 	}

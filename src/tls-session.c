@@ -86,12 +86,16 @@ static void session_vset_reason(struct tlshd_handshake *hs, const char *fmt, va_
 	vsnprintf(hs->out->reason, sizeof(hs->out->reason), fmt, ap);
 }
 
-void tlshd_tls_name_psk(struct tlshd_handshake *hs, int serial, const char *identity)
+void tlshd_tls_set_identity(struct tlshd_handshake *hs, const char *fmt, ...)
 {
 	char *buf = hs->out->identity;
 	const size_t size = sizeof(hs->out->identity);
-	int n = snprintf(buf, size, "psk=%d identity='%s'", serial, identity);
+	va_list ap;
+	int n;
 
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
 	if (n >= (int)size)
 		memcpy(buf + size - 5, "...'", 5);
 }

@@ -98,11 +98,12 @@ int tlshd_session_check_socket(struct tlshd_handshake *hs);
 void tlshd_session_reject_early(struct tlshd_handshake *hs);
 
 /*
- * Names the PSK that authenticated the handshake (or that the server
- * chose, when a later check failed) in hs->out->identity, for the log:
- * "psk=SERIAL identity='...'"; a long identity is cut and says so.
+ * Names what authenticated the handshake in hs->out->identity, for its
+ * log entry (see tls.h): "psk=SERIAL identity='...'" or "subject='...'
+ * issuer='...'". A name too long for it is cut and ends in "...'".
  */
-void tlshd_tls_name_psk(struct tlshd_handshake *hs, int serial, const char *identity);
+void tlshd_tls_set_identity(struct tlshd_handshake *hs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /*
  * Records a failure: @err (a negative errno) and why. The first failure

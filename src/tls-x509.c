@@ -72,26 +72,30 @@ static void x509_refuse(struct tlshd_handshake *hs, const char *whose, unsigned 
 	tlshd_err("%s certificate rejected: %s", whose, why);
 }
 
-/* Names a verified peer certificate by subject and issuer in @buf
- * ("subject='...' issuer='...'"); empty when it cannot. */
-static void x509_name_peer(gnutls_session_t s, char *buf, size_t size)
+/* The subject and issuer of a verified peer certificate, as text the
+ * caller frees with gnutls_free(); 0, or -1 with both empty. */
+static int x509_peer_names(gnutls_session_t s, gnutls_datum_t *subject, gnutls_datum_t *issuer)
 {
 	const gnutls_datum_t *certs;
 	gnutls_x509_crt_t crt;
-	gnutls_datum_t subject = { 0 }, issuer = { 0 };
 	unsigned int n = 0;
+	int r = -1;
 
-	buf[0] = '\0';
+	*subject = *issuer = (gnutls_datum_t){ 0 };
 	certs = gnutls_certificate_get_peers(s, &n);
 	if (!certs || !n || gnutls_x509_crt_init(&crt) < 0)
-		return;
+		return -1;
 	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
-	    gnutls_x509_crt_get_dn3(crt, &subject, 0) == 0 &&
-	    gnutls_x509_crt_get_issuer_dn3(crt, &issuer, 0) == 0)
-		snprintf(buf, size, "subject='%s' issuer='%s'", subject.data, issuer.data);
-	gnutls_free(subject.data);
-	gnutls_free(issuer.data);
+	    gnutls_x509_crt_get_dn3(crt, subject, 0) == 0 &&
+	    gnutls_x509_crt_get_issuer_dn3(crt, issuer, 0) == 0)
+		r = 0;
 	gnutls_x509_crt_deinit(crt);
+	if (r < 0) {
+		gnutls_free(subject->data);
+		gnutls_free(issuer->data);
+		*subject = *issuer = (gnutls_datum_t){ 0 };
+	}
+	return r;
 }
 
 /* Verifies the peer's chain against the role's trust store and CRLs and
@@ -122,6 +126,7 @@ static int x509_verify_server(struct tlshd_handshake *hs, gnutls_session_t s)
 	gnutls_typed_vdata_st data[2] = {
 		{ .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (void *)GNUTLS_KP_TLS_WWW_SERVER },
 	};
+	gnutls_datum_t subject = { 0 }, issuer = { 0 };
 	unsigned char ip[16];
 	int r;
 
@@ -136,12 +141,11 @@ static int x509_verify_server(struct tlshd_handshake *hs, gnutls_session_t s)
 	r = x509_check(hs, s, data, 2, "server");
 	if (r < 0)
 		return r;
-	if (tlshd_log_debug_enabled()) {
-		char name[TLSHD_LOG_IDENTITY_MAX + 1];
-
-		x509_name_peer(s, name, sizeof(name));
-		tlshd_debug("server certificate verified: %s", name);
-	}
+	if (tlshd_log_debug_enabled() && x509_peer_names(s, &subject, &issuer) == 0)
+		tlshd_debug("server certificate verified: subject='%s' issuer='%s'",
+			    subject.data, issuer.data);
+	gnutls_free(subject.data);
+	gnutls_free(issuer.data);
 	return 0;
 }
 
@@ -151,6 +155,7 @@ static int x509_verify_client(struct tlshd_handshake *hs, gnutls_session_t s)
 	gnutls_typed_vdata_st data[1] = {
 		{ .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT },
 	};
+	gnutls_datum_t subject = { 0 }, issuer = { 0 };
 	unsigned int n = 0;
 	int r;
 
@@ -160,7 +165,10 @@ static int x509_verify_client(struct tlshd_handshake *hs, gnutls_session_t s)
 	if (r < 0)
 		return r;
 	hs->peerid = TLSHD_PEERID_CERT_VERIFIED;
-	x509_name_peer(s, hs->out->identity, sizeof(hs->out->identity));
+	if (x509_peer_names(s, &subject, &issuer) == 0)
+		tlshd_tls_set_identity(hs, "subject='%s' issuer='%s'", subject.data, issuer.data);
+	gnutls_free(subject.data);
+	gnutls_free(issuer.data);
 	return 0;
 }
 

@@ -152,6 +152,29 @@ static void __attribute__((unused)) test_psk_sha384_refused(void)
 	ok(s.out.result.status != 0, "the server sees the connection end (%s)", s.out.reason);
 }
 
+/* An identity longer than a log entry names is cut, and says so. */
+static void test_psk_long_identity(void)
+{
+	char id[800];
+	struct side c, s;
+	key_serial_t k;
+	size_t n;
+
+	memset(id, 'x', sizeof(id) - 1);
+	memcpy(id, "NVMe0R01 ", 9);
+	id[sizeof(id) - 1] = '\0';
+	k = add_psk(id, 32, 0x5a, server_ring);
+	run_pair(&c, &s, k);
+	is_int(s.out.result.status, 0, "a %zu-byte identity: server handshake (%s)", strlen(id),
+	       s.out.reason);
+	n = strlen(s.out.identity);
+	is_int(n, TLSHD_LOG_IDENTITY_MAX, "its log entry's identity is cut to %d bytes",
+	       TLSHD_LOG_IDENTITY_MAX);
+	ok(n > 4 && !strcmp(s.out.identity + n - 4, "...'") &&
+	   !strncmp(s.out.identity, "psk=", 4), "and ends in ...' (%.12s...%s)", s.out.identity,
+	   n > 4 ? s.out.identity + n - 4 : "");
+}
+
 static void test_psk_mismatch(void)
 {
 	struct side c, s;
@@ -612,6 +635,7 @@ int main(void)
 #else
 	test_psk_sha384_refused();
 #endif
+	test_psk_long_identity();
 	test_psk_mismatch();
 	test_psk_unknown();
 	test_no_key();
