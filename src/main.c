@@ -457,6 +457,13 @@ static int daemon_fork(struct tlshd_daemon *d, bool spare)
 	return 0;
 }
 
+/* Waiting requests to idle spares: a write to a pipe each. */
+static void daemon_dispatch(struct tlshd_daemon *d)
+{
+	while (tlshd_supervisor_dispatch(&d->sv, d->env.ready_us, tlshd_util_now_ms()))
+		;
+}
+
 /*
  * Waiting requests go to idle spares first, then to workers forked for
  * them; once none waits, spares are forked ahead of the next ones.
@@ -466,8 +473,7 @@ static int daemon_fork_workers(struct tlshd_daemon *d)
 {
 	int r;
 
-	while (tlshd_supervisor_dispatch(&d->sv, d->env.ready_us, tlshd_util_now_ms()))
-		;
+	daemon_dispatch(d);
 	while (tlshd_supervisor_should_fork(&d->sv, tlshd_util_now_ms())) {
 		r = daemon_fork(d, false);
 		if (r < 0) {
@@ -617,15 +623,20 @@ static int daemon_loop(struct tlshd_daemon *d)
 		r = poll(fds, 4, timeout);
 		if (r < 0 && errno != EINTR)
 			return tlshd_log_errno(LOG_ERR, -errno, "poll failed");
-		/* Reports first: a worker reaped below has sent its own. */
+		/* Requests first: a spare is on its way to ACCEPT before the
+		 * parent writes anyone's log entry, reaps or forks. */
+		if (fds[0].revents) {
+			daemon_on_netlink(d);
+			daemon_dispatch(d);
+		}
+		/* Reports before reaping: a worker reaped below has sent its
+		 * own. */
 		if (fds[2].revents)
 			tlshd_report_drain(&d->env.report);
 		if (fds[3].revents)
 			daemon_on_keyholder(d);
 		if (fds[1].revents)
 			daemon_on_signal(d);
-		if (fds[0].revents)
-			daemon_on_netlink(d);
 	}
 	return 0;
 }
