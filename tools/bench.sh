@@ -29,6 +29,10 @@
 #                     tlshd round under perf record)
 #   --reconnect-delay S  nvme-tcp reconnect_delay of the controllers
 #                     (default 1: a refused request is retried after 1 s)
+#   --alt DIR         a second tlshd tree (a change to measure): built in
+#                     the same user space into /opt/tlshd-alt, it takes
+#                     turns with the others in the latency rounds and is
+#                     reported beside this tree's, as tlshd-alt
 #
 # Environment: TLSHD_SRCDIR (default: this tree), TLSHD_VM_CACHE,
 # TLSHD_VM_ROOTS, TLSHD_VM_LOGDIR as for the VM suites.  Must run as root,
@@ -40,7 +44,7 @@ PROG=bench
 # shellcheck source=../tests/vm/lib.sh
 . "$HERE/lib.sh"
 
-RUNS=1 ROUNDS=5 CONTROLLERS=6 STORM=16 MEM=1536 BIG_MEM=8192 RECONNECT_DELAY=1
+RUNS=1 ROUNDS=5 CONTROLLERS=6 STORM=16 MEM=1536 BIG_MEM=8192 RECONNECT_DELAY=1 ALT=
 PARTS="latency serial storm memory throughput keyholder"
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--big-mem) BIG_MEM=$2; shift 2 ;;
 	--parts) PARTS=$2; shift 2 ;;
 	--reconnect-delay) RECONNECT_DELAY=$2; shift 2 ;;
+	--alt) ALT=$(cd "$2" && pwd) || die "no tree $2"; shift 2 ;;
 	*) die "unknown option $1 (see the head of $0)" ;;
 	esac
 done
@@ -83,6 +88,25 @@ log "making the Debian 13 user space (ktls-utils from the mirror, this tree in /
 . "$WORK/info"
 log "user space ready in $(elapsed "$t0") s: $OS, GnuTLS $GNUTLS, ktls-utils $KTLS_UTILS, kernel $KVER"
 
+# build_alt: the --alt tree, configured and installed like this one but
+# into /opt/tlshd-alt, in a chroot of the same user space.
+build_alt() {
+	local src=$ROOT/usr/src/tlshd-alt
+	rm -rf "$src" "$ROOT/usr/src/tlshd-alt-build" "$ROOT/opt/tlshd-alt"
+	mkdir -p "$src" "$ROOT/usr/src/tlshd-alt-build"
+	(cd "$ALT" && git -c safe.directory='*' ls-files -z --cached --others --exclude-standard |
+		tar --null -T - -cf -) | tar -xf - -C "$src"
+	chroot "$ROOT" sh -c 'set -e; cd /usr/src/tlshd-alt; autoreconf -fi
+		cd /usr/src/tlshd-alt-build
+		../tlshd-alt/configure --prefix=/opt/tlshd-alt --sysconfdir=/etc --disable-vm-tests
+		make -j"$(nproc)" && make install' >"$WORK/alt-build.log" 2>&1 ||
+		{ tail -n 30 "$WORK/alt-build.log" >&2; die "building the --alt tree failed"; }
+}
+if [ -n "$ALT" ]; then
+	log "building the --alt tree $ALT into /opt/tlshd-alt"
+	build_alt
+fi
+
 MSGID_OK=$(sed -n 's/^#define TLSHD_MESSAGE_ID_SUCCEEDED[[:space:]]*"\([0-9a-f]*\)".*/\1/p' "$SRCDIR/src/log.h")
 
 # boot NAME MEM PARTS: one benchmark VM; prints its report.
@@ -96,6 +120,12 @@ boot() {
 	# tlshd under its own shipped unit, beside ktls-utils' tlshd.service.
 	install -m 644 "$ROOT/opt/tlshd/lib/systemd/system/tlshd.service" \
 		"$p/etc/systemd/system/tlshd-bench.service"
+	if [ -n "$ALT" ]; then
+		mkdir -p "$p/opt"
+		cp -a "$ROOT/opt/tlshd-alt" "$p/opt/"
+		install -m 644 "$ROOT/opt/tlshd-alt/lib/systemd/system/tlshd.service" \
+			"$p/etc/systemd/system/tlshd-alt-bench.service"
+	fi
 	cat >"$p/usr/libexec/tlshd-vm/bench.env" <<-EOF
 	ROUNDS=$ROUNDS
 	CONTROLLERS=$CONTROLLERS
@@ -103,6 +133,7 @@ boot() {
 	PARTS='$parts'
 	MSGID_OK=$MSGID_OK
 	RECONNECT_DELAY=$RECONNECT_DELAY
+	ALT=$([ -n "$ALT" ] && echo 1 || echo 0)
 	EOF
 	echo tlshd-bench >"$p/etc/hostname"
 	tr -d '-' </proc/sys/kernel/random/uuid >"$p/etc/machine-id"

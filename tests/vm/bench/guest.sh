@@ -7,6 +7,8 @@
 #   tlshd   this tree's daemon (/opt/tlshd), under its own shipped unit
 #           (installed here as tlshd-bench.service)
 #   ktls    Debian's ktls-utils tlshd, under its packaged tlshd.service
+#   alt     with tools/bench.sh --alt DIR: that tree's tlshd (/opt/tlshd-alt)
+#           under its own unit, in the latency rounds only
 #   floor   bench/tlshd-floor: a bare GnuTLS PSK handshake between two
 #           processes (one fork, one socketpair), no kernel in the loop,
 #           one after the other: what a handshake costs without queueing
@@ -31,6 +33,8 @@
 #               costs one X.509 server handshake of the engine (ECDSA
 #               P-256 and RSA-2048 keys; in process and held, alternating)
 #   profile     one tlshd round under perf record -a
+#   timeline    one serial tlshd round under sched_switch: who had the CPU
+#               while each request waited
 #
 # Output between @@TAP-BEGIN@@ and @@TAP-END@@ (run-vm.sh relays it): the
 # report, "ok"/"not ok" lines for what must hold (every connect and reset
@@ -55,8 +59,13 @@ KEYBENCH=/usr/src/tlshd-build/bench/tlshd-keybench
 # 1 admin + 3 I/O queues per controller on one vCPU (nvme-tcp caps each
 # kind of I/O queue at the number of CPUs).
 QUEUES=nr_io_queues=1,nr_write_queues=1,nr_poll_queues=1
-declare -A UNIT=([tlshd]=tlshd-bench.service [ktls]=tlshd.service)
-declare -A NAME=([tlshd]="tlshd" [ktls]="ktls-utils" [floor]="floor")
+declare -A UNIT=([tlshd]=tlshd-bench.service [ktls]=tlshd.service [alt]=tlshd-alt-bench.service)
+declare -A NAME=([tlshd]="tlshd" [ktls]="ktls-utils" [floor]="floor" [alt]="tlshd-alt")
+# The agents of the latency rounds: with --alt, a second build of tlshd
+# (/opt/tlshd-alt) takes turns with the others, for a change measured
+# against the tree in the same boot.
+AGENTS="tlshd ktls floor"
+[ "${ALT:-0}" = 0 ] || AGENTS="tlshd alt ktls floor"
 
 # diag, fail, now_ms, wait_for, new_uuid, nvmet_setup, new_host,
 # nvme_connect, wait_ns, disconnect_all (shared with the test guests).
@@ -73,7 +82,7 @@ check() { if [ "$1" = 0 ]; then ok "$2"; else notok "$2"; sed 's/^/#   /' "$DIAG
 agent_start() {
 	systemctl start "${UNIT[$1]}" 2>>"$DIAG" || { fail "systemctl start ${UNIT[$1]}"; return 1; }
 	# (ktls-utils' unit is Type=simple: give it time to join the group.)
-	[ "$1" = tlshd ] || sleep 1
+	[ "$1" = tlshd ] || [ "$1" = alt ] || sleep 1
 	[ "$(systemctl is-active "${UNIT[$1]}")" = active ] || { fail "${UNIT[$1]} not active"; return 1; }
 }
 agent_stop() { systemctl stop "${UNIT[$1]}" 2>>"$DIAG"; }
@@ -272,7 +281,7 @@ phases() {
 # rounds SET: ROUNDS rounds of every agent, the order rotating (SET as for
 # round).
 rounds() {
-	local r a order=(tlshd ktls floor)
+	local r a order=($AGENTS)
 	for r in $(seq 1 "$ROUNDS"); do
 		for a in "${order[@]}"; do round "$a" "$r" "$1"; done
 		order=("${order[@]:1}" "${order[0]}")
@@ -283,17 +292,19 @@ rounds() {
 # the issue sets goals for, and the CPU per request.
 latency_report() {
 	local set=$1 a tm tp fm fp km
-	for a in tlshd ktls floor; do
+	for a in $AGENTS; do
 		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat$set.$a")"
 	done
 	say "submit -> ACCEPT:"
-	for a in tlshd ktls; do
+	for a in ${AGENTS% floor}; do
 		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat$set.$a" 2)"
 	done
 	tm=$(median "$OUT/lat$set.tlshd") tp=$(p90 "$OUT/lat$set.tlshd")
 	fm=$(median "$OUT/lat$set.floor") fp=$(p90 "$OUT/lat$set.floor") km=$(median "$OUT/lat$set.ktls")
 	say "ratios: tlshd/floor median $(ratio "$tm" "$fm") (goal <= 1.1), p90 $(ratio "$tp" "$fp") (goal <= 1.5); tlshd/ktls-utils median $(ratio "$tm" "$km") (goal <= 0.6)"
+	[ "${ALT:-0}" = 0 ] || say "tlshd-alt/tlshd: median $(ratio "$(median "$OUT/lat$set.alt")" "$tm"), p90 $(ratio "$(p90 "$OUT/lat$set.alt")" "$tp"); tlshd-alt/ktls-utils median $(ratio "$(median "$OUT/lat$set.alt")" "$km")"
 	say "$(cpu_report "tlshd$set" tlshd)"
+	[ "${ALT:-0}" = 0 ] || say "$(cpu_report "alt$set" tlshd-alt)"
 	say "$(cpu_report "ktls$set" ktls-utils)"
 	say "$(cpu_report "floor$set" floor)  (per side: a floor handshake counts as two requests, and the run includes the program's start)"
 }
@@ -468,6 +479,166 @@ part_throughput() {
 # ------------------------------------------------------------- profile ---
 # One latency round of tlshd under perf (every CPU sample of the guest,
 # 999 Hz): where the CPU goes, by process and by function.
+# ------------------------------------------------------------ timeline ---
+# One serial tlshd round under the scheduler's tracepoints: for every
+# request, who had the (one) CPU between its submit and its completion.
+# A request's own worker is the process that ACCEPTed it.
+# timeline_report TRACE PARENT_PID: per category, the median and mean ms
+# each request's window spent there.
+timeline_report() {
+	awk -v parent="$2" '
+	function cat(pid, comm) {
+		if (pid == 0) return "idle"
+		if (pid == parent) return "tlshd parent"
+		if (comm ~ /^tlshd-spare/) return "spares"
+		if (comm ~ /^tlshd/) return "other workers"
+		if (comm ~ /^systemd-journal/) return "journald"
+		if (comm ~ /^kworker/) return "kworkers"
+		if (comm ~ /^ksoftirqd/) return "ksoftirqd"
+		if (comm ~ /^(bash|cat|sleep)$/) return "driver"
+		return "other"
+	}
+	{
+		ts = ""
+		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1) * 1000000; ev = $(i + 1); break }
+		if (ts == "") next
+		if (ev == "sched_switch:") {
+			pp = ""; np = ""; nc = ""
+			for (j = i + 2; j <= NF; j++) {
+				if ($j ~ /^prev_pid=/) pp = substr($j, 10)
+				if ($j ~ /^next_pid=/) np = substr($j, 10)
+				if ($j ~ /^next_comm=/) nc = substr($j, 11)
+			}
+			if (cur != "") { ns++; s0[ns] = cur_t; s1[ns] = ts; sp[ns] = cur; }
+			cur = np; cur_t = ts; comm[np] = nc
+			if (!first) first = ts
+			next
+		}
+		sk = ""; for (j = i + 2; j <= NF; j++) if ($j ~ /^sk=/) sk = substr($j, 4)
+		if (sk == "") next
+		if (ev == "handshake_submit:") { nr++; rsk[nr] = sk; subt[sk] = ts; open_r[sk] = nr }
+		else if (ev == "handshake_cmd_accept:" && (sk in open_r)) {
+			h = substr($0, 1, index($0, " [") - 1); sub(/.*-/, "", h); gsub(/ /, "", h); apid[open_r[sk]] = h; acc[open_r[sk]] = ts
+		} else if (ev == "handshake_complete:" && (sk in open_r)) {
+			r = open_r[sk]; rs[r] = subt[sk]; re[r] = ts; delete open_r[sk]
+		}
+	}
+	END {
+		n = 0; s_lo = 1
+		for (r = 1; r <= nr; r++) {
+			if (!(r in re) || rs[r] < first) continue
+			n++
+			while (s_lo < ns && s1[s_lo] <= rs[r]) s_lo++
+			for (s = s_lo; s <= ns && s0[s] < re[r]; s++) {
+				lo = s0[s] > rs[r] ? s0[s] : rs[r]; hi = s1[s] < re[r] ? s1[s] : re[r]
+				if (hi <= lo) continue
+				if (sp[s] != apid[r]) { c = cat(sp[s], comm[sp[s]]); t[c, n] += hi - lo; cats[c] = 1; continue }
+				# (its own worker: split at its ACCEPT)
+				mid = acc[r] < lo ? lo : acc[r] > hi ? hi : acc[r]
+				t["own worker before ACCEPT", n] += mid - lo; t["own worker", n] += hi - mid
+				cats["own worker before ACCEPT"] = cats["own worker"] = 1
+			}
+			t["wall", n] = re[r] - rs[r]; cats["wall"] = 1
+		}
+		for (c in cats) for (i = 1; i <= n; i++) printf "%s\t%d\n", c, t[c, i] + 0
+	}' "$1" | sort -t "$(printf '\t')" -k1,1 -k2,2n | awk -F '\t' '
+	function flush() {
+		if (k) printf "%-26s median %6.1f ms  mean %6.1f ms\n", c, (k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2) / 1000, m / k / 1000
+	}
+	$1 != c { flush(); c = $1; k = 0; m = 0 }
+	{ v[++k] = $2; m += $2 }
+	END { flush() }' | sort -k5 -rn
+}
+
+# calls TRACE PARENT_PID WHO REQUESTS: on-CPU time by system call of the
+# parent (WHO=parent) or of every other tlshd process (WHO=workers), in
+# ms per request ("user": outside any call, page faults included), and
+# their user page faults per request; largest first.
+calls() {
+	awk -v parent="$2" -v who="$3" -v nreq="$4" '
+	function mine(pid) { return who == "parent" ? pid == parent : (pid in tl) && pid != parent }
+	function charge(pid, now) { if (pid in since) t[call[pid] == "" ? "user" : call[pid]] += now - since[pid]; since[pid] = now }
+	{
+		ts = ""
+		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1) * 1000000; ev = $(i + 1); break }
+		if (ts == "") next
+		h = substr($0, 1, index($0, " [") - 1); sub(/.*-/, "", h); gsub(/ /, "", h)
+		if (ev == "sched_switch:") {
+			np = ""; pp = ""; nc = ""
+			for (j = i + 2; j <= NF; j++) {
+				if ($j ~ /^next_pid=/) np = substr($j, 10)
+				if ($j ~ /^prev_pid=/) pp = substr($j, 10)
+				if ($j ~ /^next_comm=/) nc = substr($j, 11)
+			}
+			if (nc ~ /^tlshd/) tl[np] = 1
+			if (mine(pp)) { charge(pp, ts); delete since[pp] }
+			if (mine(np)) since[np] = ts
+			next
+		}
+		if (!mine(h)) next
+		if (ev == "sys_enter:") { charge(h, ts); call[h] = $(i + 3) }
+		else if (ev == "sys_exit:") { charge(h, ts); call[h] = "" }
+		else if (ev == "page_fault_user:") faults++
+	}
+	END {
+		for (c in t) printf "%s %.2f\n", c, t[c] / 1000 / nreq
+		printf "faults %.1f\n", faults / nreq
+	}' "$1" | sort -k2 -rn | awk '
+	BEGIN { split("0 read 1 write 3 close 7 poll 9 mmap 10 mprotect 11 munmap 12 brk 14 rt_sigprocmask 16 ioctl " \
+		"20 writev 22 pipe 39 getpid 41 socket 42 connect 44 sendto 45 recvfrom 46 sendmsg 47 recvmsg 48 shutdown " \
+		"49 bind 51 getsockname 52 getpeername 53 socketpair 54 setsockopt 55 getsockopt 56 clone 61 wait4 " \
+		"62 kill 72 fcntl 102 getuid 104 getgid 107 geteuid 108 getegid 116 setgroups 117 setresuid 119 setresgid " \
+		"125 capget 126 capset 157 prctl 186 gettid 202 futex 228 clock_gettime 231 exit_group 250 keyctl " \
+		"271 ppoll 293 pipe2 317 seccomp 318 getrandom 435 clone3", a, " ")
+		for (i = 1; i < length(a); i += 2) n[a[i]] = a[i + 1] }
+	$1 == "faults" { f = $2; next }
+	{ printf "%-14s %6.2f\n", ($1 in n) ? n[$1] : ($1 == "user" ? "user" : "NR " $1), $2; if (++k == 14) exit }
+	END { if (f != "") printf "%-14s %6.1f\n", "page faults", f }'
+}
+
+part_timeline() {
+	local a=tlshd rc=0 parent n e t=$OUT/timeline.trace
+	say "---- timeline: one tlshd round, one controller at a time, under sched_switch: who ran during each request ----"
+	: >"$DIAG"
+	agent_start "$a" || rc=1
+	parent=$(agent_pid "$a")
+	echo 65536 >"$TRACE/buffer_size_kb"
+	echo 1 >"$TRACE/events/sched/sched_switch/enable"
+	for e in raw_syscalls exceptions/page_fault_user; do
+		echo 'comm ~ "tlshd*"' >"$TRACE/events/$e/filter"
+		echo 1 >"$TRACE/events/$e/enable"
+	done
+	: >"$TRACE/trace"
+	connect_seq "$CONTROLLERS" || rc=1
+	trace_take "$t"
+	for e in raw_syscalls exceptions/page_fault_user; do
+		echo 0 >"$TRACE/events/$e/enable"
+		echo 0 >"$TRACE/events/$e/filter"
+	done
+	echo 0 >"$TRACE/events/sched/sched_switch/enable"
+	echo 8192 >"$TRACE/buffer_size_kb"
+	disconnect_all
+	agent_stop "$a"
+	say "requests: $(events "$t" handshake_complete), scheduler switches: $(events "$t" sched_switch); ms of each request's submit -> complete, by who ran:"
+	timeline_report "$t" "$parent" | sed 's/^/#   /'
+	n=$(events "$t" handshake_complete)
+	say "ms on the CPU per request, by system call (\"user\": outside any, page faults included; tracing inflates calls), the parent:"
+	calls "$t" "$parent" parent "$n" | sed 's/^/#   /'
+	say "the workers:"
+	calls "$t" "$parent" workers "$n" | sed 's/^/#   /'
+	# (the request whose submit -> ACCEPT is the median)
+	local pick
+	pick=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1); ev = $(i + 1) } }
+		/ handshake_submit: / { sk = $0; sub(/.* sk=/, "", sk); sub(/ .*/, "", sk); s[sk] = ts; n++; idx[sk] = n }
+		/ handshake_cmd_accept: / { sk = $0; sub(/.* sk=/, "", sk); sub(/ .*/, "", sk); if (sk in s) print (ts - s[sk]) * 1000000, idx[sk] }' "$t" |
+		sort -n | awk '{ v[NR] = $2; d[NR] = $1 } END { print v[int((NR + 1) / 2)], d[int((NR + 1) / 2)] }')
+	say "the trace of the median request for submit -> ACCEPT (submit $pick us):"
+	awk -v want="${pick%% *}" '/ handshake_submit: / { n++; if (n == want) { on = 1; sk = $0; sub(/.* sk=/, "", sk); sub(/ .*/, "", sk) } }
+		on && !/ sys_(enter|exit): NR (0|1|3|7|9|10|11|12|14|202|228|318) / { print; k++ } on && / handshake_cmd_accept: / && index($0, "sk=" sk) { exit } k > 400 { exit }' "$t" |
+		sed -E 's/ +/ /g; s/^/#   /'
+	check $rc "timeline: one tlshd round under sched_switch"
+}
+
 # ----------------------------------------------------------- key holder ---
 part_keyholder() {
 	local out rc=0
@@ -486,8 +657,17 @@ part_profile() {
 	agent_start "$a" || rc=1
 	perf record -a -g -F 999 -o "$OUT/perf.data" -- bash -c "$(declare -f connect_one connect_all); OUT=$OUT PORT=$PORT SUBNQN=$SUBNQN QUEUES=$QUEUES RECONNECT_DELAY=$RECONNECT_DELAY; connect_all $CONTROLLERS" \
 		>/dev/null 2>>"$DIAG" || rc=1
+	local parent
+	parent=$(agent_pid "$a")
 	disconnect_all
 	agent_stop "$a"
+	say "the parent alone (pid $parent), its own samples by function:"
+	perf report -i "$OUT/perf.data" --no-children --pid "$parent" --sort dso,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -n 25 | sed 's/^/#   /'
+	say "the parent alone, kernel functions with their callees:"
+	perf report -i "$OUT/perf.data" --children --pid "$parent" --sort sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9].*\[k\]' | head -n 40 | sed 's/^/#   /'
+	say "the workers (every tlshd process but the parent), kernel functions with their callees:"
+	perf report -i "$OUT/perf.data" --children --comms tlshd,tlshd-spare --sort pid,sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9].*\[k\]' | grep -v -E "[^0-9]$parent:" |
+		awk '{ $3 = ""; k = $0; sub(/^ *[0-9.]+% +[0-9.]+% +/, "", k); v[k] += $1 } END { for (k in v) printf "%6.2f%%  %s\n", v[k], k }' | sort -rn | head -n 40 | sed 's/^/#   /'
 	say "samples by command:"
 	perf report -i "$OUT/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 15 | sed 's/^/#   /'
 	say "samples by command and shared object:"
