@@ -679,6 +679,8 @@ int main(int argc, char **argv)
 	if (tlshd_tls_init(&d.ctx, d.cfg, held ? &d.keys : NULL) < 0)
 		goto out_keyholder;
 	d.env.ctx = &d.ctx;
+	/* Before the first fork: workers inherit what it readied. */
+	tlshd_tls_warm(&d.ctx);
 	if (tlshd_supervisor_init(&d.sv, TLSHD_MAX_WORKERS_DEFAULT) < 0)
 		goto out_tls;
 	tlshd_supervisor_set_spares(&d.sv, TLSHD_SPARE_WORKERS_DEFAULT);

@@ -73,6 +73,13 @@ int tlshd_tls_init(struct tlshd_context *ctx, const struct tlshd_config *cfg,
 		   const struct tlshd_creds_remote *keys);
 void tlshd_tls_done(struct tlshd_context *ctx);
 
+/* Readies the TLS library in this process (the parent, before it forks
+ * workers) with one PSK handshake in process: what every process does
+ * at its first handshake is then inherited (tls-warm.c). Returns 0, or
+ * a negative errno (logged) after which workers simply do it
+ * themselves. */
+int tlshd_tls_warm(const struct tlshd_context *ctx);
+
 /* Replaces the configuration and credentials; on failure (logged) the
  * context is unchanged. */
 int tlshd_tls_reload(struct tlshd_context *ctx, const struct tlshd_config *cfg,

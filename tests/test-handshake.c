@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <pthread.h>
@@ -611,6 +612,34 @@ static void test_not_tcp_sockets(void)
 	test_not_tcp("a UDP socket", u[1], u[0]);
 }
 
+/* Descriptors open in this process. */
+static int open_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* The parent's warm-up: a PSK handshake in process that completes and
+ * leaves nothing open; and it says when it cannot (no SHA-256 PSK
+ * priority is no failure: nothing to ready). */
+static void test_warm(void)
+{
+	struct tlshd_context c = ctx;
+	int fds = open_fds();
+
+	is_int(tlshd_tls_warm(&ctx), 0, "warm-up: a PSK handshake in process completes");
+	is_int(open_fds(), fds, "warm-up: no descriptor left open");
+	c.prio.prio[TLSHD_PRIO_PSK_SHA256] = NULL;
+	is_int(tlshd_tls_warm(&c), 0, "warm-up: nothing to do without a SHA-256 PSK priority");
+	c.prio.prio[TLSHD_PRIO_PSK_SHA256] = ctx.prio.prio[TLSHD_PRIO_X509];
+	is_int(tlshd_tls_warm(&c), -EPROTO,
+	       "warm-up: a priority without PSK suites fails, and says so");
+}
+
 int main(void)
 {
 	struct tlshd_config *cfg = tlshd_config_new_default();
@@ -629,6 +658,7 @@ int main(void)
 	}
 	ctx.psk_key_type = "user";
 
+	test_warm();
 	test_psk_ok(32, "_SHA256");
 #ifdef HAVE_GNUTLS_PSK_ALLOCATE_CLIENT_CREDENTIALS2
 	test_psk_ok(48, "_SHA384");
