@@ -11,11 +11,20 @@
  * without BIND_NOW (libgmp, reached from nettle's key exchange), and
  * GnuTLS's and nettle's first use of the key exchange, key schedule and
  * record protection. Nothing in it comes from outside this process.
+ *
+ * The code it ran stays mapped in the parent, which runs none of it
+ * again, and no fork inherits mappings of code (fork copies page tables
+ * only for memory with private pages): so the parent unmaps the pages
+ * of its code afterwards (they stay in the page cache) and keeps its
+ * idle footprint.
  */
 #include "build-config.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -124,6 +133,27 @@ static void warm_free(struct warm *w)
 	gnutls_memset(w->key, 0, sizeof(w->key));
 }
 
+/* Drops this process's page table entries for file-backed code
+ * (r-xp mappings of a file); what it runs next faults back in. */
+static void warm_unmap_code(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		uintptr_t start, end;
+		unsigned long inode;
+		char perms[5];
+
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %*s %*s %lu", &start, &end,
+			   perms, &inode) == 4 && inode && !strcmp(perms, "r-xp"))
+			madvise((void *)start, end - start, MADV_DONTNEED);
+	}
+	fclose(f);
+}
+
 int tlshd_tls_warm(const struct tlshd_context *ctx)
 {
 	gnutls_priority_t prio = ctx->prio.prio[TLSHD_PRIO_PSK_SHA256];
@@ -141,6 +171,7 @@ int tlshd_tls_warm(const struct tlshd_context *ctx)
 	if (r == 0)
 		r = warm_handshake(&w);
 	warm_free(&w);
+	warm_unmap_code();
 	if (r < 0) {
 		tlshd_warn("cannot ready the TLS library (a PSK handshake in process failed: %s); "
 			   "each worker will do it for itself", gnutls_strerror(r));
