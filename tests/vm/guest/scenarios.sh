@@ -501,6 +501,34 @@ keyless_scan() {
 	esac
 }
 
+# keyless_scan_start PID WHAT WANT / keyless_scan_end: keyless_scan in
+# the background, so that a worker that pauses while another is being
+# searched is stopped (memscan's SIGSTOP) within its pause; _end waits
+# for every search started and judges each.
+KEYLESS_SCANS=
+keyless_scan_start() {
+	( "$MEMSCAN" "$1" "$PKI/server.key" "$PKI/client.key" >"/tmp/keyless.scan.$1" 2>&1
+	  echo $? >"/tmp/keyless.rc.$1" ) &
+	KEYLESS_SCANS="$KEYLESS_SCANS $!:$1:$3:$2"
+}
+keyless_scan_end() {
+	local s bg pid want what rc=0
+	for s in $KEYLESS_SCANS; do
+		bg=${s%%:*} s=${s#*:}
+		pid=${s%%:*} s=${s#*:}
+		want=${s%%:*}
+		what=$(echo "${s#*:}" | tr _ ' ')
+		wait "$bg"
+		diag "$what (pid $pid): $(sed "s|$PKI/||g" "/tmp/keyless.scan.$pid" | tr '\n' ' ')"
+		case "$want.$(cat "/tmp/keyless.rc.$pid")" in
+		absent.0|found.1) ;;
+		*) fail "$what (pid $pid): private key bytes expected $want, memscan exit $(cat "/tmp/keyless.rc.$pid")"; rc=1 ;;
+		esac
+	done
+	KEYLESS_SCANS=
+	return $rc
+}
+
 # keyless_run held|no-keyholder: an mtls mount (both roles present a
 # configured certificate) whose workers pause after their
 # CertificateVerify; each paused worker is searched for both keys, and
@@ -523,19 +551,21 @@ keyless_run() {
 	timeout "$NFS_MOUNT_TIMEOUT" mount.nfs nfs.test:/ "$NFS_MNT" -o "$NFS_OPTS,xprtsec=mtls" \
 		>/tmp/keyless.mount 2>&1 &
 	mpid=$!
-	# Each worker that signed says so and sleeps: scan it then.
+	# Each worker that signed says so and sleeps: search it then (in the
+	# background: the other may pause meanwhile).
 	t0=$(now_ms)
 	while [ "$n" -lt 2 ] && [ $(($(now_ms) - t0)) -lt 30000 ]; do
 		for pid in $(log_since "$mark" | sed -n 's/.*test hook: worker \([0-9]*\) sent its CertificateVerify.*/\1/p'); do
 			case " $seen " in *" $pid "*) continue ;; esac
 			seen="$seen $pid"
 			n=$((n + 1))
-			keyless_scan "$pid" "$mode: worker $(log_since "$mark" | grep "worker $pid sent" |
-				sed -n 's/.*: \(client\|server\) x509 .*/\1/p' | head -n 1) after its CertificateVerify" \
-				"$want" || rc=1
+			keyless_scan_start "$pid" "${mode}:_worker_$(log_since "$mark" | grep "worker $pid sent" |
+				sed -n 's/.*: \(client\|server\) x509 .*/\1/p' | head -n 1)_after_its_CertificateVerify" \
+				"$want"
 		done
 		sleep 0.1
 	done
+	keyless_scan_end || rc=1
 	[ "$n" -ge 2 ] || { fail "$mode: $n worker(s) paused after a CertificateVerify within 30 s (want the client's and the server's)"; rc=1; }
 	wait "$mpid"
 	diag "$mode: mount exit $?, $(tr '\n' ' ' </tmp/keyless.mount)"
