@@ -486,7 +486,7 @@ kernel_at_least() {
 # --enable-test-hooks; tools/check.sh builds it so.)
 
 MEMSCAN=/usr/bin/memscan
-KEYLESS_PAUSE_MS=1500
+KEYLESS_PAUSE_MS=4000
 
 # keyless_scan PID WHAT WANT: memscan PID for the two configured keys;
 # WANT "absent" or "found" (at least one); the result goes to $DIAG.
