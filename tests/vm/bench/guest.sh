@@ -480,13 +480,32 @@ part_throughput() {
 # One latency round of tlshd under perf (every CPU sample of the guest,
 # 999 Hz): where the CPU goes, by process and by function.
 # ------------------------------------------------------------ timeline ---
+# The awk both reports share: trace_line() parses one line of the trace
+# into ts (us), ev ("sched_switch:", ...), i (the field before ev), h
+# (the pid of its context) and, for a sched_switch, pp, np and nc (the
+# previous pid, the next pid and comm); 0 for a line that is no event.
+TRACE_AWK='
+function trace_line(  j) {
+	ts = ""
+	for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1) * 1000000; ev = $(i + 1); break }
+	if (ts == "") return 0
+	h = substr($0, 1, index($0, " [") - 1); sub(/.*-/, "", h); gsub(/ /, "", h)
+	pp = ""; np = ""; nc = ""
+	if (ev == "sched_switch:")
+		for (j = i + 2; j <= NF; j++) {
+			if ($j ~ /^prev_pid=/) pp = substr($j, 10)
+			if ($j ~ /^next_pid=/) np = substr($j, 10)
+			if ($j ~ /^next_comm=/) nc = substr($j, 11)
+		}
+	return 1
+}'
 # One serial tlshd round under the scheduler's tracepoints: for every
 # request, who had the (one) CPU between its submit and its completion.
 # A request's own worker is the process that ACCEPTed it.
 # timeline_report TRACE PARENT_PID: per category, the median and mean ms
 # each request's window spent there.
 timeline_report() {
-	awk -v parent="$2" '
+	awk -v parent="$2" "$TRACE_AWK"'
 	function cat(pid, comm) {
 		if (pid == 0) return "idle"
 		if (pid == parent) return "tlshd parent"
@@ -499,16 +518,8 @@ timeline_report() {
 		return "other"
 	}
 	{
-		ts = ""
-		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1) * 1000000; ev = $(i + 1); break }
-		if (ts == "") next
+		if (!trace_line()) next
 		if (ev == "sched_switch:") {
-			pp = ""; np = ""; nc = ""
-			for (j = i + 2; j <= NF; j++) {
-				if ($j ~ /^prev_pid=/) pp = substr($j, 10)
-				if ($j ~ /^next_pid=/) np = substr($j, 10)
-				if ($j ~ /^next_comm=/) nc = substr($j, 11)
-			}
 			if (cur != "") { ns++; s0[ns] = cur_t; s1[ns] = ts; sp[ns] = cur; }
 			cur = np; cur_t = ts; comm[np] = nc
 			if (!first) first = ts
@@ -518,7 +529,7 @@ timeline_report() {
 		if (sk == "") next
 		if (ev == "handshake_submit:") { nr++; rsk[nr] = sk; subt[sk] = ts; open_r[sk] = nr }
 		else if (ev == "handshake_cmd_accept:" && (sk in open_r)) {
-			h = substr($0, 1, index($0, " [") - 1); sub(/.*-/, "", h); gsub(/ /, "", h); apid[open_r[sk]] = h; acc[open_r[sk]] = ts
+			apid[open_r[sk]] = h; acc[open_r[sk]] = ts
 		} else if (ev == "handshake_complete:" && (sk in open_r)) {
 			r = open_r[sk]; rs[r] = subt[sk]; re[r] = ts; delete open_r[sk]
 		}
@@ -555,21 +566,12 @@ timeline_report() {
 # ms per request ("user": outside any call, page faults included), and
 # their user page faults per request; largest first.
 calls() {
-	awk -v parent="$2" -v who="$3" -v nreq="$4" '
+	awk -v parent="$2" -v who="$3" -v nreq="$4" "$TRACE_AWK"'
 	function mine(pid) { return who == "parent" ? pid == parent : (pid in tl) && pid != parent }
 	function charge(pid, now) { if (pid in since) t[call[pid] == "" ? "user" : call[pid]] += now - since[pid]; since[pid] = now }
 	{
-		ts = ""
-		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1) * 1000000; ev = $(i + 1); break }
-		if (ts == "") next
-		h = substr($0, 1, index($0, " [") - 1); sub(/.*-/, "", h); gsub(/ /, "", h)
+		if (!trace_line()) next
 		if (ev == "sched_switch:") {
-			np = ""; pp = ""; nc = ""
-			for (j = i + 2; j <= NF; j++) {
-				if ($j ~ /^next_pid=/) np = substr($j, 10)
-				if ($j ~ /^prev_pid=/) pp = substr($j, 10)
-				if ($j ~ /^next_comm=/) nc = substr($j, 11)
-			}
 			if (nc ~ /^tlshd/) tl[np] = 1
 			if (mine(pp)) { charge(pp, ts); delete since[pp] }
 			if (mine(np)) since[np] = ts
