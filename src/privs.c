@@ -59,10 +59,26 @@ static bool privs_minimal(int last)
 	return true;
 }
 
-/* Shrinking the bounding set needs CAP_SETPCAP, so it comes first; a
- * process without it (already unprivileged) gets EPERM, which is fine. */
+/* Whether CAP_SETPCAP is effective, which shrinking the bounding set
+ * needs (true if that cannot be read: then it is tried). */
+static bool privs_setpcap(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return true;
+	return data[CAP_TO_INDEX(CAP_SETPCAP)].effective & CAP_TO_MASK(CAP_SETPCAP);
+}
+
+/* Before the uid switch, which clears the effective set. Without
+ * CAP_SETPCAP (the shipped unit's bounding set is already the three
+ * capabilities tlshd uses) every drop would fail with EPERM: one
+ * capget(2) instead of a prctl(2) per capability in every worker. */
 static int privs_drop_bounding(int last, int keep)
 {
+	if (!privs_setpcap())
+		return 0;
 	for (int cap = 0; cap <= last; cap++) {
 		if (cap == keep)
 			continue;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <grp.h>
@@ -32,6 +33,38 @@ static unsigned long long status_hex(const char *field)
 	return v;
 }
 
+/* In a child: root without CAP_SETPCAP, as under the shipped unit (its
+ * bounding set holds CAP_NET_ADMIN, CAP_SETUID and CAP_SETGID alone):
+ * the bounding set cannot shrink, and the drop must still succeed. */
+static void test_without_setpcap(const struct tlshd_privs_ids *ids)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+	unsigned long long bnd = status_hex("CapBnd:");
+	int status = -1;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fail = 0;
+
+		data[0].effective = data[0].permitted = CAP_TO_MASK(CAP_NET_ADMIN) |
+			CAP_TO_MASK(CAP_SETUID) | CAP_TO_MASK(CAP_SETGID);
+		if (syscall(SYS_capset, &hdr, data) < 0)
+			_exit(10);
+		fail |= tlshd_privs_drop(ids) != 0;
+		fail |= (getuid() != 65534) << 1;
+		fail |= (status_hex("CapEff:") != 1ULL << CAP_NET_ADMIN) << 2;
+		fail |= (status_hex("CapPrm:") != 1ULL << CAP_NET_ADMIN) << 3;
+		fail |= (status_hex("CapBnd:") != bnd) << 4;
+		fail |= (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) << 5;
+		_exit(fail);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "without CAP_SETPCAP: uid 65534, CAP_NET_ADMIN alone, bounding set as it was, "
+	   "no_new_privs (child status %#x)", status);
+}
+
 int main(void)
 {
 	const struct tlshd_privs_ids ids = { .uid = 65534, .gid = 65534 };
@@ -39,6 +72,8 @@ int main(void)
 	bool was_root = geteuid() == 0;
 	gid_t groups[4];
 
+	if (was_root)
+		test_without_setpcap(&ids);
 	ok(tlshd_privs_drop(&ids) == 0, "privileges dropped");
 	if (was_root) {
 		uid_t r, e, s;
