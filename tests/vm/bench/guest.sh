@@ -578,7 +578,8 @@ calls() {
 			next
 		}
 		if (!mine(h)) next
-		if (ev == "sys_enter:") { charge(h, ts); call[h] = $(i + 3) }
+		# prctl by option (its first argument, hex)
+		if (ev == "sys_enter:") { charge(h, ts); call[h] = $(i + 3) == 157 ? "157:" substr($(i + 4), 2, length($(i + 4)) - 2) : $(i + 3) }
 		else if (ev == "sys_exit:") { charge(h, ts); call[h] = "" }
 		else if (ev == "page_fault_user:") faults++
 	}
@@ -591,11 +592,13 @@ calls() {
 		"49 bind 51 getsockname 52 getpeername 53 socketpair 54 setsockopt 55 getsockopt 56 clone 61 wait4 " \
 		"62 kill 72 fcntl 102 getuid 104 getgid 107 geteuid 108 getegid 116 setgroups 117 setresuid 119 setresgid " \
 		"125 capget 126 capset 157 prctl 186 gettid 202 futex 228 clock_gettime 231 exit_group 250 keyctl " \
-		"271 ppoll 293 pipe2 317 seccomp 318 getrandom 435 clone3", a, " ")
+		"271 ppoll 293 pipe2 317 seccomp 318 getrandom 435 clone3 157:4 prctl(DUMPABLE) 157:8 prctl(KEEPCAPS) " \
+		"157:f prctl(SET_NAME) 157:16 prctl(SECCOMP) 157:17 prctl(CAPBSET_READ) 157:18 prctl(CAPBSET_DROP) " \
+		"157:26 prctl(NO_NEW_PRIVS)", a, " ")
 		for (i = 1; i < length(a); i += 2) n[a[i]] = a[i + 1] }
 	$1 == "faults" { f = $2; next }
-	{ printf "%-14s %6.2f\n", ($1 in n) ? n[$1] : ($1 == "user" ? "user" : "NR " $1), $2; if (++k == 14) exit }
-	END { if (f != "") printf "%-14s %6.1f\n", "page faults", f }'
+	{ printf "%-22s %6.2f\n", ($1 in n) ? n[$1] : ($1 == "user" ? "user" : "NR " $1), $2; if (++k == 14) exit }
+	END { if (f != "") printf "%-22s %6.1f\n", "page faults", f }'
 }
 
 part_timeline() {
