@@ -31,7 +31,7 @@
 #                        words, e.g. "6.12" (default: all fetched)
 #   TLSHD_VM_SCENARIOS   scenario numbers, e.g. "1 3" (default: 1 2 ... 17, all)
 #   TLSHD_VM_JOBS        VMs booted in parallel (default: number of CPUs)
-#   TLSHD_VM_TIMEOUT     per-VM timeout in seconds (default 480)
+#   TLSHD_VM_TIMEOUT     per-VM timeout in seconds (default 900)
 #   TLSHD_VM_VERBOSE=1   print the daemon logs even when everything passed
 #   TLSHD_VM_REQUIRED=1  (or CI=true) a suite that cannot run is a failure,
 #                        not a skip
@@ -53,7 +53,7 @@ CACHE=${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}
 LOGDIR=${TLSHD_VM_LOGDIR:-$CACHE/logs}
 SCENARIOS=$(echo "${TLSHD_VM_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17}" | tr ',' ' ')
 JOBS=${TLSHD_VM_JOBS:-$(nproc 2>/dev/null || echo 1)}
-TIMEOUT=${TLSHD_VM_TIMEOUT:-480}
+TIMEOUT=${TLSHD_VM_TIMEOUT:-900}
 
 # ------------------------------------------------------ can we run at all ---
 suite_preflight certtool:gnutls-bin openssl:openssl
