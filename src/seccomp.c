@@ -121,48 +121,126 @@ _Static_assert(sizeof(seccomp_keyholder) <= sizeof(seccomp_worker),
 #define SECCOMP_TCGETS2	_IOR('T', 0x2A, char[44])
 
 /*
- * arch check (3), load nr (1), one jump per allowed call (at most N), ioctl (4),
- * kill (1), allow (1): every allowed call jumps to the one ALLOW at the
- * end, so the program the kernel compiles for each worker (its BPF JIT
- * runs at every install) is about half the length of a RET per call.
+ * The program: arch check (3), load nr (1), ioctl? (1), a binary search
+ * of the sorted list, the ioctl request check (3), kill (1), allow (1).
+ * The search's nodes are "nr >= pivot" tests; its leaves compare at most
+ * SECCOMP_LEAF calls each and jump to kill when none matches. The kernel
+ * runs the program at install for every system call number to build its
+ * cache of calls that are always allowed, and JIT-compiles it: a search
+ * of ~6 steps instead of a scan of ~45 is a third less of the install's
+ * time (measured natively, 155 -> 105 us), which every worker pays.
+ * Bound: a node per leaf at most, a leaf per call at most, each leaf one
+ * JA more than its calls.
  */
-#define N_INSNS		(3 + 1 + N_ALLOWED + 4 + 1 + 1)
+#define SECCOMP_LEAF	4
+#define N_INSNS		(3 + 1 + 1 + 3 * N_ALLOWED + 3 + 1 + 1)
+_Static_assert(N_INSNS < 256, "jump offsets of the filter must fit in 8 bits");
+
+struct seccomp_prog {
+	struct sock_filter *f;
+	size_t n;
+	/* Jumps to kill or allow, patched once those are placed. */
+	size_t to_allow[N_INSNS], n_allow;
+	size_t to_kill[N_INSNS], n_kill;
+};
+
+static void seccomp_sort(int *nr, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && nr[j - 1] > nr[j]; j--) {
+			int t = nr[j];
+
+			nr[j] = nr[j - 1];
+			nr[j - 1] = t;
+		}
+}
+
+/* Searches nr[lo, hi): equal jumps to allow, nothing equal to kill. */
+static void seccomp_tree(struct seccomp_prog *p, const int *nr, size_t lo, size_t hi)
+{
+	size_t mid, node;
+
+	if (hi - lo <= SECCOMP_LEAF) {
+		for (size_t i = lo; i < hi; i++) {
+			p->to_allow[p->n_allow++] = p->n;
+			p->f[p->n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+								    (unsigned int)nr[i], 0, 0);
+		}
+		p->to_kill[p->n_kill++] = p->n;
+		p->f[p->n++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+		return;
+	}
+	mid = lo + (hi - lo) / 2;
+	node = p->n++;
+	seccomp_tree(p, nr, lo, mid);
+	/* nr >= nr[mid]: the upper half, which starts here. */
+	p->f[node] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (unsigned int)nr[mid],
+						  (unsigned char)(p->n - node - 1), 0);
+	seccomp_tree(p, nr, mid, hi);
+}
+
+/* Points the jumps recorded in @at (@n of them) at @target. */
+static void seccomp_patch(struct seccomp_prog *p, const size_t *at, size_t n, size_t target)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sock_filter *j = &p->f[at[i]];
+
+		if (BPF_OP(j->code) == BPF_JA)
+			j->k = (unsigned int)(target - at[i] - 1);
+		else
+			j->jt = (unsigned char)(target - at[i] - 1);
+	}
+}
 
 static size_t seccomp_build(const struct seccomp_list *list, struct sock_filter *f)
 {
-	const size_t len = 3 + 1 + list->n + 4 + 1 + 1;
-	const size_t allow = len - 1, kill = len - 2;
-	size_t n = 0;
+	struct seccomp_prog p = { .f = f };
+	int nr[N_ALLOWED];
+	size_t ioctl_at;
 
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, arch));
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, nr));
-	/* (Jump offsets count from the next instruction; N_INSNS < 256.) */
-	for (size_t i = 0; i < list->n; i++, n++)
-		f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-						    (unsigned int)list->nr[i],
-						    (unsigned char)(allow - n - 1), 0);
+	for (size_t i = 0; i < list->n; i++)
+		nr[i] = list->nr[i];
+	seccomp_sort(nr, list->n);
+	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						offsetof(struct seccomp_data, arch));
+	f[p.n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0);
+	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						offsetof(struct seccomp_data, nr));
+	ioctl_at = p.n++;
+	seccomp_tree(&p, nr, 0, list->n);
 	/* ioctl(fd, TCGETS or TCGETS2, ...) only: stdio's isatty(). */
-	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0,
-					    (unsigned char)(kill - n - 1));
-	n++;
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, args[1]));
-	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TCGETS,
-					    (unsigned char)(allow - n - 1), 0);
-	n++;
-	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_TCGETS2,
-					    (unsigned char)(allow - n - 1), 0);
-	n++;
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	return n;
+	f[ioctl_at] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl,
+						   (unsigned char)(p.n - ioctl_at - 1), 0);
+	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						offsetof(struct seccomp_data, args[1]));
+	p.to_allow[p.n_allow++] = p.n;
+	f[p.n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TCGETS, 0, 0);
+	p.to_allow[p.n_allow++] = p.n;
+	f[p.n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_TCGETS2, 0, 0);
+	seccomp_patch(&p, p.to_kill, p.n_kill, p.n);
+	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	seccomp_patch(&p, p.to_allow, p.n_allow, p.n);
+	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	return p.n;
 }
 
-_Static_assert(N_INSNS < 256, "jump offsets of the filter must fit in 8 bits");
+size_t tlshd_seccomp_program(enum tlshd_seccomp_profile profile, struct sock_filter *f,
+			     size_t max)
+{
+	if ((size_t)profile >= sizeof(seccomp_lists) / sizeof(seccomp_lists[0]) ||
+	    max < N_INSNS)
+		return 0;
+	return seccomp_build(&seccomp_lists[profile], f);
+}
+
+const int *tlshd_seccomp_allowed(enum tlshd_seccomp_profile profile, size_t *ret_n)
+{
+	if ((size_t)profile >= sizeof(seccomp_lists) / sizeof(seccomp_lists[0]))
+		return NULL;
+	*ret_n = seccomp_lists[profile].n;
+	return seccomp_lists[profile].nr;
+}
 
 bool tlshd_seccomp_disabled(void)
 {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum tlshd_seccomp_profile {
 	TLSHD_SECCOMP_WORKER,		/* the above */
@@ -25,3 +26,11 @@ int tlshd_seccomp_install(enum tlshd_seccomp_profile profile);
 
 /* Whether this build leaves the filter out (configure --enable-sanitizers). */
 bool tlshd_seccomp_disabled(void);
+
+/* For the unit test, which runs the program for every call number: the
+ * program of @profile in @f (at most @max instructions; returns how many,
+ * 0 if @max is too small), and the list of calls it allows (ioctl aside). */
+struct sock_filter;
+size_t tlshd_seccomp_program(enum tlshd_seccomp_profile profile, struct sock_filter *f,
+			     size_t max);
+const int *tlshd_seccomp_allowed(enum tlshd_seccomp_profile profile, size_t *ret_n);

@@ -7,7 +7,9 @@
  * TCGETS or TCGETS2 of isatty(), which it may. Under the key holder's
  * filter, socket options and keyctl kill too. Under both, a process
  * stopped and continued in the middle of a sleep or a poll (SIGSTOP,
- * SIGCONT: a debugger, the cgroup freezer) lives on.
+ * SIGCONT: a debugger, the cgroup freezer) lives on. And each filter's
+ * program, run here by a small classic-BPF interpreter for every call
+ * number, allows exactly its list.
  */
 #include "build-config.h"
 
@@ -24,6 +26,12 @@
 #include <unistd.h>
 
 #include <keyutils.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+#include <termios.h>
 
 #include "config.h"
 #include "log.h"
@@ -237,6 +245,100 @@ static void test_handshake_allowed(void)
 	close(sv[1]);
 }
 
+#if defined(__x86_64__)
+#define TEST_ARCH	AUDIT_ARCH_X86_64
+#define TEST_ARCH_OTHER	AUDIT_ARCH_I386
+#elif defined(__aarch64__)
+#define TEST_ARCH	AUDIT_ARCH_AARCH64
+#define TEST_ARCH_OTHER	AUDIT_ARCH_ARM
+#endif
+#define TEST_TCGETS2	_IOR('T', 0x2A, char[44])
+
+/* Runs @f on @d as the kernel would: the verdict (a SECCOMP_RET_*), or
+ * -1 for an instruction a filter of ours never holds, a jump out of the
+ * program, or a load outside seccomp_data. @steps: instructions run. */
+static long bpf_run(const struct sock_filter *f, size_t n, const struct seccomp_data *d,
+		    int *steps)
+{
+	uint32_t a = 0;
+
+	for (size_t pc = 0; pc < n; pc++) {
+		const struct sock_filter *i = &f[pc];
+
+		++*steps;
+		switch (i->code) {
+		case BPF_LD | BPF_W | BPF_ABS:
+			if (i->k % 4 || i->k + 4 > sizeof(*d))
+				return -1;
+			memcpy(&a, (const char *)d + i->k, 4);
+			break;
+		case BPF_JMP | BPF_JEQ | BPF_K:
+			pc += a == i->k ? i->jt : i->jf;
+			break;
+		case BPF_JMP | BPF_JGE | BPF_K:
+			pc += a >= i->k ? i->jt : i->jf;
+			break;
+		case BPF_JMP | BPF_JA:
+			pc += i->k;
+			break;
+		case BPF_RET | BPF_K:
+			return i->k;
+		default:
+			return -1;
+		}
+	}
+	return -1;
+}
+
+static bool list_has(const int *nr, size_t n, int x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (nr[i] == x)
+			return true;
+	return false;
+}
+
+/* Every call number 0..1023 and a few beyond (x32's bit, all ones),
+ * ioctl with and without isatty()'s requests, another architecture. */
+static void test_program(enum tlshd_seccomp_profile profile)
+{
+	struct sock_filter f[256];
+	struct seccomp_data d = { .arch = TEST_ARCH };
+	const uint32_t odd[] = { 0x40000000, 0x40000000 | SYS_read, 0x7fffffff, 0xffffffff };
+	size_t n = tlshd_seccomp_program(profile, f, 256), na = 0;
+	const int *allowed = tlshd_seccomp_allowed(profile, &na);
+	int wrong = 0, steps, most = 0, allows = 0;
+	long v;
+
+	ok(n > 0 && allowed && na > 0, "%s: a program of %zu instructions for %zu calls",
+	   profile_names[profile], n, na);
+	for (uint32_t nr = 0; nr < 1024 + 4; nr++) {
+		d.nr = (int)(nr < 1024 ? nr : odd[nr - 1024]);
+		steps = 0;
+		v = bpf_run(f, n, &d, &steps);
+		most = steps > most ? steps : most;
+		allows += v == SECCOMP_RET_ALLOW;
+		if (v != (list_has(allowed, na, d.nr) ? SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_PROCESS)) {
+			if (!wrong++)
+				printf("#   call %d: verdict %#lx\n", d.nr, (unsigned long)v);
+		}
+	}
+	ok(!wrong && allows == (int)na,
+	   "%s: each of 1028 call numbers allowed if and only if listed (%d allowed, %d wrong; "
+	   "at most %d instructions run)", profile_names[profile], allows, wrong, most);
+	d.nr = SYS_ioctl;
+	d.args[1] = TCGETS;
+	wrong = bpf_run(f, n, &d, &steps) != SECCOMP_RET_ALLOW;
+	d.args[1] = TEST_TCGETS2;
+	wrong += bpf_run(f, n, &d, &steps) != SECCOMP_RET_ALLOW;
+	d.args[1] = TCSETS;
+	wrong += bpf_run(f, n, &d, &steps) != SECCOMP_RET_KILL_PROCESS;
+	ok(!wrong, "%s: ioctl TCGETS and TCGETS2 allowed, TCSETS kills", profile_names[profile]);
+	d = (struct seccomp_data){ .arch = TEST_ARCH_OTHER, .nr = SYS_read };
+	is_int(bpf_run(f, n, &d, &steps), SECCOMP_RET_KILL_PROCESS,
+	       "%s: an allowed number under another architecture kills", profile_names[profile]);
+}
+
 int main(void)
 {
 	struct tlshd_config *cfg;
@@ -252,6 +354,8 @@ int main(void)
 		return 1;
 	}
 	ctx.psk_key_type = "user";
+	test_program(TLSHD_SECCOMP_WORKER);
+	test_program(TLSHD_SECCOMP_KEYHOLDER);
 	test_handshake_allowed();
 	test_killed("open(2) of a file", do_open);
 	test_killed("socket(2)", do_socket);
