@@ -57,8 +57,8 @@
  *                     2.42 and later ask with TCGETS2)
  *   exit exit_group   the end
  */
-/* What both lists allow, the most frequent calls first (each call is
- * compared in order): messages, the allocator, libc internals, time, ids,
+/* What both lists allow, grouped by purpose (the program sorts them for
+ * its search): messages, the allocator, libc internals, time, ids,
  * stdio, the end (reasons above). */
 #ifdef SYS_poll
 #define SECCOMP_POLL	SYS_poll,
