@@ -252,8 +252,10 @@ static void test_handshake_allowed(void)
 #define TEST_ARCH	AUDIT_ARCH_AARCH64
 #define TEST_ARCH_OTHER	AUDIT_ARCH_ARM
 #endif
+/* (Elsewhere tlshd installs no filter of its own: no program to test.) */
 #define TEST_TCGETS2	_IOR('T', 0x2A, char[44])
 
+#ifdef TEST_ARCH
 /* Runs @f on @d as the kernel would: the verdict (a SECCOMP_RET_*), or
  * -1 for an instruction a filter of ours never holds, a jump out of the
  * program, or a load outside seccomp_data. @steps: instructions run. */
@@ -338,6 +340,7 @@ static void test_program(enum tlshd_seccomp_profile profile)
 	is_int(bpf_run(f, n, &d, &steps), SECCOMP_RET_KILL_PROCESS,
 	       "%s: an allowed number under another architecture kills", profile_names[profile]);
 }
+#endif
 
 int main(void)
 {
@@ -354,8 +357,10 @@ int main(void)
 		return 1;
 	}
 	ctx.psk_key_type = "user";
+#ifdef TEST_ARCH
 	test_program(TLSHD_SECCOMP_WORKER);
 	test_program(TLSHD_SECCOMP_KEYHOLDER);
+#endif
 	test_handshake_allowed();
 	test_killed("open(2) of a file", do_open);
 	test_killed("socket(2)", do_socket);
