@@ -333,7 +333,7 @@ PAUSE_S=4
 DESC12="daemon stopped (SIGSTOP) for $PAUSE_S s while $NPAUSED controllers connect and peers fill the kernel's queue, then resumed: every queued request served, every connect succeeds"
 scenario_12() {
 	setup_target && start_daemon || return 1
-	local mark cap npeers queued c n t0 rest rc=0
+	local mark cap npeers queued c n t0 t1 rest rc=0
 	new_hosts "$NPAUSED" || return 1
 	hs_trace_on || { fail "no handshake tracepoints"; return 1; }
 	cap=$(hs_pending_max)
@@ -344,6 +344,8 @@ scenario_12() {
 	# requests queue, the others wait in the kernel.  Garbage peers fill
 	# the queue to the cap, and one more is refused.
 	connect_start "$NPAUSED"
+	wait_for '[ "$(hs_events handshake_submit)" -ge 1 ]' 10
+	t1=$(now_ms)
 	wait_for '[ "$(hs_events handshake_submit)" -ge 2 ]' 5
 	npeers=$((cap - $(hs_events handshake_submit) + 1))
 	for c in $(seq "$npeers"); do
@@ -351,13 +353,14 @@ scenario_12() {
 		peer_garbage "$PORT"
 		wait_for '[ "$(hs_requests)" -gt "$n" ]' 2
 	done
-	# $PAUSE_S in all, setting up the queue included: the first request's
-	# time-out (10 s) runs from its submit, and a slow machine may take
-	# seconds to fill the queue; the daemon must have time left to serve.
-	rest=$((PAUSE_S * 1000 - ($(now_ms) - t0)))
+	# Resumed $PAUSE_S s after the first request queued, filling the
+	# queue included: its time-out (10 s) runs from its submit, and a
+	# loaded machine may take seconds to start the connects and the
+	# peers; the daemon must have time left to serve it.
+	rest=$((PAUSE_S * 1000 - ($(now_ms) - t1)))
 	[ "$rest" -le 0 ] || sleep "$((rest / 1000)).$(printf %03d $((rest % 1000)))"
 	queued=$(hs_events handshake_submit)
-	diag "stopped $(($(now_ms) - t0)) ms: pending cap $cap, kernel $(hs_tally); $(log_count "$mark" handshake) handshakes logged"
+	diag "stopped $(($(now_ms) - t0)) ms, $(($(now_ms) - t1)) ms of it with a request queued: pending cap $cap, kernel $(hs_tally); $(log_count "$mark" handshake) handshakes logged"
 	kill -CONT "$DAEMON_PID"
 	connect_wait || rc=1
 	diag "connect times (ms):$CONNECTS_MS"
