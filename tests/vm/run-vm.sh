@@ -17,6 +17,7 @@
 #   --mem MIB           guest memory (default 1024, 2048 with --disk); the
 #                       kernel's cap on pending handshake requests is one
 #                       per 400 MiB (3..50)
+#   --cpus N            guest vCPUs (default 1; tools/bench.sh --cpus)
 #
 # Exit status: 0 if the TAP block came back complete (whatever the test
 # results in it), 2 if it did not (VM crashed, hung or timed out), 1 on
@@ -26,7 +27,7 @@ set -euo pipefail
 die() { echo "run-vm: error: $*" >&2; exit 1; }
 
 LOG='' TIMEOUT=${TLSHD_VM_TIMEOUT:-300} SCENARIOS='' DAEMON_LOG=''
-DISK='' EXTRA_APPEND='' MEM_ARG=''
+DISK='' EXTRA_APPEND='' MEM_ARG='' CPUS=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--log) LOG=$2; shift 2 ;;
@@ -36,6 +37,7 @@ while [ $# -gt 0 ]; do
 	--disk) DISK=$2; shift 2 ;;
 	--append) EXTRA_APPEND=$2; shift 2 ;;
 	--mem) MEM_ARG=$2; shift 2 ;;
+	--cpus) CPUS=$2; shift 2 ;;
 	--) shift; break ;;
 	-*) die "unknown option $1" ;;
 	*) break ;;
@@ -65,12 +67,14 @@ fi
 [ -z "$MEM_ARG" ] || MEM=$MEM_ARG
 
 # -cpu max,cx16=off: Debian 12's QEMU 7.2 corrupts EFLAGS under TCG around
-# cmpxchg16b (random guest panics); -smp 1 keeps it simple and stable.
+# cmpxchg16b (random guest panics); with it off, 2 vCPUs boot reliably
+# too, but one keeps the suites simple and leaves the host's other core
+# to the VM running beside it.
 # No -enable-kvm: stock kernels cannot use this host's /dev/kvm.
 # Output goes to the log file; stdin is /dev/null (no terminal in CI).
 rc=0
 timeout --kill-after=10 "$TIMEOUT" \
-	qemu-system-x86_64 -cpu max,cx16=off -smp 1 -m "$MEM" \
+	qemu-system-x86_64 -cpu max,cx16=off -smp "$CPUS" -m "$MEM" \
 	-nographic -no-reboot -nodefaults -serial stdio \
 	-kernel "$KDIR/vmlinuz" -initrd "$INITRD" "${DISK_ARGS[@]}" \
 	-append "$APPEND" </dev/null >"$LOG" 2>&1 || rc=$?

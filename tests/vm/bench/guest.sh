@@ -601,12 +601,42 @@ calls() {
 	END { if (f != "") printf "%-22s %6.1f\n", "page faults", f }'
 }
 
+# fault_regions TRACE PARENT_PID MAPS WHO REQUESTS: the user page faults
+# per request of the parent (WHO=parent) or of the workers (WHO=workers)
+# by what they hit (the parent's mapping at that address, as MAPS listed
+# it before the round; "new" where mapped since) and by kind: cow (a
+# write to a page a fork shares), write and read (a page not yet there),
+# exec (code).
+fault_regions() {
+	awk -v parent="$2" -v who="$4" -v nreq="$5" "$TRACE_AWK"'
+	function hex(s,  v, k) { v = 0; s = tolower(s); sub(/^0x/, "", s); for (k = 1; k <= length(s); k++) v = v * 16 + index("0123456789abcdef", substr(s, k, 1)) - 1; return v }
+	FNR == NR {
+		split($1, r, "-"); nm++; lo[nm] = hex(r[1]); hi[nm] = hex(r[2])
+		name = $6 == "" ? "[anon]" : $6; sub(/.*\//, "", name); label[nm] = name " " substr($2, 1, 3)
+		next
+	}
+	{
+		if (!trace_line()) next
+		if (ev == "sched_switch:") { if (nc ~ /^tlshd/) tl[np] = 1; next }
+		if (ev != "page_fault_user:" || (who == "parent") != (h == parent) || !(h in tl)) next
+		a = ""; e = ""
+		for (j = i + 2; j <= NF; j++) { if ($j ~ /^address=/) a = hex(substr($j, 9)); if ($j ~ /^error_code=/) e = hex(substr($j, 12)) }
+		if (a == "" || e == "") next
+		kind = int(e / 16) % 2 ? "exec" : int(e / 2) % 2 ? (e % 2 ? "cow" : "write") : "read"
+		where = "new ---"
+		for (m = 1; m <= nm; m++) if (a >= lo[m] && a < hi[m]) { where = label[m]; break }
+		c[where " " kind]++
+	}
+	END { for (k in c) printf "%-44s %6.1f\n", k, c[k] / nreq }' "$3" "$1" | sort -k4 -rn | head -n 25
+}
+
 part_timeline() {
 	local a=tlshd rc=0 parent n e t=$OUT/timeline.trace
 	say "---- timeline: one tlshd round, one controller at a time, under sched_switch: who ran during each request ----"
 	: >"$DIAG"
 	agent_start "$a" || rc=1
 	parent=$(agent_pid "$a")
+	cat "/proc/$parent/maps" >"$OUT/parent.maps"
 	echo 65536 >"$TRACE/buffer_size_kb"
 	echo 1 >"$TRACE/events/sched/sched_switch/enable"
 	for e in raw_syscalls exceptions/page_fault_user; do
@@ -631,6 +661,11 @@ part_timeline() {
 	calls "$t" "$parent" parent "$n" | sed 's/^/#   /'
 	say "the workers:"
 	calls "$t" "$parent" workers "$n" | sed 's/^/#   /'
+	say "the parent maps $(wc -l <"$OUT/parent.maps") areas, $(awk '$6 ~ /^\// { n++ } END { print n + 0 }' "$OUT/parent.maps") of them from $(awk '$6 ~ /^\// { print $6 }' "$OUT/parent.maps" | sort -u | wc -l) files; every fork copies them and every exit tears them down"
+	say "page faults per request, by the parent's mapping they hit and kind; the parent's:"
+	fault_regions "$t" "$parent" "$OUT/parent.maps" parent "$n" | sed 's/^/#   /'
+	say "the workers':"
+	fault_regions "$t" "$parent" "$OUT/parent.maps" workers "$n" | sed 's/^/#   /'
 	# (the request whose submit -> ACCEPT is the median)
 	local pick
 	pick=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1); ev = $(i + 1) } }
@@ -640,6 +675,11 @@ part_timeline() {
 	say "the trace of the median request for submit -> ACCEPT (submit $pick us):"
 	awk -v want="${pick%% *}" '/ handshake_submit: / { n++; if (n == want) { on = 1; sk = $0; sub(/.* sk=/, "", sk); sub(/ .*/, "", sk) } }
 		on && !/ sys_(enter|exit): NR (0|1|3|7|9|10|11|12|14|202|228|318) / { print; k++ } on && / handshake_cmd_accept: / && index($0, "sk=" sk) { exit } k > 400 { exit }' "$t" |
+		sed -E 's/ +/ /g; s/^/#   /'
+	say "its worker from ACCEPT to its first send, receive or poll (the setup phase):"
+	awk -v want="${pick%% *}" '/ handshake_submit: / { n++; if (n == want) { sk = $0; sub(/.* sk=/, "", sk); sub(/ .*/, "", sk) } }
+		sk != "" && pid == "" && / handshake_cmd_accept: / && index($0, "sk=" sk) { pid = $1; sub(/.*-/, "", pid); on = 1 }
+		on { w = $1; sub(/.*-/, "", w) } on && w == pid { print; if (/ sys_enter: NR (7|44|45) / || ++k > 300) exit }' "$t" |
 		sed -E 's/ +/ /g; s/^/#   /'
 	check $rc "timeline: one tlshd round under sched_switch"
 }
@@ -696,7 +736,7 @@ echo
 echo "@@GUEST-UP@@ uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$KVER"
 echo "@@TAP-BEGIN@@"
 . /etc/os-release
-say "guest: kernel $KVER, $PRETTY_NAME, 1 vCPU (TCG), $(awk '$1 == "MemTotal:" { printf "%d MiB", $2 / 1024 }' /proc/meminfo); $(dpkg-query -W -f='${Package} ${Version}' libgnutls30t64); ktls-utils $(dpkg-query -W -f='${Version}' ktls-utils); tlshd $(/opt/tlshd/sbin/tlshd --version 2>&1 | head -n 1)"
+say "guest: kernel $KVER, $PRETTY_NAME, $(nproc) vCPU (TCG), $(awk '$1 == "MemTotal:" { printf "%d MiB", $2 / 1024 }' /proc/meminfo); $(dpkg-query -W -f='${Package} ${Version}' libgnutls30t64); ktls-utils $(dpkg-query -W -f='${Version}' ktls-utils); tlshd $(/opt/tlshd/sbin/tlshd --version 2>&1 | head -n 1)"
 : >"$DIAG"
 rc=0
 modprobe -a configfs tls nvme-fabrics nvme-tcp nvmet nvmet-tcp null_blk 2>>"$DIAG" || rc=1
