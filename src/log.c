@@ -101,35 +101,54 @@ void tlshd_log_set_prefix(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Journal entries are built as a list of "FIELD=value" strings. */
+/*
+ * Journal entries are built as a list of "FIELD=value" strings, packed
+ * one after the other into one buffer that is never cleared: an entry
+ * writes only the stack it fills. (After each fork every page the parent
+ * writes is copied, and the parent logs between forks.)
+ */
 #define LOG_FIELDS_MAX	28
+#define LOG_FIELD_MAX	1280		/* one field, its NUL included */
 
 struct log_fields {
 	struct iovec iov[LOG_FIELDS_MAX];
-	char buf[LOG_FIELDS_MAX][1280];
 	int n;
+	size_t used;
+	char buf[6 * LOG_FIELD_MAX];
 };
+
+/* (Not an initializer, which would clear the whole buffer.) */
+static void log_fields_start(struct log_fields *f)
+{
+	f->n = 0;
+	f->used = 0;
+}
 
 static void log_field(struct log_fields *f, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void log_field(struct log_fields *f, const char *fmt, ...)
 {
+	size_t room = sizeof(f->buf) - f->used;
+	char *field = f->buf + f->used;
 	va_list ap;
 	int len;
 
-	if (f->n == LOG_FIELDS_MAX)
+	if (f->n == LOG_FIELDS_MAX || room < 2)
 		return;
+	if (room > LOG_FIELD_MAX)
+		room = LOG_FIELD_MAX;
 	va_start(ap, fmt);
-	len = vsnprintf(f->buf[f->n], sizeof(f->buf[0]), fmt, ap);
+	len = vsnprintf(field, room, fmt, ap);
 	va_end(ap);
 	if (len < 0)
 		return;
-	if ((size_t)len >= sizeof(f->buf[0]))
-		len = sizeof(f->buf[0]) - 1;
-	f->iov[f->n].iov_base = f->buf[f->n];
+	if ((size_t)len >= room)
+		len = room - 1;
+	f->iov[f->n].iov_base = field;
 	f->iov[f->n].iov_len = len;
 	f->n++;
+	f->used += len + 1;
 }
 
 /*
@@ -183,7 +202,7 @@ static void log_emit(int prio, const char *msg)
 {
 	switch (log_sink) {
 	case TLSHD_LOG_JOURNAL: {
-		struct log_fields f = { 0 };
+		struct log_fields f;
 		char line[1200];
 
 		if (log_forward) {
@@ -191,6 +210,7 @@ static void log_emit(int prio, const char *msg)
 			if (log_forward(log_forward_data, prio, line))
 				break;
 		}
+		log_fields_start(&f);
 		log_field(&f, "MESSAGE=%s%s", log_prefix, msg);
 		log_field(&f, "PRIORITY=%d", prio);
 		log_journal(&f);
@@ -207,7 +227,7 @@ static void log_emit(int prio, const char *msg)
 
 void tlshd_log_from_worker(int prio, const char *msg, pid_t pid, uid_t uid)
 {
-	struct log_fields f = { 0 };
+	struct log_fields f;
 
 	if (log_sink != TLSHD_LOG_JOURNAL) {
 		char line[1300];
@@ -217,6 +237,7 @@ void tlshd_log_from_worker(int prio, const char *msg, pid_t pid, uid_t uid)
 		log_emit(prio, line);
 		return;
 	}
+	log_fields_start(&f);
 	log_field(&f, "MESSAGE=%s", msg);
 	log_field(&f, "PRIORITY=%d", prio);
 	log_field(&f, "TLSHD_WORKER_PID=%d", (int)pid);
@@ -293,8 +314,9 @@ void tlshd_log_handshake(const struct tlshd_log_handshake *h)
 		log_emit(prio, line);
 		return;
 	}
-	struct log_fields f = { 0 };
+	struct log_fields f;
 
+	log_fields_start(&f);
 	log_field(&f, "MESSAGE=%s", line);
 	log_field(&f, "PRIORITY=%d", prio);
 	log_field(&f, "MESSAGE_ID=%s",
