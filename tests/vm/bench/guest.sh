@@ -678,8 +678,9 @@ part_timeline() {
 		sed -E 's/ +/ /g; s/^/#   /'
 	say "its worker from ACCEPT to its first send, receive or poll (the setup phase):"
 	awk -v want="${pick%% *}" '/ handshake_submit: / { n++; if (n == want) { sk = $0; sub(/.* sk=/, "", sk); sub(/ .*/, "", sk) } }
-		sk != "" && pid == "" && / handshake_cmd_accept: / && index($0, "sk=" sk) { pid = $1; sub(/.*-/, "", pid); on = 1 }
-		on { w = $1; sub(/.*-/, "", w) } on && w == pid { print; if (/ sys_enter: NR (7|44|45) / || ++k > 300) exit }' "$t" |
+		sk != "" && pid == "" && / handshake_cmd_accept: / && index($0, "sk=" sk) { pid = $1; sub(/.*-/, "", pid); fd = $0; sub(/.* fd=/, "", fd); on = 1 }
+		on { w = $1; sub(/.*-/, "", w) }
+		on && w == pid { print; if (/ sys_enter: NR 7 / || $0 ~ (" sys_enter: NR (44|45) \\(" sprintf("%x", fd) ",") || ++k > 300) exit }' "$t" |
 		sed -E 's/ +/ /g; s/^/#   /'
 	check $rc "timeline: one tlshd round under sched_switch"
 }
