@@ -284,8 +284,14 @@ static void daemon_keyholder_reap(struct tlshd_daemon *d, bool wait)
 
 	if (!d->kh.pid)
 		return;
-	if (wait)
-		kill(d->kh.pid, SIGKILL);	/* (it may be gone already) */
+	/* (It may be gone already. It runs as another uid: CAP_KILL. If
+	 * it cannot be killed, waiting for it could block for ever.) */
+	if (wait && kill(d->kh.pid, SIGKILL) < 0 && errno != ESRCH) {
+		tlshd_log_errno(LOG_ERR, -errno, "cannot kill the key holder (pid %d)",
+				(int)d->kh.pid);
+		daemon_keyholder_gone(d, "closed its connection");
+		return;
+	}
 	r = waitpid(d->kh.pid, &status, wait ? 0 : WNOHANG);
 	if (r == 0)
 		return;
@@ -338,7 +344,8 @@ static void daemon_on_keyholder(struct tlshd_daemon *d)
 			continue;
 		}
 		tlshd_err("killing worker %d: it broke the key holder's rules (see above)", (int)pid);
-		kill(pid, SIGKILL);
+		if (kill(pid, SIGKILL) < 0)
+			tlshd_log_errno(LOG_ERR, -errno, "cannot kill worker %d", (int)pid);
 	}
 	if (r == -ECONNRESET)
 		daemon_keyholder_reap(d, true);
@@ -648,6 +655,7 @@ int main(int argc, char **argv)
 		.sigfd = -1, .opts = &o, .kh = { .ctl_fd = -1 }, .signer = { .fd = -1 },
 	};
 	int ret = TLSHD_EXIT_RUNTIME;
+	long hook_ms = 0;
 	bool held;
 
 	if (parse_options(argc, argv, &o) < 0)
@@ -684,6 +692,8 @@ int main(int argc, char **argv)
 	if (tlshd_supervisor_init(&d.sv, TLSHD_MAX_WORKERS_DEFAULT) < 0)
 		goto out_tls;
 	tlshd_supervisor_set_spares(&d.sv, TLSHD_SPARE_WORKERS_DEFAULT);
+	if (tlshd_test_hook("kill-after-ms", &hook_ms) && hook_ms > 0)
+		d.sv.kill_after_ms = hook_ms;
 	if (daemon_join_kernel(&d) < 0) {
 		ret = TLSHD_EXIT_KERNEL;
 		goto out_supervisor;

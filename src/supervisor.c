@@ -29,6 +29,7 @@ int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers)
 {
 	memset(sv, 0, sizeof(*sv));
 	sv->max_workers = max_workers;
+	sv->kill_after_ms = TLSHD_WORKER_KILL_AFTER_S * 1000LL;
 	sv->slots = calloc(max_workers, sizeof(*sv->slots));
 	if (!sv->slots)
 		return -ENOMEM;
@@ -300,11 +301,14 @@ int tlshd_supervisor_police(struct tlshd_supervisor *sv, long long now)
 
 		if (w->state != TLSHD_SLOT_RUNNING || w->killed)
 			continue;
-		left = TLSHD_WORKER_KILL_AFTER_S * 1000LL - (now - w->started_ms);
+		left = sv->kill_after_ms - (now - w->started_ms);
 		if (left <= 0) {
-			tlshd_err("worker %d still running after %d s, killing it",
-				  (int)w->pid, TLSHD_WORKER_KILL_AFTER_S);
-			kill(w->pid, SIGKILL);
+			tlshd_err("worker %d still running after %lld ms, killing it",
+				  (int)w->pid, now - w->started_ms);
+			/* (It runs as another uid: this takes CAP_KILL.) */
+			if (kill(w->pid, SIGKILL) < 0)
+				tlshd_log_errno(LOG_ERR, -errno, "cannot kill worker %d, it keeps its "
+						"slot until it ends", (int)w->pid);
 			w->killed = true;
 			continue;
 		}

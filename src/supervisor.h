@@ -42,6 +42,7 @@ struct tlshd_worker_slot {
 struct tlshd_supervisor {
 	unsigned int max_workers;	/* processes, spares included */
 	unsigned int max_spares;	/* spares kept ready (0: none) */
+	long long kill_after_ms;	/* a worker's time to serve, then SIGKILL */
 	unsigned int procs;		/* children not yet reaped */
 	unsigned int spares;		/* idle spares */
 	unsigned int running;		/* workers serving a request */
@@ -101,7 +102,8 @@ bool tlshd_supervisor_has(const struct tlshd_supervisor *sv, pid_t pid);
 /* Reaps every exited worker (waitpid WNOHANG) and accounts for it. */
 void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now);
 
-/* Kills workers past TLSHD_WORKER_KILL_AFTER_S; returns the poll()
+/* Kills workers that have served longer than sv->kill_after_ms
+ * (TLSHD_WORKER_KILL_AFTER_S unless changed); returns the poll()
  * timeout in ms until the next kill or held-back fork could be due, or
  * -1 for none. */
 int tlshd_supervisor_police(struct tlshd_supervisor *sv, long long now);

@@ -61,6 +61,9 @@ static inline void tlshd_util_keep_first(int *first, int r)
  *   socket-after-filter     filter is on, or makes a socket (worker.c)
  *   sign-twice              a worker asks the key holder for a second
  *                           signature (signer.c)
+ *   stall-after-filter=MS   a worker sleeps once confined (worker.c)
+ *   kill-after-ms=MS        the daemon kills workers that have served
+ *                           this long (main.c; default 330 s)
  */
 #ifdef TLSHD_TEST_HOOKS
 bool tlshd_test_hook(const char *name, long *value);

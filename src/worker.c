@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "genl.h"
@@ -71,6 +72,21 @@ static void worker_test_escape(void)
 		close(fd);
 }
 
+/* Test hook stall-after-filter=MS: a worker that hangs once confined
+ * (the parent must kill it, test hook kill-after-ms). */
+static void worker_test_stall(void)
+{
+	struct timespec ts;
+	long ms = 0;
+
+	if (!tlshd_test_hook("stall-after-filter", &ms) || ms <= 0)
+		return;
+	ts = (struct timespec){ ms / 1000, ms % 1000 * 1000000 };
+	tlshd_notice("test hook: worker %d stalls for %ld ms under its system call filter",
+		     (int)getpid(), ms);
+	nanosleep(&ts, NULL);
+}
+
 /* Steps 2 and 3 for a request that parsed. */
 static void worker_handshake(const struct tlshd_worker_env *env, const struct tlshd_request *req,
 			     const char *peer, struct tlshd_tls_outcome *out)
@@ -93,6 +109,7 @@ static void worker_handshake(const struct tlshd_worker_env *env, const struct tl
 		return;
 	}
 	worker_test_escape();
+	worker_test_stall();
 	prep_us = tlshd_util_now_us() - t;
 	tlshd_tls_run(env->ctx, req, 0, out);
 	out->setup_us += prep_us;

@@ -34,7 +34,7 @@ static unsigned long long status_hex(const char *field)
 }
 
 /* In a child: root without CAP_SETPCAP, as under the shipped unit (its
- * bounding set holds CAP_NET_ADMIN, CAP_SETUID and CAP_SETGID alone):
+ * bounding set holds CAP_NET_ADMIN, CAP_SETUID, CAP_SETGID and CAP_KILL):
  * the bounding set cannot shrink, and the drop must still succeed. */
 static void test_without_setpcap(const struct tlshd_privs_ids *ids)
 {
@@ -48,7 +48,7 @@ static void test_without_setpcap(const struct tlshd_privs_ids *ids)
 		int fail = 0;
 
 		data[0].effective = data[0].permitted = CAP_TO_MASK(CAP_NET_ADMIN) |
-			CAP_TO_MASK(CAP_SETUID) | CAP_TO_MASK(CAP_SETGID);
+			CAP_TO_MASK(CAP_SETUID) | CAP_TO_MASK(CAP_SETGID) | CAP_TO_MASK(CAP_KILL);
 		if (syscall(SYS_capset, &hdr, data) < 0)
 			_exit(10);
 		fail |= tlshd_privs_drop(ids) != 0;

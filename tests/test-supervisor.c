@@ -5,14 +5,17 @@
  * dropped, draining at start-up until a worker finds the queue empty,
  * exit accounting, the back-off after workers that cannot serve, and
  * spares: forked ahead, dispatched before any fork, retired on reload,
- * and a spare that dies unused.
+ * and a spare that dies unused; overdue workers killed, and a kill that
+ * fails (no CAP_KILL) said.
  */
 #include "build-config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -300,6 +303,98 @@ static void test_spare_dies(void)
 	tlshd_supervisor_done(&sv);
 }
 
+/* Forks a worker that sleeps (2 s at most), as uid 65534 when @demote
+ * (as a worker after ACCEPT), and records it started at @now once it
+ * has switched. */
+static pid_t spawn_sleeper(struct tlshd_supervisor *sv, bool demote, long long now)
+{
+	int p[2];
+	char c = 0;
+	pid_t pid;
+
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		if (demote && (setresgid(65534, 65534, 65534) < 0 ||
+			       setresuid(65534, 65534, 65534) < 0))
+			_exit(9);
+		alarm(2);
+		(void)!write(p[1], &c, 1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	(void)!read(p[0], &c, 1);
+	close(p[0]);
+	tlshd_supervisor_started(sv, pid, now);
+	return pid;
+}
+
+/* Drops @cap from this process's effective and permitted sets. */
+static int cap_drop(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	data[cap / 32].effective &= ~CAP_TO_MASK(cap);
+	data[cap / 32].permitted &= ~CAP_TO_MASK(cap);
+	return syscall(SYS_capset, &hdr, data);
+}
+
+/* Overdue workers: killed at sv->kill_after_ms, not before; one running
+ * as another uid only with CAP_KILL, and a failure to kill is told, its
+ * slot kept (checked in a child that gives up CAP_KILL). */
+static void test_overdue(void)
+{
+	struct tlshd_supervisor sv;
+	bool root = geteuid() == 0;
+	pid_t pid;
+	int status;
+
+	tlshd_supervisor_init(&sv, 2);
+	ok(sv.kill_after_ms == TLSHD_WORKER_KILL_AFTER_S * 1000LL, "kill-after defaults to %d s",
+	   TLSHD_WORKER_KILL_AFTER_S);
+	sv.kill_after_ms = 5000;
+	tlshd_supervisor_ready(&sv, 1);
+	pid = spawn_sleeper(&sv, root, 1000);
+	is_int(tlshd_supervisor_police(&sv, 2000), 4000, "poll() wakes when the worker is due");
+	ok(kill(pid, 0) == 0, "a worker is not killed before its time");
+	tlshd_supervisor_police(&sv, 6000);
+	waitpid(pid, &status, 0);
+	ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+	   "an overdue worker is killed%s", root ? " (running as uid 65534)" : "");
+	tlshd_supervisor_done(&sv);
+	if (!root)
+		return;
+
+	/* Without CAP_KILL, a worker under another uid survives: said. */
+	pid = fork();
+	if (pid == 0) {
+		struct tlshd_supervisor sv2;
+		pid_t w;
+		int r;
+
+		tlshd_supervisor_init(&sv2, 2);
+		sv2.kill_after_ms = 10;
+		tlshd_supervisor_ready(&sv2, 1);
+		w = spawn_sleeper(&sv2, true, 0);
+		if (cap_drop(CAP_KILL) < 0)
+			_exit(10);
+		tlshd_supervisor_police(&sv2, 100);
+		/* (It ends at its alarm.) */
+		r = waitpid(w, NULL, WNOHANG) == 0 && sv2.procs == 1 && sv2.slots[0].killed ? 0 : 11;
+		_exit(r);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "without CAP_KILL the kill fails, the worker keeps its slot (status %d)",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 int main(void)
 {
 	tlshd_log_open(TLSHD_LOG_STDERR);
@@ -310,5 +405,6 @@ int main(void)
 	test_failure_loop_backs_off();
 	test_spares();
 	test_spare_dies();
+	test_overdue();
 	return tap_done();
 }

@@ -501,7 +501,7 @@ t_sd_sandbox() {
 	[ -n "$pid" ] && [ "$pid" != 0 ] || { fail "no MainPID"; return 1; }
 	for k in CapBnd CapEff; do
 		v=$(pstatus "$pid" $k)
-		[ "$v" = 00000000000010c0 ] || { fail "$k=$v, want 00000000000010c0 (CAP_NET_ADMIN, CAP_SETGID, CAP_SETUID)"; rc=1; }
+		[ "$v" = 00000000000010e0 ] || { fail "$k=$v, want 00000000000010e0 (CAP_NET_ADMIN, CAP_SETGID, CAP_SETUID, CAP_KILL)"; rc=1; }
 	done
 	[ "$(pstatus "$pid" NoNewPrivs)" = 1 ] || { fail "NoNewPrivs is not 1"; rc=1; }
 	[ "$(pstatus "$pid" Seccomp)" = 2 ] || { fail "Seccomp is not 2 (filter)"; rc=1; }
