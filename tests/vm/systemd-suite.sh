@@ -21,7 +21,8 @@
 #   TLSHD_VM_KERNELS     only kernels whose version starts with one of these
 #                        words, e.g. "6.12" (default: all fetched)
 #   TLSHD_VM_JOBS        VMs booted in parallel (default: number of CPUs)
-#   TLSHD_VM_TIMEOUT     per-VM timeout in seconds (default 300)
+#   TLSHD_VM_TIMEOUT     per-VM timeout in seconds (default 600: under
+#                        make -j2 check it shares the CPU with other suites)
 #   TLSHD_VM_VERBOSE=1   print the guests' tlshd journal even when all passed
 #   TLSHD_VM_REQUIRED=1  (or CI=true) a suite that cannot run is a failure,
 #                        not a skip
@@ -44,7 +45,7 @@ BUILDDIR=${TLSHD_BUILDDIR:-$(dirname "$(dirname "$TLSHD_BIN")")}
 CACHE=${TLSHD_VM_CACHE:-/var/cache/tlshd-vm}
 LOGDIR=${TLSHD_VM_LOGDIR:-$CACHE/logs}
 JOBS=${TLSHD_VM_JOBS:-$(nproc 2>/dev/null || echo 1)}
-TIMEOUT=${TLSHD_VM_TIMEOUT:-300}
+TIMEOUT=${TLSHD_VM_TIMEOUT:-600}
 
 # ------------------------------------------------------ can we run at all ---
 suite_preflight ldd:libc-bin make:make systemctl:systemd journalctl:systemd \
