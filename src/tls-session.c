@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/tls.h>
@@ -192,7 +191,6 @@ static int session_ext_record_limit(void *ctx, unsigned int tls_id, const unsign
  * memory while it sleeps, its CertificateVerify signed and sent. */
 static void session_test_pause(unsigned int htype, unsigned int incoming)
 {
-	struct timespec ts;
 	long ms = 0;
 
 	if (incoming || htype != GNUTLS_HANDSHAKE_CERTIFICATE_VERIFY ||
@@ -200,8 +198,7 @@ static void session_test_pause(unsigned int htype, unsigned int incoming)
 		return;
 	tlshd_notice("test hook: worker %d sent its CertificateVerify, pausing %ld ms",
 		     (int)getpid(), ms);
-	ts = (struct timespec){ ms / 1000, ms % 1000 * 1000000 };
-	nanosleep(&ts, NULL);
+	tlshd_util_sleep_ms(ms);
 }
 
 /* Notes the record_size_limit the peer sends: in its ClientHello (we are

@@ -175,6 +175,13 @@ long long tlshd_util_now_us(void)
 	return now.tv_sec * 1000000LL + now.tv_nsec / 1000;
 }
 
+void tlshd_util_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
 #ifdef TLSHD_TEST_HOOKS
 bool tlshd_test_hook(const char *name, long *value)
 {

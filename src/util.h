@@ -41,6 +41,9 @@ void tlshd_util_peer_label(int fd, char *buf, size_t size);
 long long tlshd_util_now_ms(void);
 long long tlshd_util_now_us(void);
 
+/* Sleeps @ms milliseconds (the test hooks' pauses). */
+void tlshd_util_sleep_ms(long ms);
+
 /* Keeps the first error in *first (negative errno) and ignores the rest,
  * so that a function can go on and report every problem. */
 static inline void tlshd_util_keep_first(int *first, int r)

@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "genl.h"
@@ -76,15 +75,13 @@ static void worker_test_escape(void)
  * (the parent must kill it, test hook kill-after-ms). */
 static void worker_test_stall(void)
 {
-	struct timespec ts;
 	long ms = 0;
 
 	if (!tlshd_test_hook("stall-after-filter", &ms) || ms <= 0)
 		return;
-	ts = (struct timespec){ ms / 1000, ms % 1000 * 1000000 };
 	tlshd_notice("test hook: worker %d stalls for %ld ms under its system call filter",
 		     (int)getpid(), ms);
-	nanosleep(&ts, NULL);
+	tlshd_util_sleep_ms(ms);
 }
 
 /* Steps 2 and 3 for a request that parsed. */
