@@ -14,7 +14,8 @@
  * mapping through /proc/PID/mem, and lets it go on (SIGCONT). One line
  * per key: "KEYFILE: found NAME ORDER at ADDR in MAPPING" or
  * "KEYFILE: absent". Exit status 0 when no key was found, 1 when one
- * was, 2 when the scan could not be made.
+ * was, 2 when the scan could not be made, 3 when PID had ended (or was a
+ * zombie, with no memory left to search) before it could be searched.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -174,6 +175,14 @@ static void scan_range(int mem, unsigned long start, unsigned long end, const ch
 	}
 }
 
+#define GONE	(-2)
+
+static bool gone(int err)
+{
+	return err == ESRCH || err == ENOENT;
+}
+
+/* 0 when searched, GONE when PID has no memory left, -1 on other errors. */
 static int scan(pid_t pid, struct key *keys, int nkeys)
 {
 	char path[64], line[512];
@@ -194,8 +203,10 @@ static int scan(pid_t pid, struct key *keys, int nkeys)
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
 	mem = open(path, O_RDONLY);
 	if (!buf || !maps || mem < 0) {
-		fprintf(stderr, "memscan: cannot read pid %d: %s\n", (int)pid, strerror(errno));
-		return -1;
+		int err = errno;
+
+		fprintf(stderr, "memscan: cannot read pid %d: %s\n", (int)pid, strerror(err));
+		return gone(err) ? GONE : -1;
 	}
 	while (fgets(line, sizeof(line), maps)) {
 		unsigned long start, end;
@@ -213,7 +224,9 @@ static int scan(pid_t pid, struct key *keys, int nkeys)
 	free(buf);
 	fprintf(stderr, "memscan: pid %d: %llu bytes in %u mappings searched\n", (int)pid, total,
 		mappings);
-	return total ? 0 : -1;
+	if (!total)
+		fprintf(stderr, "memscan: pid %d: no memory to search (exited?)\n", (int)pid);
+	return total ? 0 : GONE;
 }
 
 int main(int argc, char **argv)
@@ -231,13 +244,15 @@ int main(int argc, char **argv)
 		if (load_key(&keys[i], argv[i + 2]) < 0)
 			return 2;
 	if (kill(pid, SIGSTOP) < 0) {
-		fprintf(stderr, "memscan: cannot stop pid %d: %s\n", (int)pid, strerror(errno));
-		return 2;
+		int err = errno;
+
+		fprintf(stderr, "memscan: cannot stop pid %d: %s\n", (int)pid, strerror(err));
+		return gone(err) ? 3 : 2;
 	}
 	r = scan(pid, keys, nkeys);
 	kill(pid, SIGCONT);
 	if (r < 0)
-		return 2;
+		return r == GONE ? 3 : 2;
 	for (int i = 0; i < nkeys; i++) {
 		if (!keys[i].found)
 			printf("%s: absent\n", keys[i].file);

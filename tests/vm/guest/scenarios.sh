@@ -495,6 +495,7 @@ kernel_at_least() {
 
 MEMSCAN=/usr/bin/memscan
 KEYLESS_PAUSE_MS=4000
+KEYLESS_WAIT_MS=60000
 
 # keyless_scan PID WHAT WANT: memscan PID for the two configured keys;
 # WANT "absent" or "found" (at least one); the result goes to $DIAG.
@@ -509,40 +510,64 @@ keyless_scan() {
 	esac
 }
 
-# keyless_scan_start PID WHAT WANT / keyless_scan_end: keyless_scan in
-# the background, so that a worker that pauses while another is being
-# searched is stopped (memscan's SIGSTOP) within its pause; _end waits
-# for every search started and judges each.
+# keyless_scan_start PID ROLE WHAT WANT: keyless_scan in the background,
+# so that a worker that pauses while another is being searched is
+# stopped (memscan's SIGSTOP) within its pause. keyless_harvest judges
+# the searches that have ended; keyless_scan_end waits for the rest.
 KEYLESS_SCANS=
 keyless_scan_start() {
+	rm -f "/tmp/keyless.rc.$1"
 	( "$MEMSCAN" "$1" "$PKI/server.key" "$PKI/client.key" >"/tmp/keyless.scan.$1" 2>&1
 	  echo $? >"/tmp/keyless.rc.$1" ) &
-	KEYLESS_SCANS="$KEYLESS_SCANS $!:$1:$3:$2"
+	KEYLESS_SCANS="$KEYLESS_SCANS $!:$1:$2:$4:$(echo "$3" | tr ' ' _)"
 }
-keyless_scan_end() {
-	local s bg pid want what rc=0
+
+# keyless_judge BG:PID:ROLE:WANT:WHAT: waits for that search and judges
+# it. A worker that ended before memscan reached it (exit 3: it was late
+# to see the log line, not a key found or missed) puts its role back
+# in $KEYLESS_TODO, so that the next worker of that role is searched.
+keyless_judge() {
+	local s=$1 bg pid role want what r
+	bg=${s%%:*} s=${s#*:}
+	pid=${s%%:*} s=${s#*:}
+	role=${s%%:*} s=${s#*:}
+	want=${s%%:*}
+	what=$(echo "${s#*:}" | tr _ ' ')
+	wait "$bg"
+	r=$(cat "/tmp/keyless.rc.$pid")
+	diag "$what (pid $pid): $(sed "s|$PKI/||g" "/tmp/keyless.scan.$pid" | tr '\n' ' ')"
+	case "$want.$r" in
+	absent.0|found.1) ;;
+	*.3) diag "$what (pid $pid): it ended before it was searched; waiting for another $role worker"
+	     KEYLESS_TODO=$(echo $KEYLESS_TODO $role) ;;
+	*) fail "$what (pid $pid): private key bytes expected $want, memscan exit $r"; return 1 ;;
+	esac
+}
+
+keyless_harvest() {
+	local s left= rc=0
 	for s in $KEYLESS_SCANS; do
-		bg=${s%%:*} s=${s#*:}
-		pid=${s%%:*} s=${s#*:}
-		want=${s%%:*}
-		what=$(echo "${s#*:}" | tr _ ' ')
-		wait "$bg"
-		diag "$what (pid $pid): $(sed "s|$PKI/||g" "/tmp/keyless.scan.$pid" | tr '\n' ' ')"
-		case "$want.$(cat "/tmp/keyless.rc.$pid")" in
-		absent.0|found.1) ;;
-		*) fail "$what (pid $pid): private key bytes expected $want, memscan exit $(cat "/tmp/keyless.rc.$pid")"; rc=1 ;;
-		esac
+		if [ "$1" = all ] || [ -s "/tmp/keyless.rc.$(echo "$s" | cut -d: -f2)" ]; then
+			keyless_judge "$s" || rc=1
+		else
+			left="$left $s"
+		fi
 	done
-	KEYLESS_SCANS=
+	KEYLESS_SCANS=$left
 	return $rc
 }
+keyless_scan_end() { keyless_harvest all; }
 
 # keyless_run held|no-keyholder: an mtls mount (both roles present a
 # configured certificate) whose workers pause after their
-# CertificateVerify; each paused worker is searched for both keys, and
-# with the holder, the parent and the holder too.
+# CertificateVerify; a client and a server worker so paused are searched
+# for both keys, and with the holder, the parent and the holder too.
+# Under load a worker may end its pause before it is searched, or the
+# client give up before its worker signs: the next worker of that role
+# (the client reconnects; a new mount if it gave up) is searched then.
 keyless_run() {
-	local mode=$1 mark mpid pid want seen= n=0 rc=0 t0
+	local mode=$1 mark mpid pid role want line seen= rc=0 t0 mounts=0
+	local KEYLESS_TODO="client server"
 	DAEMON_HOOKS=pause-after-sign=$KEYLESS_PAUSE_MS
 	want=absent
 	[ "$mode" = held ] || { DAEMON_HOOKS="$DAEMON_HOOKS,no-keyholder"; want=found; }
@@ -556,25 +581,38 @@ keyless_run() {
 	fi
 	mark=$(log_mark)
 	nfs_wait_no_clients
-	timeout "$NFS_MOUNT_TIMEOUT" mount.nfs nfs.test:/ "$NFS_MNT" -o "$NFS_OPTS,xprtsec=mtls" \
-		>/tmp/keyless.mount 2>&1 &
-	mpid=$!
-	# Each worker that signed says so and sleeps: search it then (in the
-	# background: the other may pause meanwhile).
 	t0=$(now_ms)
-	while [ "$n" -lt 2 ] && [ $(($(now_ms) - t0)) -lt 30000 ]; do
-		for pid in $(log_since "$mark" | sed -n 's/.*test hook: worker \([0-9]*\) sent its CertificateVerify.*/\1/p'); do
+	while [ $(($(now_ms) - t0)) -lt "$KEYLESS_WAIT_MS" ]; do
+		keyless_harvest || rc=1
+		[ -z "$KEYLESS_TODO" ] && [ -z "$KEYLESS_SCANS" ] && break
+		if [ -n "$KEYLESS_TODO" ] && [ "$mounts" -lt 3 ] &&
+		   { [ -z "$mpid" ] || ! kill -0 "$mpid" 2>/dev/null; }; then
+			if [ -n "$mpid" ]; then
+				wait "$mpid"
+				diag "$mode: mount $mounts ended (exit $?); mount $((mounts + 1)), still to search: $KEYLESS_TODO"
+				nfs_mounted && nfs_umount
+				nfs_wait_no_clients
+			fi
+			mounts=$((mounts + 1))
+			timeout "$NFS_MOUNT_TIMEOUT" mount.nfs nfs.test:/ "$NFS_MNT" \
+				-o "$NFS_OPTS,xprtsec=mtls" >/tmp/keyless.mount 2>&1 &
+			mpid=$!
+		fi
+		# Each worker that signed says so and sleeps: search it then.
+		for line in $(log_since "$mark" | sed -n \
+		    's/.*: \(client\|server\) x509 .*test hook: worker \([0-9]*\) sent its CertificateVerify.*/\1:\2/p'); do
+			role=${line%%:*} pid=${line#*:}
 			case " $seen " in *" $pid "*) continue ;; esac
 			seen="$seen $pid"
-			n=$((n + 1))
-			keyless_scan_start "$pid" "${mode}:_worker_$(log_since "$mark" | grep "worker $pid sent" |
-				sed -n 's/.*: \(client\|server\) x509 .*/\1/p' | head -n 1)_after_its_CertificateVerify" \
-				"$want"
+			case " $KEYLESS_TODO " in *" $role "*) ;; *) continue ;; esac
+			KEYLESS_TODO=$(echo $(echo " $KEYLESS_TODO " | sed "s/ $role / /"))
+			keyless_scan_start "$pid" "$role" "$mode: worker $role after its CertificateVerify" "$want"
 		done
 		sleep 0.1
 	done
 	keyless_scan_end || rc=1
-	[ "$n" -ge 2 ] || { fail "$mode: $n worker(s) paused after a CertificateVerify within 30 s (want the client's and the server's)"; rc=1; }
+	[ -z "$KEYLESS_TODO" ] ||
+		{ fail "$mode: no $KEYLESS_TODO worker searched after its CertificateVerify within $((KEYLESS_WAIT_MS / 1000)) s ($mounts mounts)"; rc=1; }
 	# The searches held the workers past the client's patience: the mount
 	# is not the point and would only time out; the next run waits for
 	# its RPC client to go (nfs_wait_no_clients).
