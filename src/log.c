@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Logging backends. The state here is set once by main() (sink, debug
- * switch, journal socket) and once per worker (prefix); nothing else
- * writes it.
+ * switch, journal socket) and once per worker (prefix); besides that,
+ * only the parent's backlog of journal entries changes (see below).
  *
  * Journal entries go through a datagram socket connected to journald
  * when the log opens, in the journal's native protocol: workers inherit
@@ -19,6 +19,7 @@
 #include <string.h>
 #include <endian.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -152,6 +153,108 @@ static void log_field(struct log_fields *f, const char *fmt, ...)
 }
 
 /*
+ * journald falling behind. The daemon sends to journald without waiting
+ * (MSG_DONTWAIT): its loop must never stall on a busy journald. When
+ * journald's queue is full (a storm of handshakes on a loaded machine),
+ * the parent keeps the entry in a backlog, in order, and its loop sends
+ * it once the socket has room (tlshd_log_backlog_fd(), tlshd_log_flush()).
+ * Past TLSHD_LOG_BACKLOG_MAX waiting entries the newer ones are counted,
+ * and the count is logged once the backlog has drained. Any other
+ * process (a worker, the key holder) logs little and waits for room, up
+ * to LOG_WAIT_MS.
+ */
+#define LOG_WAIT_MS	1000
+
+struct log_entry {
+	size_t len;
+	char data[];
+};
+
+static struct {
+	struct log_entry *e[TLSHD_LOG_BACKLOG_MAX];
+	unsigned int head, n;
+	unsigned long long lost;
+} log_backlog;
+
+static void log_backlog_add(const struct msghdr *mh)
+{
+	struct log_entry *e;
+	size_t len = 0;
+
+	for (size_t i = 0; i < mh->msg_iovlen; i++)
+		len += mh->msg_iov[i].iov_len;
+	e = log_backlog.n < TLSHD_LOG_BACKLOG_MAX ? malloc(sizeof(*e) + len) : NULL;
+	if (!e) {
+		log_backlog.lost++;
+		return;
+	}
+	e->len = 0;
+	for (size_t i = 0; i < mh->msg_iovlen; i++) {
+		memcpy(e->data + e->len, mh->msg_iov[i].iov_base, mh->msg_iov[i].iov_len);
+		e->len += mh->msg_iov[i].iov_len;
+	}
+	log_backlog.e[(log_backlog.head + log_backlog.n++) % TLSHD_LOG_BACKLOG_MAX] = e;
+}
+
+static void log_journal_send(struct msghdr *mh, bool parent)
+{
+	struct pollfd p = { .fd = log_journal_fd, .events = POLLOUT };
+
+	/* (Behind the backlog: entries stay in order.) */
+	if (parent && log_backlog.n) {
+		log_backlog_add(mh);
+		return;
+	}
+	if (sendmsg(log_journal_fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0 || errno != EAGAIN)
+		return;
+	if (parent) {
+		log_backlog_add(mh);
+		return;
+	}
+	if (poll(&p, 1, LOG_WAIT_MS) == 1)
+		sendmsg(log_journal_fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+int tlshd_log_backlog_fd(void)
+{
+	return log_backlog.n ? log_journal_fd : -1;
+}
+
+void tlshd_log_flush(void)
+{
+	unsigned long long lost;
+
+	while (log_backlog.n) {
+		struct log_entry *e = log_backlog.e[log_backlog.head];
+
+		if (send(log_journal_fd, e->data, e->len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		    errno == EAGAIN)
+			return;
+		free(e);
+		log_backlog.head = (log_backlog.head + 1) % TLSHD_LOG_BACKLOG_MAX;
+		log_backlog.n--;
+	}
+	if (!log_backlog.lost)
+		return;
+	lost = log_backlog.lost;
+	log_backlog.lost = 0;
+	tlshd_warn("%llu log entries were lost: journald did not keep up, and %d more were "
+		   "waiting for it already", lost, TLSHD_LOG_BACKLOG_MAX);
+}
+
+void tlshd_log_drain(int timeout_ms)
+{
+	struct pollfd p = { .events = POLLOUT };
+
+	for (;;) {
+		tlshd_log_flush();
+		p.fd = tlshd_log_backlog_fd();
+		if (p.fd < 0 || poll(&p, 1, timeout_ms) <= 0)
+			return;
+	}
+}
+
+/*
  * A worker exits right after logging, often before journald has looked
  * up which unit the sender belongs to, and the entry would then be lost
  * to "journalctl -u tlshd". OBJECT_PID names the long-lived daemon, which
@@ -166,8 +269,10 @@ static void log_journal(struct log_fields *f)
 	struct msghdr mh = { .msg_iov = iov };
 	size_t n = 0;
 
+	bool parent = getpid() == log_daemon_pid;
+
 	log_field(f, "SYSLOG_IDENTIFIER=tlshd");
-	if (getpid() != log_daemon_pid)
+	if (!parent)
 		log_field(f, "OBJECT_PID=%d", (int)log_daemon_pid);
 	for (int i = 0; i < f->n; i++) {
 		char *field = f->iov[i].iov_base, *eq = memchr(field, '=', f->iov[i].iov_len);
@@ -188,8 +293,7 @@ static void log_journal(struct log_fields *f)
 		iov[n++] = (struct iovec){ "\n", 1 };
 	}
 	mh.msg_iovlen = n;
-	/* A full journal loses the entry; the daemon must not wait on it. */
-	sendmsg(log_journal_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	log_journal_send(&mh, parent);
 }
 
 void tlshd_log_set_forward(tlshd_log_forward_fn fn, void *data)

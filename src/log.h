@@ -36,6 +36,19 @@ void tlshd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 
 typedef bool (*tlshd_log_forward_fn)(void *data, int prio, const char *msg);
 void tlshd_log_set_forward(tlshd_log_forward_fn fn, void *data);
 
+/*
+ * Parent: journal entries journald had no room for wait, at most
+ * TLSHD_LOG_BACKLOG_MAX of them (then they are counted, and the count
+ * logged). While some wait, tlshd_log_backlog_fd() is the journal's
+ * socket (-1 otherwise): poll it for POLLOUT and call tlshd_log_flush().
+ * tlshd_log_drain() flushes before exit, waiting up to @timeout_ms for
+ * room each time.
+ */
+#define TLSHD_LOG_BACKLOG_MAX	1024
+int tlshd_log_backlog_fd(void);
+void tlshd_log_flush(void);
+void tlshd_log_drain(int timeout_ms);
+
 /* Parent: writes a message a worker forwarded, with its pid and uid. */
 void tlshd_log_from_worker(int prio, const char *msg, pid_t pid, uid_t uid);
 

@@ -604,11 +604,12 @@ static int daemon_sooner(int a, int b)
 
 static int daemon_loop(struct tlshd_daemon *d)
 {
-	struct pollfd fds[4] = {
+	struct pollfd fds[5] = {
 		{ .fd = tlshd_genl_fd(&d->listen), .events = POLLIN },
 		{ .fd = d->sigfd, .events = POLLIN },
 		{ .fd = d->env.report.parent_fd, .events = POLLIN },	/* -1: ignored */
 		{ .events = POLLIN },			/* the key holder, set below */
+		{ .events = POLLOUT },			/* journal entries waiting, below */
 	};
 
 	/* Requests queued before we joined the group got no READY to us. */
@@ -627,7 +628,8 @@ static int daemon_loop(struct tlshd_daemon *d)
 		if (retry)
 			timeout = daemon_sooner(timeout, TLSHD_FORK_RETRY_MS);
 		fds[3].fd = d->kh.ctl_fd;
-		r = poll(fds, 4, timeout);
+		fds[4].fd = tlshd_log_backlog_fd();
+		r = poll(fds, 5, timeout);
 		if (r < 0 && errno != EINTR)
 			return tlshd_log_errno(LOG_ERR, -errno, "poll failed");
 		/* Requests first: a spare is on its way to ACCEPT before the
@@ -644,6 +646,9 @@ static int daemon_loop(struct tlshd_daemon *d)
 			daemon_on_keyholder(d);
 		if (fds[1].revents)
 			daemon_on_signal(d);
+		/* Last: what this round logged goes out with the rest. */
+		if (fds[4].revents)
+			tlshd_log_flush();
 	}
 	return 0;
 }
@@ -716,6 +721,7 @@ out_keyholder:
 out_report:
 	tlshd_report_drain(&d.env.report);
 	tlshd_report_close(&d.env.report);
+	tlshd_log_drain(1000);
 	if (d.sigfd >= 0)
 		close(d.sigfd);
 	tlshd_config_free(d.cfg);

@@ -3,7 +3,8 @@
  * Unit tests of log.c's journal sink: the datagrams it sends to
  * journald's socket carry every field of a handshake entry once, with its
  * value whole, a value holding a newline in journald's binary form, and an
- * oversized value cut, not its neighbours. journald is stood in for by a
+ * oversized value cut, not its neighbours; entries journald has no room
+ * for wait in order, and those past the backlog are counted and said. journald is stood in for by a
  * socket at its path, in a private mount namespace with its own /run
  * (root, or an unprivileged user namespace where the system allows it).
  */
@@ -280,6 +281,64 @@ static void test_lines(int fd)
 	}
 }
 
+static long read_long(const char *path, long dflt)
+{
+	FILE *f = fopen(path, "re");
+	long v = dflt;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = dflt;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * A journald that does not read while more entries are logged than its
+ * queue and the backlog hold together, then reads everything as the
+ * daemon's loop would flush: every entry up to some point arrives, in
+ * order, none twice; the rest are counted in one warning, the last entry,
+ * and nothing is missing from the sum.
+ */
+static void test_backlog(int fd)
+{
+	/* A datagram queue holds at most max_dgram_qlen + 1. */
+	long qlen = read_long("/proc/sys/net/unix/max_dgram_qlen", 512);
+	long total = qlen + 1 + TLSHD_LOG_BACKLOG_MAX + 77, next = 0, lost = -1;
+	bool in_order = true, flushed = false;
+	struct entry e;
+
+	for (long i = 0; i < total; i++)
+		tlshd_log(LOG_INFO, "entry %ld", i);
+	ok(tlshd_log_backlog_fd() >= 0, "a full journal leaves entries waiting (%ld logged)", total);
+	for (int idle = 0; idle < 3;) {
+		int c;
+		const char *m;
+		long n;
+
+		if (receive(fd, &e) < 0) {
+			flushed = tlshd_log_backlog_fd() < 0;
+			tlshd_log_flush();
+			idle += flushed;
+			continue;
+		}
+		m = value(&e, "MESSAGE", &c);
+		if (m && sscanf(m, "entry %ld", &n) == 1) {
+			in_order &= n == next && lost < 0;
+			next = n + 1;
+		} else if (m && sscanf(m, "%ld log entries were lost", &n) == 1) {
+			in_order &= lost < 0;
+			lost = n;
+		}
+	}
+	ok(in_order, "entries arrive in order, none twice, the count of lost ones last");
+	ok(next >= TLSHD_LOG_BACKLOG_MAX, "%ld entries arrived (the backlog's %d at least)", next,
+	   TLSHD_LOG_BACKLOG_MAX);
+	is_int(lost, total - next, "the warning counts every entry that did not arrive");
+	ok(flushed, "nothing is left waiting");
+}
+
 int main(void)
 {
 	int fd = fake_journald();
@@ -292,6 +351,7 @@ int main(void)
 	test_handshake_entry(fd);
 	test_oversized_entry(fd);
 	test_lines(fd);
+	test_backlog(fd);
 	close(fd);
 	return tap_done();
 }
