@@ -135,6 +135,19 @@ median() { stats "$1" | sed -n 's/.*median=\([0-9.]*\).*/\1/p'; }
 p90() { stats "$1" | sed -n 's/.*p90=\([0-9.]*\).*/\1/p'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }'; }
 
+# per_round A B: the ratio of A's median latency to B's in each round of
+# the last set (req.AGENT.ROUND), then the median of those. The rounds
+# alternate the agents, so a machine whose speed drifts during the run
+# (TCG shares the host's cores) moves both sides of each ratio alike.
+per_round() {
+	local r all=
+	for r in $(seq 1 "$ROUNDS"); do
+		all="$all $(ratio "$(median "$OUT/req.$1.$r")" "$(median "$OUT/req.$2.$r")")"
+	done
+	echo "${all# } (median $(echo "$all" | tr ' ' '\n' | grep -v '^$' | sort -n |
+		awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'))"
+}
+
 # ------------------------------------------------------------ controllers ---
 # connect_one HOSTNQN HOSTID: one controller through /dev/nvme-fabrics with
 # bash builtins only (no process of its own to compete with the agents);
@@ -237,7 +250,8 @@ round() {
 		cpu_begin none
 		"$FLOOR" -n $((CONTROLLERS * 4)) >"$OUT/floor.$r" 2>>"$DIAG" || { fail "tlshd-floor failed"; frc=1; }
 		cpu_end none floor$set $((CONTROLLERS * 4 * 2))
-		awk '$1 == "floor_us" { print $2, -1, 0 }' "$OUT/floor.$r" >>"$OUT/lat$set.floor"
+		awk '$1 == "floor_us" { print $2, -1, 0 }' "$OUT/floor.$r" >"$OUT/req.floor.$r"
+		cat "$OUT/req.floor.$r" >>"$OUT/lat$set.floor"
 		FLOOR_CIPHER=$(awk '$1 == "cipher" { print $2 }' "$OUT/floor.$r")
 		check $frc "round $r floor: $((CONTROLLERS * 4)) bare handshakes, one after the other"
 		return
@@ -302,7 +316,8 @@ latency_report() {
 	tm=$(median "$OUT/lat$set.tlshd") tp=$(p90 "$OUT/lat$set.tlshd")
 	fm=$(median "$OUT/lat$set.floor") fp=$(p90 "$OUT/lat$set.floor") km=$(median "$OUT/lat$set.ktls")
 	say "ratios: tlshd/floor median $(ratio "$tm" "$fm") (goal <= 1.1), p90 $(ratio "$tp" "$fp") (goal <= 1.5); tlshd/ktls-utils median $(ratio "$tm" "$km") (goal <= 0.6)"
-	[ "${ALT:-0}" = 0 ] || say "tlshd-alt/tlshd: median $(ratio "$(median "$OUT/lat$set.alt")" "$tm"), p90 $(ratio "$(p90 "$OUT/lat$set.alt")" "$tp"); tlshd-alt/ktls-utils median $(ratio "$(median "$OUT/lat$set.alt")" "$km")"
+	say "per round (medians): tlshd/floor $(per_round tlshd floor); tlshd/ktls-utils $(per_round tlshd ktls)"
+	[ "${ALT:-0}" = 0 ] || say "tlshd-alt/tlshd: median $(ratio "$(median "$OUT/lat$set.alt")" "$tm"), p90 $(ratio "$(p90 "$OUT/lat$set.alt")" "$tp"); tlshd-alt/ktls-utils median $(ratio "$(median "$OUT/lat$set.alt")" "$km"); per round $(per_round alt tlshd)"
 	say "$(cpu_report "tlshd$set" tlshd)"
 	[ "${ALT:-0}" = 0 ] || say "$(cpu_report "alt$set" tlshd-alt)"
 	say "$(cpu_report "ktls$set" ktls-utils)"
