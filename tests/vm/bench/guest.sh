@@ -359,8 +359,14 @@ storm() {
 	live=$(live_count)
 	t=$OUT/storm.$agent
 	trace_take "$t"
-	# (tlshd's own count of what its workers did, on SIGUSR2.)
-	[ "$agent" != tlshd ] || { systemctl kill -s USR2 "${UNIT[$agent]}"; sleep 0.5; }
+	# (tlshd's own count of what its workers did, on SIGUSR2. After a
+	# storm journald can be far behind: the agent's entries are read
+	# once this line has reached the journal, which comes after them.)
+	if [ "$agent" = tlshd ]; then
+		systemctl kill -s USR2 "${UNIT[$agent]}"
+		wait_for 'sleep 1; journalctl -u "${UNIT[$agent]}" -o cat --no-pager | grep -q "handshake(s) in flight"' 120 ||
+			say "  (tlshd's SIGUSR2 line is not in the journal after 120 s)"
+	fi
 	disconnect_all
 	agent_stop "$agent"
 	requests "$t" >"$OUT/sreq.$agent"
