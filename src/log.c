@@ -267,9 +267,8 @@ static void log_journal(struct log_fields *f)
 	struct iovec iov[LOG_FIELDS_MAX * 5];
 	uint64_t lens[LOG_FIELDS_MAX];
 	struct msghdr mh = { .msg_iov = iov };
-	size_t n = 0;
-
 	bool parent = getpid() == log_daemon_pid;
+	size_t n = 0;
 
 	log_field(f, "SYSLOG_IDENTIFIER=tlshd");
 	if (!parent)
