@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Netlink I/O with the kernel's handshake family: resolving it, listening
- * for READY notifications (parent), and ACCEPT/DONE (worker).
+ * for READY notifications and ACCEPT (parent), and DONE (worker; the
+ * parent's for a worker that died first).
  */
 #pragma once
 
@@ -33,19 +34,18 @@ int tlshd_genl_fd(const struct tlshd_genl *g);
  */
 int tlshd_genl_read_ready(struct tlshd_genl *g, unsigned int *count);
 
-/* Worker: a blocking socket for ACCEPT and DONE; a reply that does not
- * come within 5 s makes them fail with -ETIMEDOUT. */
+/* A blocking socket for ACCEPT and DONE; a reply that does not come
+ * within 5 s makes them fail with -ETIMEDOUT. */
 int tlshd_genl_connect(struct tlshd_genl *g, int family);
 
 /*
- * Worker: asks the kernel for the oldest pending request. Returns 0 and
- * fills *req, -EAGAIN when no request is pending (another worker took
- * it), a parse error from tlshd_request_parse() (req->sockfd is then
+ * Parent: asks the kernel for the oldest pending request. Returns 0 and
+ * fills *req, -EAGAIN when no request is pending, a parse error from tlshd_request_parse() (req->sockfd is then
  * still set when known), or another negative errno.
  */
 int tlshd_genl_accept(struct tlshd_genl *g, struct tlshd_request *req);
 
-/* Worker: sends DONE and waits for the kernel's ack; returns its verdict. */
+/* Sends DONE and waits for the kernel's ack; returns its verdict. */
 int tlshd_genl_done(struct tlshd_genl *g, int sockfd, const struct tlshd_result *res);
 
 void tlshd_genl_close(struct tlshd_genl *g);

@@ -271,6 +271,31 @@ void tlshd_keyring_possess(const char *const *names)
 	free(text);
 }
 
+key_serial_t tlshd_keyring_take_accepted(void)
+{
+	key_serial_t *rings = NULL, first = 0;
+	long len = keyctl_read_alloc(KEY_SPEC_PROCESS_KEYRING, (void **)&rings);
+
+	if (len < 0)
+		return 0;	/* no process keyring yet: nothing was linked */
+	for (long i = 0; i < len / (long)sizeof(*rings); i++) {
+		if (!first)
+			first = rings[i];
+		if (keyctl_unlink(rings[i], KEY_SPEC_PROCESS_KEYRING) < 0)
+			tlshd_log_errno(LOG_WARNING, -errno, "cannot unlink keyring %d from the "
+					"daemon's process keyring", rings[i]);
+	}
+	free(rings);
+	return first;
+}
+
+int tlshd_keyring_adopt(key_serial_t ring)
+{
+	if (keyctl_link(ring, KEY_SPEC_PROCESS_KEYRING) < 0)
+		return -errno;
+	return 0;
+}
+
 static key_serial_t keyring_search_one(key_serial_t ring, const char *type,
 				       const char *identity)
 {

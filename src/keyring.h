@@ -54,6 +54,23 @@ int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len);
  */
 void tlshd_keyring_possess(const char *const *names);
 
+/*
+ * Parent, right after ACCEPT: the keyring the kernel linked into this
+ * process's keyring for the request (its consumer's, e.g. .nvme; before
+ * Linux 6.17 the only way to learn which one it is), or 0. Every link is
+ * removed again, so that the parent possesses no consumer's keys and the
+ * next ACCEPT's keyring is told apart.
+ */
+key_serial_t tlshd_keyring_take_accepted(void);
+
+/*
+ * Worker, still root: links @ring (from tlshd_keyring_take_accepted())
+ * into its own process keyring, where ACCEPT would have linked it had the
+ * worker sent it; tlshd_keyring_search() looks there. Returns 0 or a
+ * negative errno.
+ */
+int tlshd_keyring_adopt(key_serial_t ring);
+
 /* Wipes the key and frees everything; the struct may be reused. */
 void tlshd_psk_done(struct tlshd_psk *psk);
 

@@ -5,14 +5,18 @@
  * Process model. One single-threaded parent loads the configuration and
  * the GnuTLS priorities once, forks the key holder (keyholder.h) when the
  * configuration names private keys, joins the kernel's "tlshd" multicast
- * group and polls {netlink, signalfd, worker reports, key holder}. Each
- * READY notification is handed to a worker (worker.c): an idle spare
- * forked ahead of it, else one forked for it. A worker inherits the
- * loaded state copy-on-write, ACCEPTs one request, handshakes (signing
- * through the key holder), sends DONE and exits. The parent never touches
- * a kernel request, the network or a private key; it only counts, caps
- * and reaps workers (supervisor.c) and restarts the key holder. Signals
- * are read from the signalfd, never handled asynchronously.
+ * group and polls {netlink, signalfd, worker reports, key holder}. On
+ * each READY notification it ACCEPTs the request at once (the kernel
+ * refuses new requests while a few wait for ACCEPT) and hands it to a
+ * worker (worker.c): an idle spare forked ahead of it, which gets the
+ * consumer's socket over its own socket, else one forked for it. A worker
+ * inherits the loaded state copy-on-write, handshakes (signing through
+ * the key holder), sends DONE and exits. The parent never reads or writes
+ * a consumer's socket and never touches a private key: it keeps the
+ * socket only to send DONE for a request whose worker died before it
+ * did. It counts, caps and reaps workers (supervisor.c) and restarts the
+ * key holder. Signals are read from the signalfd, never handled
+ * asynchronously.
  */
 #include "build-config.h"
 
@@ -34,6 +38,7 @@
 #include "config.h"
 #include "genl.h"
 #include "keyholder.h"
+#include "keyring.h"
 #include "log.h"
 #include "privs.h"
 #include "report.h"
@@ -72,6 +77,8 @@ struct tlshd_daemon {
 	struct tlshd_config *cfg;
 	struct tlshd_context ctx;
 	struct tlshd_genl listen;
+	struct tlshd_genl cmd;		/* ACCEPT, and DONE for dead workers */
+	long long ready_us;		/* when the last READY was read */
 	struct tlshd_supervisor sv;
 	struct tlshd_worker_env env;	/* what each worker gets */
 	struct tlshd_keyholder kh;	/* the current key holder, if any */
@@ -166,6 +173,9 @@ static int daemon_join_kernel(struct tlshd_daemon *d)
 	d->env.family = d->family;
 	if (r < 0)
 		return tlshd_log_errno(LOG_ERR, r, "cannot join the handshake multicast group");
+	r = tlshd_genl_connect(&d->cmd, d->family);
+	if (r < 0)
+		return tlshd_log_errno(LOG_ERR, r, "cannot open a netlink socket for ACCEPT");
 	return 0;
 }
 
@@ -207,15 +217,17 @@ static const char *options_config_path(const struct tlshd_options *o)
 }
 
 /* What every child drops first: the parent's sockets (the key holder's
- * control socket among them), its signal mask, the spares' pipes. */
-static void daemon_child_init(struct tlshd_daemon *d)
+ * control socket among them), its signal mask, the spares' sockets, the
+ * consumers' sockets of every request but @keep's. */
+static void daemon_child_init(struct tlshd_daemon *d, const struct tlshd_job *keep)
 {
 	if (d->kh.ctl_fd >= 0)
 		close(d->kh.ctl_fd);
 	d->kh.ctl_fd = -1;
 	close(d->sigfd);
 	tlshd_genl_close(&d->listen);
-	tlshd_supervisor_child(&d->sv);
+	tlshd_genl_close(&d->cmd);
+	tlshd_supervisor_child(&d->sv, keep);
 	sigprocmask(SIG_UNBLOCK, &d->sigmask, NULL);
 	tlshd_report_worker_init(&d->env.report);
 }
@@ -229,7 +241,7 @@ static bool daemon_wants_keyholder(const struct tlshd_config *cfg)
 
 static void daemon_keyholder_child(void *d)
 {
-	daemon_child_init(d);
+	daemon_child_init(d, NULL);
 }
 
 /* Forks a key holder for @cfg and waits until it holds its keys; fills
@@ -427,13 +439,14 @@ static void daemon_close_pair(int p[2])
 		close(p[1]);
 }
 
-/* Forks a worker for a waiting request, or a spare. */
+/* Forks a worker for the oldest waiting request, or a spare. */
 static int daemon_fork(struct tlshd_daemon *d, bool spare)
 {
+	struct tlshd_job *job = spare ? NULL : tlshd_supervisor_next(&d->sv);
 	int go[2] = { -1, -1 }, kp[2];
 	pid_t pid;
 
-	if (spare && pipe2(go, O_CLOEXEC) < 0)
+	if (spare && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, go) < 0)
 		return -errno;
 	daemon_keyholder_pair(d, kp);
 	pid = fork();
@@ -448,9 +461,9 @@ static int daemon_fork(struct tlshd_daemon *d, bool spare)
 		if (kp[0] >= 0)
 			close(kp[0]);
 		d->signer.fd = kp[1];
-		daemon_child_init(d);
+		daemon_child_init(d, job);
 		if (!spare)
-			_exit(tlshd_worker_run(&d->env));
+			_exit(tlshd_worker_run(&d->env, job));
 		close(go[1]);
 		_exit(tlshd_worker_run_spare(&d->env, go[0]));
 	}
@@ -464,11 +477,93 @@ static int daemon_fork(struct tlshd_daemon *d, bool spare)
 	return 0;
 }
 
-/* Waiting requests to idle spares: a write to a pipe each. */
+/* Why the parent's ACCEPT failed, said once per failure. */
+static void daemon_accept_failed(int r)
+{
+	if (r == -EPERM)
+		tlshd_err("ACCEPT refused: the daemon lacks CAP_NET_ADMIN");
+	else if (r == -ETIMEDOUT)
+		tlshd_err("the kernel did not answer ACCEPT");
+	else if (r == -EBADMSG || r == -EINVAL || r == -EALREADY || r == -E2BIG || r == -ENOENT)
+		tlshd_log_errno(LOG_ERR, r, "kernel sent an unusable handshake request with no "
+				"socket, cannot answer it; the consumer will time out");
+	else
+		tlshd_log_errno(LOG_ERR, r, "ACCEPT failed");
+}
+
+/* ACCEPTs what the kernel announced, as long as workers may take it. */
+static void daemon_accept(struct tlshd_daemon *d)
+{
+	while (tlshd_supervisor_should_accept(&d->sv, tlshd_util_now_ms())) {
+		struct tlshd_job *job = calloc(1, sizeof(*job));
+		int r = -ENOMEM;
+
+		if (job) {
+			job->ready_us = d->ready_us;
+			r = tlshd_genl_accept(&d->cmd, &job->req);
+			job->accepted_us = tlshd_util_now_us();
+			/* (Also after a failed ACCEPT: nothing stays linked.) */
+			job->kernel_ring = tlshd_keyring_take_accepted();
+		}
+		/* A request that does not parse but has a socket still gets
+		 * a worker, which DONEs it with EINVAL and logs why. */
+		if (job && (r == 0 || (r != -EAGAIN && job->req.sockfd >= 0))) {
+			job->parse_err = r;
+			tlshd_supervisor_accepted(&d->sv, job);
+			continue;
+		}
+		free(job);
+		if (r != -EAGAIN)
+			daemon_accept_failed(r);
+		tlshd_supervisor_accept_failed(&d->sv, r, tlshd_util_now_ms());
+		break;
+	}
+}
+
+/* Waiting requests to idle spares: a message each, with the socket. */
 static void daemon_dispatch(struct tlshd_daemon *d)
 {
-	while (tlshd_supervisor_dispatch(&d->sv, d->env.ready_us, tlshd_util_now_ms()))
+	while (tlshd_supervisor_dispatch(&d->sv, tlshd_util_now_ms()))
 		;
+}
+
+/* The DONE a request's worker could not send (see supervisor.h), and
+ * the request's log entry, which the worker did not write either. */
+static void daemon_orphan(void *data, pid_t pid, struct tlshd_job *job, int status)
+{
+	struct tlshd_daemon *d = data;
+	const struct tlshd_request *req = job->parse_err ? NULL : &job->req;
+	struct tlshd_result res = { .status = status };
+	char peer[TLSHD_PEER_LABEL_MAX], reason[96];
+	struct tlshd_log_handshake h = {
+		.role = req ? tlshd_role_name(req->role) : "?",
+		.auth = req ? tlshd_auth_name(req->auth) : "?",
+		.peer = peer,
+		.peername = req && req->has_peername ? req->peername : NULL,
+		.status = status,
+		.reason = reason,
+		.duration_ms = (tlshd_util_now_us() - job->accepted_us) / 1000,
+	};
+	int r;
+
+	tlshd_util_peer_label(job->req.sockfd, peer, sizeof(peer));
+	r = tlshd_genl_done(&d->cmd, job->req.sockfd, &res);
+	if (pid)
+		snprintf(reason, sizeof(reason), "its worker (pid %d) ended before DONE",
+			 (int)pid);
+	else
+		snprintf(reason, sizeof(reason), "the daemon is shutting down");
+	if (r == -EBUSY) {
+		/* It died after its own DONE: that one stands. */
+		tlshd_debug("worker %d's request, %s: already completed", (int)pid, peer);
+		return;
+	}
+	if (r < 0) {
+		h.status = -r;
+		snprintf(reason, sizeof(reason), "its worker (pid %d) ended before DONE, and the "
+			 "kernel rejected the daemon's DONE", (int)pid);
+	}
+	tlshd_log_handshake(&h);
 }
 
 /*
@@ -518,7 +613,7 @@ static void daemon_on_signal(struct tlshd_daemon *d)
 			tlshd_notice("%u handshake(s) in flight, %llu succeeded, %llu failed, "
 				     "%llu worker(s) could not serve, %u request(s) waiting",
 				     d->sv.running, d->sv.succeeded, d->sv.failed, d->sv.crashed,
-				     d->sv.wanted);
+				     d->sv.queued + d->sv.announced);
 			break;
 		case SIGINT:
 		case SIGTERM:
@@ -536,7 +631,7 @@ static void daemon_on_netlink(struct tlshd_daemon *d)
 
 	r = tlshd_genl_read_ready(&d->listen, &n);
 	if (n)
-		d->env.ready_us = tlshd_util_now_us();
+		d->ready_us = tlshd_util_now_us();
 	tlshd_supervisor_ready(&d->sv, n);
 	if (r == -ENOBUFS) {
 		tlshd_warn("missed handshake notifications (socket overrun), draining the queue");
@@ -619,7 +714,10 @@ static int daemon_loop(struct tlshd_daemon *d)
 
 		/* A key holder first: the workers forked next connect to it. */
 		int kh_timeout = daemon_keyholder_retry(d, tlshd_util_now_ms());
-		bool retry = daemon_fork_workers(d) == -EAGAIN;
+		bool retry;
+
+		daemon_accept(d);
+		retry = daemon_fork_workers(d) == -EAGAIN;
 		long long now = tlshd_util_now_ms();
 
 		timeout = tlshd_supervisor_police(&d->sv, now);
@@ -632,10 +730,11 @@ static int daemon_loop(struct tlshd_daemon *d)
 		r = poll(fds, 5, timeout);
 		if (r < 0 && errno != EINTR)
 			return tlshd_log_errno(LOG_ERR, -errno, "poll failed");
-		/* Requests first: a spare is on its way to ACCEPT before the
-		 * parent writes anyone's log entry, reaps or forks. */
+		/* Requests first: ACCEPTed and on their way to spares before
+		 * the parent writes anyone's log entry, reaps or forks. */
 		if (fds[0].revents) {
 			daemon_on_netlink(d);
+			daemon_accept(d);
 			daemon_dispatch(d);
 		}
 		/* Reports before reaping: a worker reaped below has sent its
@@ -696,6 +795,8 @@ int main(int argc, char **argv)
 	tlshd_tls_warm(&d.ctx);
 	if (tlshd_supervisor_init(&d.sv, TLSHD_MAX_WORKERS_DEFAULT) < 0)
 		goto out_tls;
+	d.sv.orphan = daemon_orphan;
+	d.sv.orphan_data = &d;
 	tlshd_supervisor_set_spares(&d.sv, TLSHD_SPARE_WORKERS_DEFAULT);
 	if (tlshd_test_hook("kill-after-ms", &hook_ms) && hook_ms > 0)
 		d.sv.kill_after_ms = hook_ms;
@@ -713,7 +814,9 @@ int main(int argc, char **argv)
 
 	tlshd_genl_close(&d.listen);
 out_supervisor:
+	/* (Requests not yet with a worker get their DONE here.) */
 	tlshd_supervisor_done(&d.sv);
+	tlshd_genl_close(&d.cmd);
 out_tls:
 	tlshd_tls_done(&d.ctx);
 out_keyholder:

@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Worker supervision. Every READY notification means one request is
- * queued in the kernel; each gets a worker, at most max_workers at a
- * time. Requests beyond the cap stay counted in "wanted" and get a worker
- * as soon as one exits, so a burst is served late but never dropped (the
- * kernel keeps them queued until ACCEPT).
+ * queued in the kernel; the parent ACCEPTs it at once, so that the
+ * kernel's small pending cap (it refuses requests past it) is not spent
+ * on requests waiting for a fork, and keeps it here until a worker takes
+ * it, at most max_workers waiting or running at a time. Requests beyond
+ * that stay in the kernel, counted in "announced", and are ACCEPTed as
+ * workers end: a burst is served late but never dropped.
  *
  * Spares take the fork out of a request's path: while nothing waits, up
- * to max_spares workers are forked ahead and wait on a pipe each; a READY
- * goes to an idle spare first, and only when none is left is a worker
- * forked for it.
+ * to max_spares workers are forked ahead and wait on a socket each; a
+ * request goes to an idle spare first, and only when none is left is a
+ * worker forked for it.
+ *
+ * The parent keeps its copy of each request's socket until the worker
+ * has ended: a worker that dies before DONE (a crash, a kill) leaves its
+ * request to the orphan function, which sends the DONE for it.
  */
 #include "build-config.h"
 
@@ -31,8 +37,12 @@ int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers)
 	sv->max_workers = max_workers;
 	sv->kill_after_ms = TLSHD_WORKER_KILL_AFTER_S * 1000LL;
 	sv->slots = calloc(max_workers, sizeof(*sv->slots));
-	if (!sv->slots)
+	sv->queue = calloc(max_workers, sizeof(*sv->queue));
+	if (!sv->slots || !sv->queue) {
+		free(sv->slots);
+		free(sv->queue);
 		return -ENOMEM;
+	}
 	for (unsigned int i = 0; i < max_workers; i++)
 		sv->slots[i].go_fd = -1;
 	return 0;
@@ -43,19 +53,65 @@ void tlshd_supervisor_set_spares(struct tlshd_supervisor *sv, unsigned int n)
 	sv->max_spares = n < sv->max_workers ? n : sv->max_workers;
 }
 
+/* The end of a request's stay here: DONE with @status first when its
+ * worker could not send one (0: it did). */
+static void supervisor_release(struct tlshd_supervisor *sv, pid_t pid, struct tlshd_job *job,
+			       int status)
+{
+	if (status && sv->orphan)
+		sv->orphan(sv->orphan_data, pid, job, status);
+	if (job->req.sockfd >= 0)
+		close(job->req.sockfd);
+	free(job);
+}
+
+/* Removes and returns the oldest waiting request. */
+static struct tlshd_job *supervisor_pop(struct tlshd_supervisor *sv)
+{
+	struct tlshd_job *job;
+
+	if (!sv->queued)
+		return NULL;
+	job = sv->queue[sv->queue_head];
+	sv->queue[sv->queue_head] = NULL;
+	sv->queue_head = (sv->queue_head + 1) % sv->max_workers;
+	sv->queued--;
+	return job;
+}
+
 void tlshd_supervisor_done(struct tlshd_supervisor *sv)
 {
+	struct tlshd_job *job;
+
 	tlshd_supervisor_retire_spares(sv);
+	while ((job = supervisor_pop(sv)))
+		supervisor_release(sv, 0, job, ESHUTDOWN);
+	/* Running workers keep their requests; their copies here go. */
+	for (unsigned int i = 0; i < sv->max_workers; i++) {
+		if (sv->slots[i].job)
+			supervisor_release(sv, 0, sv->slots[i].job, 0);
+		sv->slots[i].job = NULL;
+	}
+	free(sv->queue);
 	free(sv->slots);
+	sv->queue = NULL;
 	sv->slots = NULL;
 }
 
-void tlshd_supervisor_child(struct tlshd_supervisor *sv)
+static void supervisor_close_job(const struct tlshd_job *job, const struct tlshd_job *keep)
+{
+	if (job && job != keep && job->req.sockfd >= 0)
+		close(job->req.sockfd);
+}
+
+void tlshd_supervisor_child(struct tlshd_supervisor *sv, const struct tlshd_job *keep)
 {
 	for (unsigned int i = 0; i < sv->max_workers; i++) {
 		if (sv->slots[i].go_fd >= 0)
 			close(sv->slots[i].go_fd);
 		sv->slots[i].go_fd = -1;
+		supervisor_close_job(sv->slots[i].job, keep);
+		supervisor_close_job(sv->queue[i], keep);
 	}
 }
 
@@ -75,7 +131,7 @@ static struct tlshd_worker_slot *supervisor_free_slot(struct tlshd_supervisor *s
 	return NULL;
 }
 
-/* The slot of an idle spare, marked retired, its pipe closed. */
+/* The slot of an idle spare, marked retired, its socket closed. */
 static void supervisor_retire(struct tlshd_supervisor *sv, struct tlshd_worker_slot *w)
 {
 	close(w->go_fd);
@@ -93,89 +149,39 @@ void tlshd_supervisor_retire_spares(struct tlshd_supervisor *sv)
 
 void tlshd_supervisor_ready(struct tlshd_supervisor *sv, unsigned int n)
 {
-	sv->wanted += n;
+	sv->announced += n;
 }
 
 void tlshd_supervisor_drain(struct tlshd_supervisor *sv)
 {
-	/* A drain already under way has a worker wanted or running; one
-	 * that lost its worker (killed, crashed) gets a new one. */
-	if (sv->draining && sv->wanted > 0)
-		return;
 	sv->draining = true;
-	sv->wanted++;
 }
 
-bool tlshd_supervisor_should_fork(const struct tlshd_supervisor *sv, long long now)
+bool tlshd_supervisor_should_accept(const struct tlshd_supervisor *sv, long long now)
 {
-	/* (An idle spare is dispatched instead, see tlshd_supervisor_dispatch.) */
-	return sv->wanted > 0 && sv->spares == 0 && sv->procs < sv->max_workers &&
-	       now >= sv->hold_until_ms;
+	return (sv->announced > 0 || sv->draining) &&
+	       sv->queued + sv->running < sv->max_workers && now >= sv->hold_until_ms;
 }
 
-static void supervisor_record(struct tlshd_supervisor *sv, pid_t pid, int go_fd, long long now)
+void tlshd_supervisor_accepted(struct tlshd_supervisor *sv, struct tlshd_job *job)
 {
-	struct tlshd_worker_slot *w = supervisor_free_slot(sv);
-
-	/* (Never NULL: procs < max_workers was checked before the fork.) */
-	if (!w)
+	/* (Never full: should_accept checked queued + running.) */
+	if (sv->queued >= sv->max_workers) {
+		supervisor_release(sv, 0, job, EBUSY);
 		return;
-	w->pid = pid;
-	w->go_fd = go_fd;
-	w->state = go_fd >= 0 ? TLSHD_SLOT_SPARE : TLSHD_SLOT_RUNNING;
-	w->killed = false;
-	w->started_ms = now;
-	sv->procs++;
-}
-
-void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid, long long now)
-{
-	supervisor_record(sv, pid, -1, now);
-	sv->running++;
-	sv->wanted--;
-}
-
-bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long now)
-{
-	return sv->wanted == 0 && sv->spares < sv->max_spares && sv->procs < sv->max_workers &&
-	       now >= sv->hold_until_ms;
-}
-
-void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd,
-				    long long now)
-{
-	supervisor_record(sv, pid, go_fd, now);
-	sv->spares++;
-}
-
-bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long ready_us, long long now)
-{
-	/* After workers that could not serve, the next one waits, spare
-	 * or not. */
-	if (now < sv->hold_until_ms)
-		return false;
-	for (unsigned int i = 0; i < sv->max_workers && sv->wanted > 0; i++) {
-		struct tlshd_worker_slot *w = &sv->slots[i];
-		ssize_t n;
-
-		if (w->state != TLSHD_SLOT_SPARE)
-			continue;
-		/* A spare that died meanwhile: EPIPE (SIGPIPE is ignored);
-		 * it is reaped and accounted for later. */
-		n = write(w->go_fd, &ready_us, sizeof(ready_us));
-		supervisor_retire(sv, w);
-		if (n != sizeof(ready_us))
-			continue;
-		w->state = TLSHD_SLOT_RUNNING;
-		w->started_ms = now;
-		sv->running++;
-		sv->wanted--;
-		return true;
 	}
-	return false;
+	sv->queue[(sv->queue_head + sv->queued) % sv->max_workers] = job;
+	sv->queued++;
+	if (sv->announced > 0)
+		sv->announced--;
 }
 
-/* A worker reached the kernel and answered (or found nothing to do). */
+struct tlshd_job *tlshd_supervisor_next(const struct tlshd_supervisor *sv)
+{
+	return sv->queued ? sv->queue[sv->queue_head] : NULL;
+}
+
+/* A worker reached the kernel with its DONE. */
 static void supervisor_served(struct tlshd_supervisor *sv)
 {
 	if (sv->failing >= TLSHD_SUPERVISOR_FAILING_WARN)
@@ -185,9 +191,9 @@ static void supervisor_served(struct tlshd_supervisor *sv)
 }
 
 /*
- * A worker could not serve. Whatever made it fail (no CAP_NET_ADMIN, no
- * netlink socket, a crash) will likely hit the next one too: hold the
- * next fork back, longer each time, and say so once.
+ * A worker or an ACCEPT failed. Whatever made it fail (no CAP_NET_ADMIN,
+ * no netlink socket, a crash) will likely hit the next one too: hold the
+ * next ACCEPT and fork back, longer each time, and say so once.
  */
 static void supervisor_unserved(struct tlshd_supervisor *sv, long long now)
 {
@@ -200,24 +206,108 @@ static void supervisor_unserved(struct tlshd_supervisor *sv, long long now)
 	sv->failing++;
 	sv->hold_until_ms = now + backoff;
 	if (sv->failing == TLSHD_SUPERVISOR_FAILING_WARN)
-		tlshd_warn("%u workers in a row could not serve their request (see above); "
-			   "retrying with a growing delay, up to %d s", sv->failing,
+		tlshd_warn("%u workers or ACCEPTs in a row failed (see above); retrying with a "
+			   "growing delay, up to %d s", sv->failing,
 			   TLSHD_SUPERVISOR_BACKOFF_MAX_MS / 1000);
-	/* Its request may still be queued in the kernel, which sends no
-	 * second READY for it (and a drain must go on until a worker finds
-	 * the queue empty): another worker will look. */
-	sv->wanted++;
 }
 
-static void supervisor_account(struct tlshd_supervisor *sv, pid_t pid, int status,
-			       long long now)
+void tlshd_supervisor_accept_failed(struct tlshd_supervisor *sv, int err, long long now)
+{
+	if (err == -EAGAIN) {
+		/* The kernel's queue is empty: anything we may have missed
+		 * has been served. */
+		sv->announced = 0;
+		sv->draining = false;
+		return;
+	}
+	/* The request, if any, is still announced: ACCEPT again later. */
+	supervisor_unserved(sv, now);
+}
+
+bool tlshd_supervisor_should_fork(const struct tlshd_supervisor *sv, long long now)
+{
+	/* (An idle spare is dispatched instead, see tlshd_supervisor_dispatch.) */
+	return sv->queued > 0 && sv->spares == 0 && sv->procs < sv->max_workers &&
+	       now >= sv->hold_until_ms;
+}
+
+static struct tlshd_worker_slot *supervisor_record(struct tlshd_supervisor *sv, pid_t pid,
+						   int go_fd, long long now)
+{
+	struct tlshd_worker_slot *w = supervisor_free_slot(sv);
+
+	/* (Never NULL: procs < max_workers was checked before the fork.) */
+	if (!w)
+		return NULL;
+	w->pid = pid;
+	w->go_fd = go_fd;
+	w->state = go_fd >= 0 ? TLSHD_SLOT_SPARE : TLSHD_SLOT_RUNNING;
+	w->killed = false;
+	w->started_ms = now;
+	sv->procs++;
+	return w;
+}
+
+void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid, long long now)
+{
+	struct tlshd_worker_slot *w = supervisor_record(sv, pid, -1, now);
+
+	if (!w)
+		return;
+	w->job = supervisor_pop(sv);
+	sv->running++;
+}
+
+bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long now)
+{
+	return sv->queued == 0 && sv->spares < sv->max_spares && sv->procs < sv->max_workers &&
+	       now >= sv->hold_until_ms;
+}
+
+void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd,
+				    long long now)
+{
+	if (supervisor_record(sv, pid, go_fd, now))
+		sv->spares++;
+}
+
+bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now)
+{
+	/* After failures, the next worker waits, spare or not. */
+	if (now < sv->hold_until_ms)
+		return false;
+	for (unsigned int i = 0; i < sv->max_workers && sv->queued > 0; i++) {
+		struct tlshd_worker_slot *w = &sv->slots[i];
+		int r;
+
+		if (w->state != TLSHD_SLOT_SPARE)
+			continue;
+		/* A spare that died meanwhile: EPIPE; it is reaped and
+		 * accounted for later. */
+		r = tlshd_worker_hand(w->go_fd, tlshd_supervisor_next(sv));
+		supervisor_retire(sv, w);
+		if (r < 0)
+			continue;
+		w->state = TLSHD_SLOT_RUNNING;
+		w->started_ms = now;
+		w->job = supervisor_pop(sv);
+		sv->running++;
+		return true;
+	}
+	return false;
+}
+
+/* How worker @w ended; returns the DONE status its request still needs,
+ * or 0 when the worker sent one. */
+static int supervisor_account(struct tlshd_supervisor *sv, struct tlshd_worker_slot *w,
+			      int status, long long now)
 {
 	if (WIFSIGNALED(status)) {
 		sv->crashed++;
-		tlshd_err("worker %d died of signal %d (%s); its request gets no DONE",
-			  (int)pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
+		tlshd_err("worker %d died of signal %d (%s) before its DONE", (int)w->pid,
+			  WTERMSIG(status), strsignal(WTERMSIG(status)));
 		supervisor_unserved(sv, now);
-		return;
+		return w->killed ? ETIMEDOUT : EIO;
 	}
 	switch (WEXITSTATUS(status)) {
 	case TLSHD_WORKER_SUCCEEDED:
@@ -226,23 +316,15 @@ static void supervisor_account(struct tlshd_supervisor *sv, pid_t pid, int statu
 	case TLSHD_WORKER_FAILED:
 		sv->failed++;
 		break;
-	case TLSHD_WORKER_IDLE:
-		/* The queue was empty at that instant: anything we may
-		 * have missed has been served. */
-		sv->idle++;
-		sv->draining = false;
-		supervisor_served(sv);
-		return;
 	default:
 		sv->crashed++;
-		tlshd_err("worker %d could not complete its request (exit %d)",
-			  (int)pid, WEXITSTATUS(status));
+		tlshd_err("worker %d could not complete its request (exit %d)", (int)w->pid,
+			  WEXITSTATUS(status));
 		supervisor_unserved(sv, now);
-		return;
+		return EIO;
 	}
 	supervisor_served(sv);
-	if (sv->draining)
-		sv->wanted++;
+	return 0;
 }
 
 /* A spare exited before it had a request: as it was told (retired), or
@@ -261,9 +343,7 @@ static void supervisor_spare_ended(struct tlshd_supervisor *sv, struct tlshd_wor
 	else
 		tlshd_err("spare worker %d exited (%d) before it had a request", (int)w->pid,
 			  WEXITSTATUS(status));
-	/* As for a worker that could not serve, minus a request to redo. */
 	supervisor_unserved(sv, now);
-	sv->wanted--;
 }
 
 void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now)
@@ -281,11 +361,15 @@ void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now)
 			continue;	/* not ours */
 		sv->procs--;
 		if (w->state == TLSHD_SLOT_RUNNING) {
+			int need = supervisor_account(sv, w, status, now);
+
 			sv->running--;
-			supervisor_account(sv, pid, status, now);
+			if (w->job)
+				supervisor_release(sv, pid, w->job, need);
 		} else {
 			supervisor_spare_ended(sv, w, status, now);
 		}
+		w->job = NULL;
 		w->pid = 0;
 		w->state = TLSHD_SLOT_FREE;
 	}
@@ -315,7 +399,7 @@ int tlshd_supervisor_police(struct tlshd_supervisor *sv, long long now)
 		if (next < 0 || left < next)
 			next = left;
 	}
-	if (sv->wanted > 0 && sv->hold_until_ms > now &&
+	if ((sv->queued > 0 || sv->announced > 0 || sv->draining) && sv->hold_until_ms > now &&
 	    (next < 0 || sv->hold_until_ms - now < next))
 		next = sv->hold_until_ms - now;
 	return (int)next;

@@ -23,21 +23,31 @@ enum tlshd_slot_state {
 	TLSHD_SLOT_RETIRED,		/* a spare told to exit, not yet reaped */
 };
 
+struct tlshd_job;
+
 struct tlshd_worker_slot {
 	pid_t pid;
 	enum tlshd_slot_state state;
-	int go_fd;			/* SPARE: the write end of its pipe */
+	int go_fd;			/* SPARE: the parent's end of its socket */
+	struct tlshd_job *job;		/* RUNNING: the request it serves */
 	long long started_ms;		/* CLOCK_MONOTONIC; RUNNING: since dispatch */
 	bool killed;
 };
 
-/* After a worker that could not serve (it failed before DONE, or died of
- * a signal), the next fork waits: BACKOFF_MIN_MS, doubling up to
- * BACKOFF_MAX_MS, until a worker gets through again. */
+/* After a worker or ACCEPT that failed (a worker died before DONE, a
+ * spare could not get ready, the kernel refused ACCEPT), the next ACCEPT
+ * and fork wait: BACKOFF_MIN_MS, doubling up to BACKOFF_MAX_MS, until a
+ * worker gets through again. */
 #define TLSHD_SUPERVISOR_BACKOFF_MIN_MS	100
 #define TLSHD_SUPERVISOR_BACKOFF_MAX_MS	30000
-/* Consecutive such workers before the supervisor says so in the log. */
+/* Consecutive such failures before the supervisor says so in the log. */
 #define TLSHD_SUPERVISOR_FAILING_WARN	3
+
+/* A request whose worker ended without DONE: the caller sends DONE with
+ * @status (a positive errno) on the job's socket. The supervisor closes
+ * the socket and frees the job afterwards. */
+typedef void (*tlshd_supervisor_orphan_fn)(void *data, pid_t pid, struct tlshd_job *job,
+					   int status);
 
 struct tlshd_supervisor {
 	unsigned int max_workers;	/* processes, spares included */
@@ -46,12 +56,17 @@ struct tlshd_supervisor {
 	unsigned int procs;		/* children not yet reaped */
 	unsigned int spares;		/* idle spares */
 	unsigned int running;		/* workers serving a request */
-	unsigned int wanted;		/* READY seen but no worker forked yet */
-	bool draining;			/* fork until a worker finds the queue empty */
-	unsigned int failing;		/* consecutive workers that could not serve */
-	long long hold_until_ms;	/* no fork before this (backoff) */
+	unsigned int announced;		/* READY seen, not yet ACCEPTed */
+	bool draining;			/* ACCEPT until the kernel has none left */
+	unsigned int queued;		/* ACCEPTed, waiting for a worker */
+	unsigned int queue_head;
+	struct tlshd_job **queue;	/* a ring of max_workers */
+	unsigned int failing;		/* consecutive failures (above) */
+	long long hold_until_ms;	/* no ACCEPT or fork before this (backoff) */
 	struct tlshd_worker_slot *slots;
-	unsigned long long succeeded, failed, idle, crashed;
+	tlshd_supervisor_orphan_fn orphan;
+	void *orphan_data;
+	unsigned long long succeeded, failed, crashed;
 };
 
 /* Times are CLOCK_MONOTONIC milliseconds (tlshd_util_now_ms()), passed
@@ -60,50 +75,68 @@ struct tlshd_supervisor {
 int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers);
 /* Keep @n spares ready (default 0). */
 void tlshd_supervisor_set_spares(struct tlshd_supervisor *sv, unsigned int n);
-/* Closes the go pipes of the spares; spares exit when they see that. */
+/* Closes the spares' sockets (spares exit when they see that); waiting
+ * requests go to the orphan function with ESHUTDOWN. */
 void tlshd_supervisor_done(struct tlshd_supervisor *sv);
 
+/*
+ * Requests. The kernel queues each one and says READY; the parent ACCEPTs
+ * it at once, as long as fewer than max_workers are waiting or running
+ * (the rest wait in the kernel, whose pending cap then refuses new
+ * ones), and queues it here until a spare or a forked worker takes it.
+ */
 /* @n READY notifications arrived. */
 void tlshd_supervisor_ready(struct tlshd_supervisor *sv, unsigned int n);
-
 /* Requests may be queued that we were not told about (start-up, lost
- * notifications): keep forking one worker at a time until one of them
- * finds the kernel's queue empty. */
+ * notifications): ACCEPT until the kernel has none left. */
 void tlshd_supervisor_drain(struct tlshd_supervisor *sv);
+/* Whether to ACCEPT now. */
+bool tlshd_supervisor_should_accept(const struct tlshd_supervisor *sv, long long now);
+/* ACCEPT gave @job (allocated with malloc; the supervisor owns it now). */
+void tlshd_supervisor_accepted(struct tlshd_supervisor *sv, struct tlshd_job *job);
+/* ACCEPT failed with @err: -EAGAIN means the kernel had no request left;
+ * anything else holds the next ACCEPT back (backoff, as above). */
+void tlshd_supervisor_accept_failed(struct tlshd_supervisor *sv, int err, long long now);
+/* The oldest waiting request, or NULL. */
+struct tlshd_job *tlshd_supervisor_next(const struct tlshd_supervisor *sv);
 
-/* Whether a worker should be forked at @now; if so, the caller forks and
- * records the child with tlshd_supervisor_started(). */
+/* Whether a worker should be forked at @now for tlshd_supervisor_next();
+ * if so, the caller forks and records the child with
+ * tlshd_supervisor_started(), which hands it that request. */
 bool tlshd_supervisor_should_fork(const struct tlshd_supervisor *sv, long long now);
 void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid, long long now);
 
 /*
- * Spares. A spare is forked while no request waits, and blocks on a pipe;
- * dispatching it writes the time of the READY it serves (CLOCK_MONOTONIC
- * microseconds, for its log entry) and closes the pipe, and it goes on as
- * any worker; closing the pipe without a write retires it. Each spare
- * serves one request at most, like every worker.
+ * Spares. A spare is forked while no request waits, and blocks on a
+ * socket; dispatching it sends the oldest waiting request and a copy of
+ * its socket (tlshd_worker_hand()), and it goes on as any worker; closing
+ * the socket without a message retires it. Each spare serves one request
+ * at most, like every worker.
  */
 /* Whether a spare should be forked at @now; if so, the caller forks and
  * records it with tlshd_supervisor_spare_started(). */
 bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long now);
 void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd,
 				    long long now);
-/* Hands one waiting request to an idle spare; false when there is no
- * request or no spare. */
-bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long ready_us, long long now);
+/* Hands the oldest waiting request to an idle spare; false when there is
+ * no request or no spare. */
+bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now);
 /* Tells every idle spare to exit (they hold the old configuration). */
 void tlshd_supervisor_retire_spares(struct tlshd_supervisor *sv);
-/* In a child just forked: closes the parent's ends of the spares' pipes. */
-void tlshd_supervisor_child(struct tlshd_supervisor *sv);
+/* In a child just forked: closes the parent's ends of the spares'
+ * sockets and the consumers' sockets of every request but @keep's (NULL:
+ * all of them). */
+void tlshd_supervisor_child(struct tlshd_supervisor *sv, const struct tlshd_job *keep);
 
 /* Whether @pid is one of our workers or spares, not yet reaped. */
 bool tlshd_supervisor_has(const struct tlshd_supervisor *sv, pid_t pid);
 
-/* Reaps every exited worker (waitpid WNOHANG) and accounts for it. */
+/* Reaps every exited worker (waitpid WNOHANG) and accounts for it; the
+ * request of one that ended without DONE goes to the orphan function. */
 void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now);
 
 /* Kills workers that have served longer than sv->kill_after_ms
  * (TLSHD_WORKER_KILL_AFTER_S unless changed); returns the poll()
- * timeout in ms until the next kill or held-back fork could be due, or
- * -1 for none. */
+ * timeout in ms until the next kill or held-back ACCEPT or fork could be
+ * due, or -1 for none. */
 int tlshd_supervisor_police(struct tlshd_supervisor *sv, long long now);

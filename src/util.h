@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <netdb.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
@@ -34,7 +35,8 @@ void tlshd_util_wipe_free(void *data, size_t len);
 int tlshd_util_peer_address(int fd, char *host, size_t size, unsigned int *ret_port);
 
 /* "192.0.2.1:2049" or "[2001:db8::1]:4420" (the same address as above),
- * or "fd N (no peer address)". */
+ * or "fd N (no peer address)"; TLSHD_PEER_LABEL_MAX holds any. */
+#define TLSHD_PEER_LABEL_MAX	(NI_MAXHOST + NI_MAXSERV + 4)
 void tlshd_util_peer_label(int fd, char *buf, size_t size);
 
 /* CLOCK_MONOTONIC in milliseconds, and in microseconds. */

@@ -1,23 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The per-request path, top to bottom:
- *   1. ACCEPT: the kernel installs the consumer's socket in our fd table
- *      and links its keyring into our process keyring;
- *   2. parse the request, name the peer;
+ *   1. the parent ACCEPTs and parses the request (the kernel installs the
+ *      consumer's socket in its fd table); a spare gets both over its
+ *      socket to the parent (SCM_RIGHTS), a worker forked for the request
+ *      inherits them;
+ *   2. name the peer; the handshake gets what is left of the kernel's
+ *      time-out (the wait for a worker counts);
  *   3. link the keyrings it may read, drop root (an unprivileged uid with
  *      CAP_NET_ADMIN alone), confine itself to a system call allowlist,
  *      run the handshake engine (credentials, TLS 1.3, kTLS): one outcome;
  *   4. DONE with that outcome's status and authenticated peer, acked;
  *   5. one log entry (through the parent under the journal: report.c),
  *      close the socket, exit.
- * Once ACCEPT has handed us a socket, every path ends in exactly one DONE,
- * sent from one place.
+ * Once a worker has a request, every path ends in exactly one DONE, sent
+ * from one place (the parent sends one for a worker that died first).
  */
 #include "build-config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,14 +28,13 @@
 #include <unistd.h>
 
 #include "genl.h"
+#include "keyring.h"
 #include "log.h"
 #include "privs.h"
 #include "seccomp.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
-
-#define WORKER_PEER_MAX		(NI_MAXHOST + NI_MAXSERV + 4)
 
 /* An outcome decided before the engine ran. */
 static void worker_fail(struct tlshd_tls_outcome *out, int err, const char *fmt, ...)
@@ -85,15 +86,20 @@ static void worker_test_stall(void)
 }
 
 /* Steps 2 and 3 for a request that parsed. */
-static void worker_handshake(const struct tlshd_worker_env *env, const struct tlshd_request *req,
+static void worker_handshake(const struct tlshd_worker_env *env, const struct tlshd_job *job,
 			     const char *peer, struct tlshd_tls_outcome *out)
 {
+	const struct tlshd_request *req = &job->req;
 	long long t = tlshd_util_now_us();
 	unsigned int prep_us;
 	int r;
 
 	tlshd_log_set_prefix("%s %s %s: ", tlshd_role_name(req->role),
 			     tlshd_auth_name(req->auth), peer);
+	r = job->kernel_ring ? tlshd_keyring_adopt(job->kernel_ring) : 0;
+	if (r < 0)
+		tlshd_log_errno(LOG_WARNING, r, "cannot link the consumer's keyring %d: its keys "
+				"are out of reach", job->kernel_ring);
 	tlshd_tls_prepare(env->ctx, req);
 	r = tlshd_privs_drop(&env->ids);
 	if (r < 0) {
@@ -145,58 +151,50 @@ static void worker_log(const struct tlshd_worker_env *env, const struct tlshd_re
 		tlshd_log_handshake(&h);
 }
 
-/* Steps 1 to 5 on the netlink socket @g (closed here); @ready_us is when
- * the parent read the READY this worker serves. */
-static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g,
-			long long ready_us)
+/* Microseconds from @from to @to, 0 when either is unknown. */
+static unsigned int worker_span(long long from, long long to)
 {
+	return from > 0 && to > from ? (unsigned int)(to - from) : 0;
+}
+
+/* Steps 2 to 5 for @job, DONE on the netlink socket @g (closed here). */
+static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g,
+			struct tlshd_job *job)
+{
+	struct tlshd_request *req = &job->req;
 	struct tlshd_tls_outcome out;
-	struct tlshd_request req;
-	char peer[WORKER_PEER_MAX];
+	char peer[TLSHD_PEER_LABEL_MAX];
 	unsigned int phase_us[TLSHD_PHASE_COUNT] = { 0 };
-	long long start, t = tlshd_util_now_us();
-	int r, done, ret;
+	long long waited_ms, t = tlshd_util_now_us();
+	int done, ret;
 
-	if (ready_us && t > ready_us)
-		phase_us[TLSHD_PHASE_START] = t - ready_us;
-	r = tlshd_genl_accept(g, &req);
-	start = tlshd_util_now_us();	/* the entry's duration counts from here */
-	phase_us[TLSHD_PHASE_ACCEPT] = start - t;
-	if (r == -EAGAIN) {
-		ret = TLSHD_WORKER_IDLE;
-		goto out;
-	}
-	if (r == -EPERM) {
-		tlshd_err("ACCEPT refused: the daemon lacks CAP_NET_ADMIN");
-		ret = TLSHD_WORKER_ERROR;
-		goto out;
-	}
-	if (r < 0 && req.sockfd < 0) {
-		tlshd_log_errno(LOG_ERR, r, r == -ETIMEDOUT ? "the kernel did not answer ACCEPT" :
-				"kernel sent an unusable handshake request with no socket, "
-				"cannot answer it; the consumer will time out");
-		ret = TLSHD_WORKER_ERROR;
-		goto out;
-	}
-
-	tlshd_util_peer_label(req.sockfd, peer, sizeof(peer));
-	if (r < 0)
+	phase_us[TLSHD_PHASE_ACCEPT] = worker_span(job->ready_us, job->accepted_us);
+	phase_us[TLSHD_PHASE_START] = worker_span(job->accepted_us, t);
+	/* The kernel's time-out runs from its request, not from us. */
+	waited_ms = worker_span(job->accepted_us, t) / 1000;
+	tlshd_util_peer_label(req->sockfd, peer, sizeof(peer));
+	if (job->parse_err) {
 		worker_fail(&out, -EINVAL, "kernel sent an unusable handshake request: %s",
-			    strerror(-r));
-	else
-		worker_handshake(env, &req, peer, &out);
+			    strerror(-job->parse_err));
+	} else if (req->timeout_ms && waited_ms >= req->timeout_ms) {
+		worker_fail(&out, -ETIMEDOUT, "the request waited %lld ms for a worker, past "
+			    "the kernel's time-out of %u ms", waited_ms, req->timeout_ms);
+	} else {
+		if (req->timeout_ms)
+			req->timeout_ms -= waited_ms;
+		worker_handshake(env, job, peer, &out);
+	}
 
 	t = tlshd_util_now_us();
-	done = tlshd_genl_done(g, req.sockfd, &out.result);
+	done = tlshd_genl_done(g, req->sockfd, &out.result);
 	phase_us[TLSHD_PHASE_DONE] = tlshd_util_now_us() - t;
 	if (done < 0)
 		tlshd_log_errno(LOG_ERR, done, "kernel rejected DONE (status %s)",
 				tlshd_errno_name(out.result.status));
-	worker_log(env, r < 0 ? NULL : &req, peer, &out, done,
-		   (tlshd_util_now_us() - start) / 1000, phase_us);
+	worker_log(env, job->parse_err ? NULL : req, peer, &out, done,
+		   worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us);
 	ret = out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
-	close(req.sockfd);
-out:
+	close(req->sockfd);
 	tlshd_genl_close(g);
 	return ret;
 }
@@ -209,24 +207,89 @@ static int worker_connect(const struct tlshd_worker_env *env, struct tlshd_genl 
 		tlshd_log_set_forward(tlshd_report_line, (void *)&env->report);
 	r = tlshd_genl_connect(g, env->family);
 	if (r < 0)
-		tlshd_log_errno(LOG_ERR, r, "cannot open a netlink socket for ACCEPT");
+		tlshd_log_errno(LOG_ERR, r, "cannot open a netlink socket for DONE");
 	return r;
 }
 
-int tlshd_worker_run(const struct tlshd_worker_env *env)
+int tlshd_worker_run(const struct tlshd_worker_env *env, struct tlshd_job *job)
 {
 	struct tlshd_genl g = { 0 };
 
 	if (worker_connect(env, &g) < 0)
 		return TLSHD_WORKER_ERROR;
-	return worker_serve(env, &g, env->ready_us);
+	return worker_serve(env, &g, job);
+}
+
+/* The one descriptor a job message carries. */
+union worker_cmsg {
+	struct cmsghdr h;
+	char buf[CMSG_SPACE(sizeof(int))];
+};
+
+int tlshd_worker_hand(int go_fd, const struct tlshd_job *job)
+{
+	union worker_cmsg c;
+	struct iovec iov = { .iov_base = (void *)job, .iov_len = sizeof(*job) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = c.buf, .msg_controllen = sizeof(c.buf),
+	};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(&c, 0, sizeof(c));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &job->req.sockfd, sizeof(int));
+	n = sendmsg(go_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0)
+		return -errno;
+	return n == sizeof(*job) ? 0 : -EIO;
+}
+
+/* Spare: the parent's job and its socket into *job. Returns 1, 0 when the
+ * parent retired us (closed @go_fd), or a negative errno. */
+static int worker_take(int go_fd, struct tlshd_job *job)
+{
+	union worker_cmsg c;
+	struct iovec iov = { .iov_base = job, .iov_len = sizeof(*job) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = c.buf, .msg_controllen = sizeof(c.buf),
+	};
+	struct cmsghdr *cm;
+	int fd = -1;
+	ssize_t n;
+
+	do {
+		n = recvmsg(go_fd, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	if (n == 0 && fd < 0)
+		return 0;
+	if (n != sizeof(*job) || fd < 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		if (fd >= 0)
+			close(fd);
+		tlshd_err("spare worker: unusable job from the daemon (%zd bytes, %s)", n,
+			  fd < 0 ? "no socket" : "truncated");
+		return -EBADMSG;
+	}
+	job->req.sockfd = fd;
+	return 1;
 }
 
 int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd)
 {
 	struct tlshd_genl g = { 0 };
-	long long ready_us = 0;
-	ssize_t n;
+	struct tlshd_job job;
+	int r;
 
 	/* ps and top tell idle spares from busy workers by name. */
 	prctl(PR_SET_NAME, "tlshd-spare");
@@ -234,17 +297,12 @@ int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd)
 		close(go_fd);
 		return TLSHD_WORKER_ERROR;
 	}
-	do {
-		n = read(go_fd, &ready_us, sizeof(ready_us));
-	} while (n < 0 && errno == EINTR);
+	r = worker_take(go_fd, &job);
 	close(go_fd);
-	if (n != sizeof(ready_us)) {
+	if (r <= 0) {
 		tlshd_genl_close(&g);
-		if (n == 0)
-			return TLSHD_WORKER_RETIRED;
-		tlshd_err("spare worker: unusable word from the daemon (%zd bytes)", n);
-		return TLSHD_WORKER_ERROR;
+		return r == 0 ? TLSHD_WORKER_RETIRED : TLSHD_WORKER_ERROR;
 	}
 	prctl(PR_SET_NAME, program_invocation_short_name);
-	return worker_serve(env, &g, ready_us);
+	return worker_serve(env, &g, &job);
 }

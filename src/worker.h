@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The worker: one forked process per kernel request, forked for it or
- * ahead of it (a spare). It ACCEPTs, runs the handshake, sends DONE, logs
- * one line, and exits.
+ * ahead of it (a spare). It gets a request the parent ACCEPTed, runs the
+ * handshake, sends DONE, logs one line, and exits.
  */
 #pragma once
 
 #include "privs.h"
 #include "report.h"
+#include "request.h"
 
 struct tlshd_context;
 
@@ -15,7 +16,6 @@ struct tlshd_context;
 enum tlshd_worker_exit {
 	TLSHD_WORKER_SUCCEEDED	= 0,	/* handshake done, DONE status 0 */
 	TLSHD_WORKER_FAILED	= 1,	/* DONE sent with an error status */
-	TLSHD_WORKER_IDLE	= 2,	/* ACCEPT found no pending request */
 	TLSHD_WORKER_ERROR	= 3,	/* could not complete the request */
 	TLSHD_WORKER_RETIRED	= 4,	/* a spare told to exit unused */
 };
@@ -26,14 +26,31 @@ struct tlshd_worker_env {
 	struct tlshd_privs_ids ids;	/* uid and gid after ACCEPT */
 	struct tlshd_report report;	/* where its handshake entry goes */
 	int family;			/* the handshake netlink family */
-	long long ready_us;		/* when the parent read the READY it forks for */
 };
 
-/* Serves one request; returns a tlshd_worker_exit value. */
-int tlshd_worker_run(const struct tlshd_worker_env *env);
+/*
+ * A request the parent ACCEPTed, on its way to a worker. The parent keeps
+ * its copy of the consumer's socket until the worker has ended, so that
+ * it can still send DONE if the worker could not (supervisor.h).
+ */
+struct tlshd_job {
+	struct tlshd_request req;	/* req.sockfd: this process's copy, -1 none */
+	int parse_err;			/* 0, or why the request is unusable */
+	key_serial_t kernel_ring;	/* linked by the kernel at ACCEPT, or 0 */
+	long long ready_us;		/* CLOCK_MONOTONIC: the parent read a READY */
+	long long accepted_us;		/* and had the kernel's answer to its ACCEPT */
+};
 
-/* A spare: gets ready (its netlink socket), waits for the parent's word
- * on @go_fd (the time of the READY, see supervisor.h), then serves one
- * request as above; returns TLSHD_WORKER_RETIRED if the parent closes
- * @go_fd instead. */
+/* Serves @job, forked for it (the socket inherited); returns a
+ * tlshd_worker_exit value. */
+int tlshd_worker_run(const struct tlshd_worker_env *env, struct tlshd_job *job);
+
+/* A spare: gets ready (its netlink socket), waits on @go_fd for a job and
+ * its socket (tlshd_worker_hand()), then serves it as above; returns
+ * TLSHD_WORKER_RETIRED if the parent closes @go_fd instead. */
 int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd);
+
+/* Parent: hands @job and a copy of its socket to the spare at @go_fd (a
+ * SOCK_SEQPACKET socket). Returns 0 or a negative errno (-EPIPE: the spare
+ * is gone). */
+int tlshd_worker_hand(int go_fd, const struct tlshd_job *job);

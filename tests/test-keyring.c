@@ -11,7 +11,9 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <keyutils.h>
@@ -76,7 +78,8 @@ static void test_identity_ok(void)
  * keyring, so a second run at the same time (another build's make check,
  * another user space's on the same machine) would otherwise find ours.
  */
-static char planted_name[64], given_name[64], missing_name[64], request_name[64], conf_name[64];
+static char planted_name[64], given_name[64], missing_name[64], request_name[64], conf_name[64],
+	kernel_name[64];
 
 static void name_keyrings(void)
 {
@@ -87,6 +90,7 @@ static void name_keyrings(void)
 	snprintf(missing_name, sizeof(missing_name), "tlshd-test-no-such-ring-%d", pid);
 	snprintf(request_name, sizeof(request_name), "tlshd-test-request-%d", pid);
 	snprintf(conf_name, sizeof(conf_name), "tlshd-test-conf-%d", pid);
+	snprintf(kernel_name, sizeof(kernel_name), "tlshd-test-kernel-%d", pid);
 }
 
 static key_serial_t ring(const char *name, key_serial_t parent)
@@ -162,6 +166,46 @@ static void test_search_order(void)
 	is_int(k, -ENOKEY, "not even when the kernel named no keyring");
 }
 
+/*
+ * The kernel links the consumer's keyring into the process keyring of
+ * the daemon, which sends ACCEPT; the daemon takes it out again and the
+ * request's worker (a child: process keyrings are not inherited) links it
+ * into its own, where the search finds it.
+ */
+static void test_hand_over(void)
+{
+	char where[128] = "";
+	key_serial_t kring, key, *left = NULL;
+	long len;
+	int status;
+	pid_t pid;
+
+	kring = ring(kernel_name, KEY_SPEC_SESSION_KEYRING);
+	key = psk("NVMe0R01 handed", 0x55, kring);
+	if (kring < 0 || key < 0 || keyctl_link(kring, KEY_SPEC_PROCESS_KEYRING) < 0) {
+		ok(false, "cannot build the test keyrings: %s", strerror(errno));
+		return;
+	}
+	is_int(tlshd_keyring_take_accepted(), kring, "the keyring linked at ACCEPT is found");
+	len = keyctl_read_alloc(KEY_SPEC_PROCESS_KEYRING, (void **)&left);
+	is_int(len, 0, "and unlinked: the daemon possesses none of its keys");
+	free(left);
+	is_int(tlshd_keyring_take_accepted(), 0, "the next ACCEPT starts from nothing");
+	is_int(tlshd_keyring_search("user", "NVMe0R01 handed", 0, where, sizeof(where)), -ENOKEY,
+	       "the daemon's search no longer reaches its keys");
+	pid = fork();
+	if (pid == 0) {
+		if (tlshd_keyring_adopt(kring) < 0)
+			_exit(1);
+		_exit(tlshd_keyring_search("user", "NVMe0R01 handed", 0, where, sizeof(where)) ==
+		      key && strstr(where, "the kernel linked") ? 0 : 2);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "a worker that adopts it finds the key as the kernel's (status %d)",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 int main(void)
 {
 	tlshd_log_open(TLSHD_LOG_STDERR);
@@ -174,5 +218,6 @@ int main(void)
 	}
 	test_find_roots_only();
 	test_search_order();
+	test_hand_over();
 	return tap_done();
 }

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Unit tests of supervisor.c with real child processes and a clock the
- * test drives: the worker cap, requests beyond it waiting instead of being
- * dropped, draining at start-up until a worker finds the queue empty,
- * exit accounting, the back-off after workers that cannot serve, and
- * spares: forked ahead, dispatched before any fork, retired on reload,
- * and a spare that dies unused; overdue workers killed, and a kill that
- * fails (no CAP_KILL) said.
+ * test drives: requests ACCEPTed up to the worker cap and the rest left
+ * in the kernel, none dropped; draining until the kernel has none left;
+ * exit accounting; a request whose worker died gets its DONE from the
+ * parent (the orphan function); the back-off after failing workers and
+ * ACCEPTs; spares: forked ahead, handed a request and its socket before
+ * any fork, retired on reload, and a spare that dies unused; a child
+ * keeps only its own request's socket; overdue workers killed, and a
+ * kill that fails (no CAP_KILL) said.
  */
 #include "build-config.h"
 
@@ -15,6 +17,8 @@
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,8 +29,60 @@
 #include "worker.h"
 
 #define CRASH	(-1)
+#define READY_US	123456789LL
 
-/* Forks a child that exits with @code (or dies of SIGKILL for CRASH). */
+/* What the orphan function saw. */
+static unsigned int orphans;
+static int orphan_status;
+
+static void on_orphan(void *data, pid_t pid, struct tlshd_job *job, int status)
+{
+	(void)data;
+	(void)pid;
+	/* The parent's copy of the socket is still open for its DONE. */
+	if (fcntl(job->req.sockfd, F_GETFD) >= 0)
+		orphans++;
+	orphan_status = status;
+}
+
+static void sv_init(struct tlshd_supervisor *sv, unsigned int max)
+{
+	tlshd_supervisor_init(sv, max);
+	sv->orphan = on_orphan;
+	orphans = 0;
+	orphan_status = 0;
+}
+
+/* Stands in for a successful ACCEPT: a request whose socket is one end
+ * of a fresh socket pair. */
+static struct tlshd_job *accept_one(struct tlshd_supervisor *sv)
+{
+	struct tlshd_job *job = calloc(1, sizeof(*job));
+	int sp[2];
+
+	if (!job || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		abort();
+	close(sp[1]);
+	job->req.sockfd = sp[0];
+	job->ready_us = READY_US;
+	tlshd_supervisor_accepted(sv, job);
+	return job;
+}
+
+/* ACCEPTs while the supervisor wants to; returns how many. */
+static unsigned int accept_all(struct tlshd_supervisor *sv, long long now)
+{
+	unsigned int n = 0;
+
+	while (tlshd_supervisor_should_accept(sv, now) && n < 1000) {
+		accept_one(sv);
+		n++;
+	}
+	return n;
+}
+
+/* Forks a child for the oldest waiting request that exits with @code
+ * (or dies of SIGKILL for CRASH). */
 static void spawn(struct tlshd_supervisor *sv, int code, long long now)
 {
 	pid_t pid = fork();
@@ -61,26 +117,32 @@ static void settle(struct tlshd_supervisor *sv, long long now)
 static void test_cap_and_burst(void)
 {
 	struct tlshd_supervisor sv;
-	unsigned int forked = 0;
+	unsigned int forked = 0, accepted;
 
-	tlshd_supervisor_init(&sv, 2);
+	sv_init(&sv, 2);
 	tlshd_supervisor_ready(&sv, 5);
+	accepted = accept_all(&sv, 0);
+	is_int(accepted, 2, "a burst of 5 READY: ACCEPT up to the cap of 2");
+	is_int(sv.announced, 3, "the other 3 requests wait in the kernel, none dropped");
 	while (tlshd_supervisor_should_fork(&sv, 0)) {
 		spawn(&sv, TLSHD_WORKER_SUCCEEDED, 0);
 		forked++;
 	}
-	is_int(forked, 2, "a burst of 5 READY forks only up to the cap of 2");
-	is_int(sv.wanted, 3, "the other 3 requests wait, none dropped");
+	is_int(forked, 2, "a worker each");
+	ok(!tlshd_supervisor_should_accept(&sv, 0), "no ACCEPT while both run");
 	settle(&sv, 0);
-	while (sv.wanted || sv.running) {
+	while (sv.announced || sv.queued || sv.running) {
+		accepted += accept_all(&sv, 0);
 		while (tlshd_supervisor_should_fork(&sv, 0)) {
 			spawn(&sv, TLSHD_WORKER_SUCCEEDED, 0);
 			forked++;
 		}
 		settle(&sv, 0);
 	}
-	is_int(forked, 5, "every request of the burst got a worker");
+	is_int(accepted, 5, "every request of the burst was ACCEPTed");
+	is_int(forked, 5, "and got a worker");
 	is_int(sv.succeeded, 5, "five successes counted");
+	is_int(orphans, 0, "no DONE from the parent");
 	tlshd_supervisor_done(&sv);
 }
 
@@ -88,128 +150,128 @@ static void test_drain(void)
 {
 	struct tlshd_supervisor sv;
 
-	tlshd_supervisor_init(&sv, 4);
+	sv_init(&sv, 4);
+	ok(!tlshd_supervisor_should_accept(&sv, 0), "no ACCEPT without a READY");
 	tlshd_supervisor_drain(&sv);
-	tlshd_supervisor_drain(&sv);
-	is_int(sv.wanted, 1, "draining forks one worker at a time");
+	is_int(accept_all(&sv, 0), 4, "draining ACCEPTs up to the cap without READY");
 	spawn(&sv, TLSHD_WORKER_FAILED, 0);
 	settle(&sv, 0);
-	ok(sv.draining && sv.wanted == 1, "a worker that found a request keeps the drain going");
-	spawn(&sv, TLSHD_WORKER_IDLE, 0);
-	settle(&sv, 0);
-	ok(!sv.draining && sv.wanted == 0, "a worker that found the queue empty ends it");
+	ok(sv.draining && tlshd_supervisor_should_accept(&sv, 0),
+	   "the drain goes on as a worker ends");
+	accept_one(&sv);
+	tlshd_supervisor_accept_failed(&sv, -EAGAIN, 0);
+	ok(!sv.draining && !tlshd_supervisor_should_accept(&sv, 0),
+	   "the kernel's EAGAIN ends it");
+	ok(sv.hold_until_ms == 0, "with no back-off");
 	is_int(sv.failed, 1, "failure counted");
-	is_int(sv.idle, 1, "idle worker counted");
+	is_int(sv.queued, 4, "the requests ACCEPTed still wait for workers");
 	tlshd_supervisor_done(&sv);
+	is_int(orphans, 4, "shutting down: DONE for each, from the parent");
+	is_int(orphan_status, ESHUTDOWN, "with ESHUTDOWN");
 }
 
 static void test_crash(void)
 {
 	struct tlshd_supervisor sv;
 
-	tlshd_supervisor_init(&sv, 1);
+	sv_init(&sv, 1);
 	tlshd_supervisor_ready(&sv, 1);
+	accept_all(&sv, 0);
 	spawn(&sv, CRASH, 0);
 	settle(&sv, 0);
 	is_int(sv.crashed, 1, "a worker killed by a signal is counted as crashed");
 	is_int(sv.running, 0, "and its slot is free again");
-	is_int(sv.wanted, 1, "its request, maybe still queued, gets another worker");
-	tlshd_supervisor_done(&sv);
-}
+	is_int(orphans, 1, "its request gets a DONE from the parent");
+	is_int(orphan_status, EIO, "with EIO");
+	is_int(sv.queued + sv.announced, 0, "and is not served twice");
 
-/* A drain worker killed (overdue kill, OOM killer, crash) must not leave
- * the drain stuck: the drain goes on, and a later one is not ignored. */
-static void test_drain_worker_killed(void)
-{
-	struct tlshd_supervisor sv;
-
-	tlshd_supervisor_init(&sv, 4);
-	tlshd_supervisor_drain(&sv);
-	spawn(&sv, CRASH, 0);
-	settle(&sv, 0);
-	ok(sv.draining && sv.wanted == 1, "a killed drain worker is replaced (wanted %u)",
-	   sv.wanted);
-	ok(!tlshd_supervisor_should_fork(&sv, 0), "after the back-off");
-	ok(tlshd_supervisor_should_fork(&sv, TLSHD_SUPERVISOR_BACKOFF_MIN_MS), "not later");
-	spawn(&sv, TLSHD_WORKER_IDLE, TLSHD_SUPERVISOR_BACKOFF_MIN_MS);
+	tlshd_supervisor_ready(&sv, 1);
+	accept_all(&sv, TLSHD_SUPERVISOR_BACKOFF_MIN_MS);
+	spawn(&sv, TLSHD_WORKER_ERROR, TLSHD_SUPERVISOR_BACKOFF_MIN_MS);
 	settle(&sv, TLSHD_SUPERVISOR_BACKOFF_MIN_MS);
-	ok(!sv.draining && sv.wanted == 0, "its replacement ends the drain");
-
-	/* Stuck state of old: draining set, nothing wanted or running. */
-	sv.draining = true;
-	tlshd_supervisor_drain(&sv);
-	is_int(sv.wanted, 1, "a drain requested while a dead one is marked still forks");
+	is_int(orphans, 2, "a worker that exits without DONE leaves it to the parent too");
+	tlshd_supervisor_ready(&sv, 1);
+	ok(!tlshd_supervisor_should_accept(&sv, TLSHD_SUPERVISOR_BACKOFF_MIN_MS),
+	   "after two, the next ACCEPT waits");
 	tlshd_supervisor_done(&sv);
 }
 
 /*
- * Workers that cannot serve (no CAP_NET_ADMIN: exit ERROR before ACCEPT)
- * during the start-up drain: before, each failure re-armed the drain at
- * once and the daemon forked without bound. Over 150 simulated seconds
- * the forks now stay few, the delays grow, and a served request resets.
+ * ACCEPTs that fail (no CAP_NET_ADMIN) during the start-up drain: over
+ * 150 simulated seconds the attempts stay few, the delays grow, and a
+ * served request resets them.
  */
 static void test_failure_loop_backs_off(void)
 {
 	struct tlshd_supervisor sv;
-	long long now = 0, first_gap = -1, last_gap = 0, last_fork = 0;
-	unsigned int forks = 0;
+	long long now = 0, first_gap = -1, last_gap = 0, last_try = 0;
+	unsigned int tries = 0;
 
-	tlshd_supervisor_init(&sv, 8);
+	sv_init(&sv, 8);
 	tlshd_supervisor_drain(&sv);
 	for (now = 0; now < 150000; now += 10) {
-		if (!tlshd_supervisor_should_fork(&sv, now))
+		if (!tlshd_supervisor_should_accept(&sv, now))
 			continue;
-		if (forks) {
-			last_gap = now - last_fork;
+		if (tries) {
+			last_gap = now - last_try;
 			if (first_gap < 0)
 				first_gap = last_gap;
 		}
-		last_fork = now;
-		spawn(&sv, TLSHD_WORKER_ERROR, now);
-		settle(&sv, now);
-		forks++;
+		last_try = now;
+		tlshd_supervisor_accept_failed(&sv, -EPERM, now);
+		tries++;
 	}
-	ok(forks >= 8 && forks <= 16, "150 s of failing workers: %u forks, not thousands", forks);
+	ok(tries >= 8 && tries <= 16, "150 s of failing ACCEPTs: %u tries, not thousands", tries);
 	ok(first_gap >= TLSHD_SUPERVISOR_BACKOFF_MIN_MS && last_gap > first_gap,
 	   "the delay grows (first %lld ms, last %lld ms)", first_gap, last_gap);
 	ok(last_gap >= TLSHD_SUPERVISOR_BACKOFF_MAX_MS &&
 	   last_gap <= TLSHD_SUPERVISOR_BACKOFF_MAX_MS + 10, "and is capped at %d ms",
 	   TLSHD_SUPERVISOR_BACKOFF_MAX_MS);
-	ok(sv.draining && sv.wanted == 1, "the drain is still pending, not dropped");
-	ok(tlshd_supervisor_police(&sv, now) > 0, "poll() wakes for the held-back fork");
+	ok(sv.draining, "the drain is still pending, not dropped");
+	ok(tlshd_supervisor_police(&sv, now) > 0, "poll() wakes for the held-back ACCEPT");
 
 	now = sv.hold_until_ms;
-	spawn(&sv, TLSHD_WORKER_IDLE, now);
+	accept_all(&sv, now);
+	spawn(&sv, TLSHD_WORKER_SUCCEEDED, now);
 	settle(&sv, now);
 	ok(sv.failing == 0 && sv.hold_until_ms == 0, "a worker that reaches the kernel resets it");
-	tlshd_supervisor_ready(&sv, 1);
 	ok(tlshd_supervisor_should_fork(&sv, now), "the next request is forked at once");
 	tlshd_supervisor_done(&sv);
 }
 
-#define READY_US	123456789LL
-
-/* Forks a spare that waits on its pipe as a real one does: the parent's
- * word (READY_US) makes it exit SUCCEEDED, anything else ERROR, a closed
- * pipe RETIRED. Returns its pid. */
+/* Forks a spare that waits on its socket as a real one does: a job with
+ * READY_US and a socket makes it exit SUCCEEDED, anything else ERROR, a
+ * closed socket RETIRED. Returns its pid. */
 static pid_t spawn_spare(struct tlshd_supervisor *sv, long long now)
 {
 	int go[2];
 	pid_t pid;
 
-	if (pipe2(go, O_CLOEXEC) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, go) < 0)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
-		long long v = 0;
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct tlshd_job job = { 0 };
+		struct iovec iov = { .iov_base = &job, .iov_len = sizeof(job) };
+		struct msghdr mh = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+		};
+		struct cmsghdr *cm;
+		int fd = -1;
 		ssize_t n;
 
-		tlshd_supervisor_child(sv);
+		tlshd_supervisor_child(sv, NULL);
 		close(go[1]);
-		n = read(go[0], &v, sizeof(v));
+		n = recvmsg(go[0], &mh, 0);
 		if (n == 0)
 			_exit(TLSHD_WORKER_RETIRED);
-		_exit(n == sizeof(v) && v == READY_US ? TLSHD_WORKER_SUCCEEDED : TLSHD_WORKER_ERROR);
+		cm = CMSG_FIRSTHDR(&mh);
+		if (cm && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		_exit(n == sizeof(job) && job.ready_us == READY_US && fcntl(fd, F_GETFD) >= 0 ?
+		      TLSHD_WORKER_SUCCEEDED : TLSHD_WORKER_ERROR);
 	}
 	close(go[0]);
 	tlshd_supervisor_spare_started(sv, pid, go[1], now);
@@ -221,7 +283,7 @@ static void test_spares(void)
 	struct tlshd_supervisor sv;
 	unsigned int n = 0;
 
-	tlshd_supervisor_init(&sv, 4);
+	sv_init(&sv, 4);
 	ok(!tlshd_supervisor_should_spare(&sv, 0), "no spares unless asked for");
 	tlshd_supervisor_set_spares(&sv, 2);
 	while (tlshd_supervisor_should_spare(&sv, 0) && n < 10) {
@@ -233,14 +295,15 @@ static void test_spares(void)
 	is_int(sv.running, 0, "not in flight");
 
 	tlshd_supervisor_ready(&sv, 1);
+	accept_all(&sv, 0);
 	ok(!tlshd_supervisor_should_spare(&sv, 0), "no spare is forked while a request waits");
 	ok(!tlshd_supervisor_should_fork(&sv, 0), "nor a worker: a spare is idle");
-	ok(tlshd_supervisor_dispatch(&sv, READY_US, 0), "the request goes to a spare");
-	ok(!tlshd_supervisor_dispatch(&sv, READY_US, 0), "once");
+	ok(tlshd_supervisor_dispatch(&sv, 0), "the request goes to a spare");
+	ok(!tlshd_supervisor_dispatch(&sv, 0), "once");
 	is_int(sv.spares, 1, "one spare left idle");
 	is_int(sv.running, 1, "one in flight");
 	settle_procs(&sv, 1, 0);
-	is_int(sv.succeeded, 1, "the spare got the READY's time and served");
+	is_int(sv.succeeded, 1, "the spare got the request and its socket, and served");
 	is_int(sv.crashed, 0, "nothing counted as crashed");
 
 	/* An idle spare must outlive the kill-after of busy workers. */
@@ -251,6 +314,33 @@ static void test_spares(void)
 	is_int(sv.spares, 0, "reload: idle spares are retired");
 	settle_procs(&sv, 0, 0);
 	ok(sv.crashed == 0 && sv.failing == 0, "a retired spare exits quietly, no back-off");
+	tlshd_supervisor_done(&sv);
+}
+
+/* A child keeps its own request's socket and none of the others'. */
+static void test_child_sockets(void)
+{
+	struct tlshd_supervisor sv;
+	struct tlshd_job *a, *b, *c;
+	int status;
+	pid_t pid;
+
+	sv_init(&sv, 4);
+	tlshd_supervisor_ready(&sv, 3);
+	a = accept_one(&sv);
+	b = accept_one(&sv);
+	c = accept_one(&sv);
+	spawn(&sv, TLSHD_WORKER_SUCCEEDED, 0);	/* a's, running */
+	pid = fork();
+	if (pid == 0) {
+		tlshd_supervisor_child(&sv, b);
+		_exit(fcntl(a->req.sockfd, F_GETFD) < 0 && fcntl(b->req.sockfd, F_GETFD) >= 0 &&
+		      fcntl(c->req.sockfd, F_GETFD) < 0 ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "a child closes the sockets of the running and waiting requests but its own");
+	settle(&sv, 0);
 	tlshd_supervisor_done(&sv);
 }
 
@@ -269,43 +359,43 @@ static void test_spare_dies(void)
 	pid_t a, c;
 
 	signal(SIGPIPE, SIG_IGN);
-	tlshd_supervisor_init(&sv, 4);
+	sv_init(&sv, 4);
 	tlshd_supervisor_set_spares(&sv, 2);
 	a = spawn_spare(&sv, 0);
 	spawn_spare(&sv, 0);
 	kill(a, SIGKILL);
 	wait_dead(a);
-	/* Not reaped yet: the dispatch finds its pipe broken and hands the
-	 * request to the other one. */
-	tlshd_supervisor_ready(&sv, 1);
-	ok(tlshd_supervisor_dispatch(&sv, READY_US, 0), "a request skips a dead spare");
+	/* Not reaped yet: the dispatch finds its socket broken and hands
+	 * the request to the other one. */
+	accept_one(&sv);
+	ok(tlshd_supervisor_dispatch(&sv, 0), "a request skips a dead spare");
 	settle_procs(&sv, 0, 0);
 	is_int(sv.succeeded, 1, "the live spare served it");
 	is_int(sv.crashed, 1, "the dead one is counted");
-	is_int(sv.wanted, 0, "and owes no request");
+	ok(sv.queued == 0 && orphans == 0, "and owes no request");
 
 	c = spawn_spare(&sv, 0);
 	kill(c, SIGKILL);
 	wait_dead(c);
 	tlshd_supervisor_reap(&sv, 1000);
 	is_int(sv.spares, 0, "a spare that died idle is gone");
-	is_int(sv.wanted, 0, "it owes no request either");
+	ok(sv.queued == 0 && orphans == 0, "it owes no request either");
 	ok(!tlshd_supervisor_should_spare(&sv, 1000), "the next spare is held back");
 	ok(tlshd_supervisor_should_spare(&sv, 1000 + TLSHD_SUPERVISOR_BACKOFF_MIN_MS),
 	   "until the back-off has passed");
 	spawn_spare(&sv, 1000);
-	tlshd_supervisor_ready(&sv, 1);
-	ok(!tlshd_supervisor_dispatch(&sv, READY_US, 1000), "nor is a request dispatched");
-	ok(tlshd_supervisor_dispatch(&sv, READY_US, 1000 + TLSHD_SUPERVISOR_BACKOFF_MIN_MS),
+	accept_one(&sv);
+	ok(!tlshd_supervisor_dispatch(&sv, 1000), "nor is a request dispatched");
+	ok(tlshd_supervisor_dispatch(&sv, 1000 + TLSHD_SUPERVISOR_BACKOFF_MIN_MS),
 	   "until then");
 	settle_procs(&sv, 0, 2000);
 	is_int(sv.succeeded, 2, "and served");
 	tlshd_supervisor_done(&sv);
 }
 
-/* Forks a worker that sleeps (2 s at most), as uid 65534 when @demote
- * (as a worker after ACCEPT), and records it started at @now once it
- * has switched. */
+/* Forks a worker for a request that sleeps (2 s at most), as uid 65534
+ * when @demote (as a worker does), and records it started at @now once
+ * it has switched. */
 static pid_t spawn_sleeper(struct tlshd_supervisor *sv, bool demote, long long now)
 {
 	int p[2];
@@ -355,18 +445,19 @@ static void test_overdue(void)
 	pid_t pid;
 	int status;
 
-	tlshd_supervisor_init(&sv, 2);
+	sv_init(&sv, 2);
 	ok(sv.kill_after_ms == TLSHD_WORKER_KILL_AFTER_S * 1000LL, "kill-after defaults to %d s",
 	   TLSHD_WORKER_KILL_AFTER_S);
 	sv.kill_after_ms = 5000;
-	tlshd_supervisor_ready(&sv, 1);
+	accept_one(&sv);
 	pid = spawn_sleeper(&sv, root, 1000);
 	is_int(tlshd_supervisor_police(&sv, 2000), 4000, "poll() wakes when the worker is due");
 	ok(kill(pid, 0) == 0, "a worker is not killed before its time");
 	tlshd_supervisor_police(&sv, 6000);
-	waitpid(pid, &status, 0);
-	ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-	   "an overdue worker is killed%s", root ? " (running as uid 65534)" : "");
+	settle(&sv, 6000);
+	ok(sv.crashed == 1 && orphans == 1, "an overdue worker is killed%s",
+	   root ? " (running as uid 65534)" : "");
+	is_int(orphan_status, ETIMEDOUT, "its request gets DONE with ETIMEDOUT");
 	tlshd_supervisor_done(&sv);
 	if (!root)
 		return;
@@ -380,7 +471,7 @@ static void test_overdue(void)
 
 		tlshd_supervisor_init(&sv2, 2);
 		sv2.kill_after_ms = 10;
-		tlshd_supervisor_ready(&sv2, 1);
+		accept_one(&sv2);
 		w = spawn_sleeper(&sv2, true, 0);
 		if (cap_drop(CAP_KILL) < 0)
 			_exit(10);
@@ -401,7 +492,7 @@ int main(void)
 	test_cap_and_burst();
 	test_drain();
 	test_crash();
-	test_drain_worker_killed();
+	test_child_sockets();
 	test_failure_loop_backs_off();
 	test_spares();
 	test_spare_dies();

@@ -676,7 +676,7 @@ scenario_16() {
 	return $rc
 }
 
-DESC17="worker escapes: a worker that opens a file, or makes a socket, once its system call filter is on (test hooks) dies of SIGSYS, logged; its connect fails and the next one succeeds"
+DESC17="worker escapes: a worker that opens a file, or makes a socket, once its system call filter is on (test hooks) dies of SIGSYS, logged; the daemon sends DONE for it, its connect fails within 5 s and the next one succeeds"
 scenario_17() {
 	daemon_has_hooks || { fail "the tlshd under test was built without --enable-test-hooks"; return 1; }
 	setup_target && host1 || return 1
@@ -685,9 +685,12 @@ scenario_17() {
 		DAEMON_HOOKS=$hook
 		start_daemon || return 1
 		mark=$(log_mark)
-		nvme_connect_refused "with $hook" "" "$HOST1NQN" "$HOST1ID" || rc=1
+		# The daemon sends DONE for a worker that died: the connect
+		# fails at once, not at the kernel's 10 s time-out.
+		nvme_connect_refused "with $hook" "" "$HOST1NQN" "$HOST1ID" 5000 || rc=1
 		need_log "$mark" "test hook: worker [0-9]* " || rc=1
 		need_log "$mark" 'died of signal 31 (Bad system call)' || rc=1
+		need_log "$mark" 'handshake failed: role=[a-z]* auth=psk .*errno=EIO reason=its worker (pid [0-9]*) ended before DONE' || rc=1
 		need_no_log "$mark" 'the system call filter let it through' || rc=1
 		log_diag "$mark" 'test hook|died of signal' 4
 		disconnect_all
