@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -221,6 +222,10 @@ static const char *options_config_path(const struct tlshd_options *o)
  * consumers' sockets of every request but @keep's. */
 static void daemon_child_init(struct tlshd_daemon *d, const struct tlshd_job *keep)
 {
+	/* The unit's Nice= is for the parent (tlshd.service): children
+	 * compete with everything else as equals. */
+	if (getpriority(PRIO_PROCESS, 0) < 0 && setpriority(PRIO_PROCESS, 0, 0) < 0)
+		tlshd_log_errno(LOG_WARNING, -errno, "cannot leave the daemon's priority");
 	if (d->kh.ctl_fd >= 0)
 		close(d->kh.ctl_fd);
 	d->kh.ctl_fd = -1;
