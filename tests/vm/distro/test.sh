@@ -508,15 +508,7 @@ t_sd_sandbox() {
 	diag "/proc/$pid/status: CapBnd=$(pstatus "$pid" CapBnd) CapEff=$(pstatus "$pid" CapEff) NoNewPrivs=$(pstatus "$pid" NoNewPrivs) Seccomp=$(pstatus "$pid" Seccomp)"
 	# Nice=-10 for the daemon, 0 for its children (setpriority under
 	# this systemd's filter).
-	v=$(awk '{ print $19 }' "/proc/$pid/stat")
-	[ "$v" = -10 ] || { fail "the daemon runs at nice $v, want -10 (Nice=)"; rc=1; }
-	awk -v p="$pid" '$4 == p { print $1, $2, $19 }' /proc/[0-9]*/stat 2>/dev/null >/tmp/children
-	[ -s /tmp/children ] || { fail "the daemon has no children (spares)"; rc=1; }
-	if awk '$3 != 0 { bad = 1 } END { exit !bad }' /tmp/children; then
-		fail "children of the daemon not at nice 0: $(awk '$3 != 0' /tmp/children | tr '\n' ' ')"
-		rc=1
-	fi
-	diag "nice: daemon $v, children (pid comm nice): $(tr '\n' ' ' </tmp/children)"
+	nice_check "$pid" || rc=1
 	for k in mnt uts; do
 		[ "$(readlink "/proc/$pid/ns/$k")" != "$(readlink /proc/1/ns/$k)" ] ||
 			{ fail "the daemon shares PID 1's $k namespace"; rc=1; }

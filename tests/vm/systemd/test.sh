@@ -208,15 +208,7 @@ test_2() {
 	[ "$v" = 2 ] || { fail "Seccomp=$v, want 2 (filter)"; rc=1; }
 	# Nice=-10 for the parent, whose ACCEPTs must beat the handshakes to
 	# the CPU; its children (idle spares, the key holder) back at 0.
-	v=$(awk '{ print $19 }' "/proc/$pid/stat")
-	[ "$v" = -10 ] || { fail "the daemon runs at nice $v, want -10 (Nice=)"; rc=1; }
-	awk -v p="$pid" '$4 == p { print $1, $2, $19 }' /proc/[0-9]*/stat 2>/dev/null >/tmp/children
-	[ -s /tmp/children ] || { fail "the daemon has no children (spares)"; rc=1; }
-	if awk '$3 != 0 { bad = 1 } END { exit !bad }' /tmp/children; then
-		fail "children of the daemon not at nice 0: $(awk '$3 != 0' /tmp/children | tr '\n' ' ')"
-		rc=1
-	fi
-	diag "nice: daemon $(awk '{ print $19 }' "/proc/$pid/stat"), children (pid comm nice): $(tr '\n' ' ' </tmp/children)"
+	nice_check "$pid" || rc=1
 	diag "/proc/$pid/status: CapBnd=$(pstatus "$pid" CapBnd) CapEff=$(pstatus "$pid" CapEff) CapPrm=$(pstatus "$pid" CapPrm) NoNewPrivs=$(pstatus "$pid" NoNewPrivs) Seccomp=$(pstatus "$pid" Seccomp) Seccomp_filters=$(pstatus "$pid" Seccomp_filters)"
 
 	# Namespaces: own mount namespace (PrivateTmp, ProtectSystem, ...), own
