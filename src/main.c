@@ -574,7 +574,10 @@ static void daemon_orphan(void *data, pid_t pid, struct tlshd_job *job, int stat
 /*
  * Waiting requests go to idle spares first, then to workers forked for
  * them; once none waits, spares are forked ahead of the next ones.
- * Returns -EAGAIN when a request is left waiting because fork failed.
+ * Returns -EAGAIN when a request is left waiting because fork failed, 1
+ * when more spares are wanted: beyond the minimum they are forked one
+ * per pass of the event loop, so that a READY arriving meanwhile is not
+ * kept waiting behind a row of forks.
  */
 static int daemon_fork_workers(struct tlshd_daemon *d)
 {
@@ -596,6 +599,8 @@ static int daemon_fork_workers(struct tlshd_daemon *d)
 			tlshd_log_errno(LOG_WARNING, r, "cannot fork a spare worker");
 			break;
 		}
+		if (d->sv.spares > d->sv.min_spares)
+			return tlshd_supervisor_should_spare(&d->sv, tlshd_util_now_ms());
 	}
 	return 0;
 }
@@ -719,17 +724,19 @@ static int daemon_loop(struct tlshd_daemon *d)
 
 		/* A key holder first: the workers forked next connect to it. */
 		int kh_timeout = daemon_keyholder_retry(d, tlshd_util_now_ms());
-		bool retry;
+		int forked;
 
 		daemon_accept(d);
-		retry = daemon_fork_workers(d) == -EAGAIN;
+		forked = daemon_fork_workers(d);
 		long long now = tlshd_util_now_ms();
 
 		timeout = tlshd_supervisor_police(&d->sv, now);
 		timeout = daemon_sooner(timeout, daemon_status(d, now));
 		timeout = daemon_sooner(timeout, kh_timeout);
-		if (retry)
+		if (forked == -EAGAIN)
 			timeout = daemon_sooner(timeout, TLSHD_FORK_RETRY_MS);
+		else if (forked > 0)
+			timeout = 0;	/* the next spare, after a look at events */
 		fds[3].fd = d->kh.ctl_fd;
 		fds[4].fd = tlshd_log_backlog_fd();
 		r = poll(fds, 5, timeout);
@@ -802,7 +809,8 @@ int main(int argc, char **argv)
 		goto out_tls;
 	d.sv.orphan = daemon_orphan;
 	d.sv.orphan_data = &d;
-	tlshd_supervisor_set_spares(&d.sv, TLSHD_SPARE_WORKERS_DEFAULT);
+	tlshd_supervisor_set_spares(&d.sv, TLSHD_SPARE_WORKERS_DEFAULT, TLSHD_SPARE_BURST_DEFAULT,
+				    tlshd_util_now_ms());
 	if (tlshd_test_hook("kill-after-ms", &hook_ms) && hook_ms > 0)
 		d.sv.kill_after_ms = hook_ms;
 	if (daemon_join_kernel(&d) < 0) {

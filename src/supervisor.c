@@ -8,10 +8,14 @@
  * that stay in the kernel, counted in "announced", and are ACCEPTed as
  * workers end: a burst is served late but never dropped.
  *
- * Spares take the fork out of a request's path: while nothing waits, up
- * to max_spares workers are forked ahead and wait on a socket each; a
+ * Spares take the fork out of a request's path: while nothing waits,
+ * min_spares workers are forked ahead and wait on a socket each; a
  * request goes to an idle spare first, and only when none is left is a
- * worker forked for it.
+ * worker forked for it. While the daemon is busy (since start-up, and
+ * until a quiet minute), more spares, up to burst_spares, are forked
+ * whenever no worker runs: on one CPU a fork made beside a handshake
+ * slows it as much as a fork made for it, so the pool grows only in the
+ * gaps between bursts, and the next burst's requests find workers ready.
  *
  * The parent keeps its copy of each request's socket until the worker
  * has ended: a worker that dies before DONE (a crash, a kill) leaves its
@@ -48,9 +52,21 @@ int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers)
 	return 0;
 }
 
-void tlshd_supervisor_set_spares(struct tlshd_supervisor *sv, unsigned int n)
+void tlshd_supervisor_set_spares(struct tlshd_supervisor *sv, unsigned int min,
+				 unsigned int burst, long long now)
 {
-	sv->max_spares = n < sv->max_workers ? n : sv->max_workers;
+	sv->min_spares = min < sv->max_workers ? min : sv->max_workers;
+	sv->burst_spares = burst < sv->max_workers ? burst : sv->max_workers;
+	if (sv->burst_spares < sv->min_spares)
+		sv->burst_spares = sv->min_spares;
+	/* Start-up counts as busy: consumers connect at boot. */
+	sv->busy_until_ms = now + TLSHD_SPARE_BURST_IDLE_MS;
+}
+
+/* A request went to a worker at @now. */
+static void supervisor_busy(struct tlshd_supervisor *sv, long long now)
+{
+	sv->busy_until_ms = now + TLSHD_SPARE_BURST_IDLE_MS;
 }
 
 /* The end of a request's stay here: DONE with @status first when its
@@ -256,12 +272,17 @@ void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid, long long 
 		return;
 	w->job = supervisor_pop(sv);
 	sv->running++;
+	supervisor_busy(sv, now);
 }
 
 bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long now)
 {
-	return sv->queued == 0 && sv->spares < sv->max_spares && sv->procs < sv->max_workers &&
-	       now >= sv->hold_until_ms;
+	if (sv->queued > 0 || sv->procs >= sv->max_workers || now < sv->hold_until_ms)
+		return false;
+	if (sv->spares < sv->min_spares)
+		return true;
+	/* The burst's: on idle CPU only, as far as we can tell. */
+	return sv->spares < sv->burst_spares && sv->running == 0 && now < sv->busy_until_ms;
 }
 
 void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd,
@@ -292,6 +313,7 @@ bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now)
 		w->started_ms = now;
 		w->job = supervisor_pop(sv);
 		sv->running++;
+		supervisor_busy(sv, now);
 		return true;
 	}
 	return false;
@@ -375,9 +397,23 @@ void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now)
 	}
 }
 
+/* Past a burst: idle spares beyond min_spares exit. Returns the ms until
+ * that is due, or -1. */
+static long long supervisor_trim(struct tlshd_supervisor *sv, long long now)
+{
+	if (sv->spares <= sv->min_spares)
+		return -1;
+	if (now < sv->busy_until_ms)
+		return sv->busy_until_ms - now;
+	for (unsigned int i = 0; i < sv->max_workers && sv->spares > sv->min_spares; i++)
+		if (sv->slots[i].state == TLSHD_SLOT_SPARE)
+			supervisor_retire(sv, &sv->slots[i]);
+	return -1;
+}
+
 int tlshd_supervisor_police(struct tlshd_supervisor *sv, long long now)
 {
-	long long next = -1;
+	long long next = supervisor_trim(sv, now);
 
 	for (unsigned int i = 0; i < sv->max_workers; i++) {
 		struct tlshd_worker_slot *w = &sv->slots[i];

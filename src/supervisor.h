@@ -10,8 +10,17 @@
 #include <sys/types.h>
 
 #define TLSHD_MAX_WORKERS_DEFAULT	256
-/* Spares kept ready: a request that finds one skips the fork. */
+/* Spares kept ready at all times: a request that finds one skips the
+ * fork. */
 #define TLSHD_SPARE_WORKERS_DEFAULT	2
+/* Spares kept ready while the daemon is busy: since start-up and until
+ * TLSHD_SPARE_BURST_IDLE_MS pass without a request. The ones beyond
+ * TLSHD_SPARE_WORKERS_DEFAULT are forked only while no worker runs, so
+ * that a burst of requests (a reconnect storm, the connects at boot)
+ * finds them ready without their forks taking CPU from handshakes, and
+ * are retired once the burst is over. */
+#define TLSHD_SPARE_BURST_DEFAULT	16
+#define TLSHD_SPARE_BURST_IDLE_MS	60000
 /* A worker's handshake deadline is at most TLSHD_MAX_TIMEOUT_MS; past
  * this, it is stuck outside the handshake and is killed. */
 #define TLSHD_WORKER_KILL_AFTER_S	330
@@ -51,7 +60,9 @@ typedef void (*tlshd_supervisor_orphan_fn)(void *data, pid_t pid, struct tlshd_j
 
 struct tlshd_supervisor {
 	unsigned int max_workers;	/* processes, spares included */
-	unsigned int max_spares;	/* spares kept ready (0: none) */
+	unsigned int min_spares;	/* spares kept ready (0: none) */
+	unsigned int burst_spares;	/* ... while busy (>= min_spares) */
+	long long busy_until_ms;	/* busy until then: see set_spares */
 	long long kill_after_ms;	/* a worker's time to serve, then SIGKILL */
 	unsigned int procs;		/* children not yet reaped */
 	unsigned int spares;		/* idle spares */
@@ -73,8 +84,11 @@ struct tlshd_supervisor {
  * in so that tests can drive the clock. */
 
 int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers);
-/* Keep @n spares ready (default 0). */
-void tlshd_supervisor_set_spares(struct tlshd_supervisor *sv, unsigned int n);
+/* Keep @min spares ready (default 0), and up to @burst (forked only while
+ * no worker runs) from @now until TLSHD_SPARE_BURST_IDLE_MS pass without
+ * a request; idle spares beyond @min are then retired. */
+void tlshd_supervisor_set_spares(struct tlshd_supervisor *sv, unsigned int min,
+				 unsigned int burst, long long now);
 /* Closes the spares' sockets (spares exit when they see that); waiting
  * requests go to the orphan function with ESHUTDOWN. */
 void tlshd_supervisor_done(struct tlshd_supervisor *sv);

@@ -285,7 +285,7 @@ static void test_spares(void)
 
 	sv_init(&sv, 4);
 	ok(!tlshd_supervisor_should_spare(&sv, 0), "no spares unless asked for");
-	tlshd_supervisor_set_spares(&sv, 2);
+	tlshd_supervisor_set_spares(&sv, 2, 2, 0);
 	while (tlshd_supervisor_should_spare(&sv, 0) && n < 10) {
 		spawn_spare(&sv, 0);
 		n++;
@@ -353,6 +353,67 @@ static void wait_dead(pid_t pid)
 		;
 }
 
+/* Forks spares while the supervisor wants them at @now; returns how many. */
+static unsigned int fill_spares(struct tlshd_supervisor *sv, long long now)
+{
+	unsigned int n = 0;
+
+	while (tlshd_supervisor_should_spare(sv, now) && n < 100) {
+		spawn_spare(sv, now);
+		n++;
+	}
+	return n;
+}
+
+/* Waits for the workers serving requests to end, and reaps at @now
+ * (idle spares stay). */
+static void settle_running(struct tlshd_supervisor *sv, long long now)
+{
+	for (unsigned int i = 0; i < sv->max_workers; i++)
+		if (sv->slots[i].state == TLSHD_SLOT_RUNNING)
+			wait_dead(sv->slots[i].pid);
+	tlshd_supervisor_reap(sv, now);
+}
+
+/* Beyond the minimum, spares are forked only while no worker runs, and
+ * retired a quiet TLSHD_SPARE_BURST_IDLE_MS after the last request. */
+static void test_spare_burst(void)
+{
+	const long long idle = TLSHD_SPARE_BURST_IDLE_MS;
+	struct tlshd_supervisor sv;
+
+	sv_init(&sv, 8);
+	tlshd_supervisor_set_spares(&sv, 1, 3, 0);
+	is_int(fill_spares(&sv, 0), 3, "start-up counts as busy: the burst's spares are forked");
+
+	accept_one(&sv);
+	ok(tlshd_supervisor_dispatch(&sv, 10), "a request goes to one of them");
+	is_int(fill_spares(&sv, 10), 0,
+	       "while it runs, no spare is forked: 2 idle, above the minimum of 1");
+	settle_running(&sv, 20);
+	is_int(sv.succeeded, 1, "it served");
+	is_int(fill_spares(&sv, 20), 1, "once no worker runs, the pool grows back to 3");
+
+	is_int(tlshd_supervisor_police(&sv, 10 + idle - 5), 5,
+	       "police wakes up when the burst's spares are due to go");
+	is_int(sv.spares, 3, "they stay until a quiet minute has passed since the request");
+	tlshd_supervisor_police(&sv, 10 + idle);
+	is_int(sv.spares, 1, "then idle spares beyond the minimum are retired");
+	settle_procs(&sv, 1, 10 + idle);
+	ok(sv.crashed == 0 && sv.failing == 0, "quietly, with no back-off");
+	is_int(fill_spares(&sv, 10 + idle), 0, "and not forked again while nothing comes");
+	is_int(tlshd_supervisor_police(&sv, 10 + idle), -1, "nor is police woken for them");
+
+	accept_one(&sv);
+	ok(tlshd_supervisor_dispatch(&sv, 2 * idle), "the next request takes the last spare");
+	is_int(fill_spares(&sv, 2 * idle), 1, "the minimum is made up even while it runs");
+	settle_running(&sv, 2 * idle);
+	is_int(fill_spares(&sv, 2 * idle), 2, "and the burst's once it has ended");
+	tlshd_supervisor_retire_spares(&sv);
+	settle(&sv, 2 * idle);
+	tlshd_supervisor_done(&sv);
+}
+
 static void test_spare_dies(void)
 {
 	struct tlshd_supervisor sv;
@@ -360,7 +421,7 @@ static void test_spare_dies(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	sv_init(&sv, 4);
-	tlshd_supervisor_set_spares(&sv, 2);
+	tlshd_supervisor_set_spares(&sv, 2, 2, 0);
 	a = spawn_spare(&sv, 0);
 	spawn_spare(&sv, 0);
 	kill(a, SIGKILL);
@@ -488,6 +549,9 @@ static void test_overdue(void)
 
 int main(void)
 {
+	/* A supervisor that never lets a child go would hang a wait here:
+	 * fail instead. */
+	alarm(120);
 	tlshd_log_open(TLSHD_LOG_STDERR);
 	test_cap_and_burst();
 	test_drain();
@@ -495,6 +559,7 @@ int main(void)
 	test_child_sockets();
 	test_failure_loop_backs_off();
 	test_spares();
+	test_spare_burst();
 	test_spare_dies();
 	test_overdue();
 	return tap_done();

@@ -437,9 +437,19 @@ memory() {
 	say "memory ${NAME[$agent]}: idle parent PSS $(smaps "$pid" Pss) kB, RSS $(smaps "$pid" Rss) kB (after serving); the unit's processes: $(($(wc -l <"$CG/system.slice/${UNIT[$agent]}/cgroup.procs"))), PSS $(unit_pss "${UNIT[$agent]}") kB in all"
 	say "  parent PSS by mapping (kB): $(pss_by_mapping "$pid")"
 	for w in $(pgrep -P "$pid" -x tlshd-spare); do
-		say "  an idle spare: PSS $(smaps "$w" Pss) kB, private $(($(smaps "$w" Private_Clean) + $(smaps "$w" Private_Dirty))) kB"
+		say "  an idle spare: PSS $(smaps "$w" Pss) kB, private $(($(smaps "$w" Private_Clean) + $(smaps "$w" Private_Dirty))) kB; idle spares: $spares"
 		break
 	done
+	# tlshd keeps more spares while busy, and retires those beyond two
+	# after a quiet minute: the unit once that has passed.
+	if [ "$spares" -gt 2 ]; then
+		if wait_for '[ "$(pgrep -P '"$pid"' -x tlshd-spare | wc -l)" -le 2 ]' 80; then
+			say "  after a quiet minute: idle parent PSS $(smaps "$pid" Pss) kB; the unit's processes: $(($(wc -l <"$CG/system.slice/${UNIT[$agent]}/cgroup.procs"))), PSS $(unit_pss "${UNIT[$agent]}") kB in all"
+		else
+			fail "the spares beyond two were not retired after a quiet minute"
+			rc=1
+		fi
+	fi
 	# A peer that stalls after a TLS record header keeps a server worker
 	# waiting in its handshake.
 	bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PORT"'; printf "\026\003\001\002\000" >&3; sleep 30' &
