@@ -246,29 +246,74 @@ key_serial_t tlshd_keyring_find(const char *name)
 	return ring;
 }
 
-void tlshd_keyring_possess(const char *const *names)
+int tlshd_keyring_link_named(const char *const *names, key_serial_t dest)
 {
 	char *text = NULL;
 	size_t len = 0;
+	int n = 0;
 
 	if (!names || !*names)
-		return;
+		return 0;
 	/* One read of /proc/keys for every name: this runs per request. */
 	if (keyring_proc_keys("keyrings named in the configuration or by the consumer",
 			      &text, &len) < 0)
-		return;
+		return 0;
 	for (; *names; names++) {
 		key_serial_t ring = keyring_find_in(text, len, *names);
 
 		if (ring < 0)
 			continue;
-		/* The thread keyring: possessed from then on, but not part
-		 * of the process keyring, which holds the kernel's keyring
-		 * alone (tlshd_keyring_search() relies on that). */
-		if (keyctl_link(ring, KEY_SPEC_THREAD_KEYRING) < 0)
+		if (keyctl_link(ring, dest) < 0)
 			tlshd_debug("cannot link keyring '%s': %s", *names, strerror(errno));
+		else
+			n++;
 	}
 	free(text);
+	return n;
+}
+
+void tlshd_keyring_possess(const char *const *names)
+{
+	/* The thread keyring: possessed from then on, but not part of the
+	 * process keyring, which holds the kernel's keyring alone
+	 * (tlshd_keyring_search() relies on that). */
+	tlshd_keyring_link_named(names, KEY_SPEC_THREAD_KEYRING);
+}
+
+key_serial_t tlshd_keyring_job_new(unsigned long long seq)
+{
+	/* Possessor: all; the owner (root): link into it, and the spare
+	 * may link it while still root. Nobody else. */
+	const key_perm_t perm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_WRITE | KEY_USR_SEARCH |
+				KEY_USR_LINK;
+	key_serial_t ring;
+	char desc[40];
+
+	/* A keyring of the same description would displace the previous
+	 * spare's before that spare has linked it. */
+	snprintf(desc, sizeof(desc), "tlshd:job:%llu", seq);
+	ring = add_key("keyring", desc, NULL, 0, KEY_SPEC_THREAD_KEYRING);
+
+	if (ring < 0)
+		return -errno;
+	if (keyctl_setperm(ring, perm) < 0) {
+		int r = -errno;
+
+		tlshd_keyring_job_drop(ring);
+		return r;
+	}
+	return ring;
+}
+
+int tlshd_keyring_job_give(key_serial_t job_ring, key_serial_t ring)
+{
+	return keyctl_link(ring, job_ring) < 0 ? -errno : 0;
+}
+
+void tlshd_keyring_job_drop(key_serial_t job_ring)
+{
+	if (job_ring > 0)
+		keyctl_unlink(job_ring, KEY_SPEC_THREAD_KEYRING);
 }
 
 key_serial_t tlshd_keyring_take_accepted(void)

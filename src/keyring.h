@@ -53,6 +53,8 @@ int tlshd_keyring_read(key_serial_t serial, void **ret, size_t *ret_len);
  * is shared between requests.
  */
 void tlshd_keyring_possess(const char *const *names);
+/* The same into keyring @dest; returns how many were linked. */
+int tlshd_keyring_link_named(const char *const *names, key_serial_t dest);
 
 /*
  * Parent, right after ACCEPT: the keyring the kernel linked into this
@@ -70,6 +72,23 @@ key_serial_t tlshd_keyring_take_accepted(void);
  * negative errno.
  */
 int tlshd_keyring_adopt(key_serial_t ring);
+
+/*
+ * A spare's job keyring, for the keyrings of the request it will get
+ * while it no longer runs as root.
+ * Parent, before forking the spare: a new empty keyring (@seq: a number
+ * no other spare's has, which names it), linked into the
+ * parent's thread keyring (which no child inherits) so that it lives
+ * until the spare has linked it into its own process keyring (with
+ * tlshd_keyring_adopt()); root may link into it without possessing it.
+ * Returns its serial or a negative errno.
+ */
+key_serial_t tlshd_keyring_job_new(unsigned long long seq);
+/* Parent, at dispatch: @ring into the spare's job keyring. Returns 0 or
+ * a negative errno. */
+int tlshd_keyring_job_give(key_serial_t job_ring, key_serial_t ring);
+/* Parent, once the spare has ended: lets the job keyring go. */
+void tlshd_keyring_job_drop(key_serial_t job_ring);
 
 /* Wipes the key and frees everything; the struct may be reused. */
 void tlshd_psk_done(struct tlshd_psk *psk);

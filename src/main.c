@@ -92,6 +92,8 @@ struct tlshd_daemon {
 	int sigfd;
 	sigset_t sigmask;
 	bool stop;
+	bool no_job_ring_said;		/* spares without a job keyring: logged */
+	unsigned long long job_rings;	/* job keyrings made, which names each */
 	char status[160];		/* last STATUS= sent to systemd */
 	long long status_ms;		/* and when */
 };
@@ -444,15 +446,33 @@ static void daemon_close_pair(int p[2])
 		close(p[1]);
 }
 
+/* A job keyring for the next spare, or 0 (said once). */
+static key_serial_t daemon_job_ring(struct tlshd_daemon *d)
+{
+	key_serial_t ring = tlshd_keyring_job_new(++d->job_rings);
+
+	if (ring > 0)
+		return ring;
+	if (!d->no_job_ring_said)
+		tlshd_log_errno(LOG_WARNING, ring, "cannot make a job keyring for spare workers: "
+				"they wait as root and get ready when a request comes");
+	d->no_job_ring_said = true;
+	return 0;
+}
+
 /* Forks a worker for the oldest waiting request, or a spare. */
 static int daemon_fork(struct tlshd_daemon *d, bool spare)
 {
 	struct tlshd_job *job = spare ? NULL : tlshd_supervisor_next(&d->sv);
 	int go[2] = { -1, -1 }, kp[2];
+	key_serial_t ring = 0;
 	pid_t pid;
 
 	if (spare && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, go) < 0)
 		return -errno;
+	/* (Without one, the spare does all its set-up once dispatched.) */
+	if (spare)
+		ring = daemon_job_ring(d);
 	daemon_keyholder_pair(d, kp);
 	pid = fork();
 	if (pid < 0) {
@@ -460,6 +480,7 @@ static int daemon_fork(struct tlshd_daemon *d, bool spare)
 
 		daemon_close_pair(go);
 		daemon_close_pair(kp);
+		tlshd_keyring_job_drop(ring);
 		return r;
 	}
 	if (pid == 0) {
@@ -470,12 +491,12 @@ static int daemon_fork(struct tlshd_daemon *d, bool spare)
 		if (!spare)
 			_exit(tlshd_worker_run(&d->env, job));
 		close(go[1]);
-		_exit(tlshd_worker_run_spare(&d->env, go[0]));
+		_exit(tlshd_worker_run_spare(&d->env, go[0], ring));
 	}
 	daemon_keyholder_hand(d, pid, kp);
 	if (spare) {
 		close(go[0]);
-		tlshd_supervisor_spare_started(&d->sv, pid, go[1], tlshd_util_now_ms());
+		tlshd_supervisor_spare_started(&d->sv, pid, go[1], ring, tlshd_util_now_ms());
 	} else {
 		tlshd_supervisor_started(&d->sv, pid, tlshd_util_now_ms());
 	}

@@ -55,6 +55,9 @@
  *   ioctl (TCGETS, TCGETS2 only)
  *                     stdio asking whether stderr is a terminal (glibc
  *                     2.42 and later ask with TCGETS2)
+ *   prctl (PR_SET_NAME only)
+ *                     a spare, confined while it waits, takes the name
+ *                     of a busy worker when its request comes
  *   exit exit_group   the end
  */
 /* What both lists allow, grouped by purpose (the program sorts them for
@@ -121,8 +124,9 @@ _Static_assert(sizeof(seccomp_keyholder) <= sizeof(seccomp_worker),
 #define SECCOMP_TCGETS2	_IOR('T', 0x2A, char[44])
 
 /*
- * The program: arch check (3), load nr (1), ioctl? (1), a binary search
- * of the sorted list, the ioctl request check (3), kill (1), allow (1).
+ * The program: arch check (3), load nr (1), ioctl? and prctl? (2), a
+ * binary search of the sorted list, the ioctl request check (4), the
+ * prctl option check (2), kill (1), allow (1).
  * The search's nodes are "nr >= pivot" tests; its leaves compare at most
  * SECCOMP_LEAF calls each and jump to kill when none matches. The kernel
  * runs the program at install for every system call number to build its
@@ -133,7 +137,7 @@ _Static_assert(sizeof(seccomp_keyholder) <= sizeof(seccomp_worker),
  * JA more than its calls.
  */
 #define SECCOMP_LEAF	4
-#define N_INSNS		(3 + 1 + 1 + 3 * N_ALLOWED + 3 + 1 + 1)
+#define N_INSNS		(3 + 1 + 2 + 3 * N_ALLOWED + 4 + 2 + 1 + 1)
 _Static_assert(N_INSNS < 256, "jump offsets of the filter must fit in 8 bits");
 
 struct seccomp_prog {
@@ -196,7 +200,7 @@ static size_t seccomp_build(const struct seccomp_list *list, struct sock_filter 
 {
 	struct seccomp_prog p = { .f = f };
 	int nr[N_ALLOWED];
-	size_t ioctl_at;
+	size_t ioctl_at, prctl_at;
 
 	for (size_t i = 0; i < list->n; i++)
 		nr[i] = list->nr[i];
@@ -208,6 +212,7 @@ static size_t seccomp_build(const struct seccomp_list *list, struct sock_filter 
 	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 						offsetof(struct seccomp_data, nr));
 	ioctl_at = p.n++;
+	prctl_at = p.n++;
 	seccomp_tree(&p, nr, 0, list->n);
 	/* ioctl(fd, TCGETS or TCGETS2, ...) only: stdio's isatty(). */
 	f[ioctl_at] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl,
@@ -218,6 +223,15 @@ static size_t seccomp_build(const struct seccomp_list *list, struct sock_filter 
 	f[p.n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TCGETS, 0, 0);
 	p.to_allow[p.n_allow++] = p.n;
 	f[p.n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_TCGETS2, 0, 0);
+	p.to_kill[p.n_kill++] = p.n;
+	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+	/* prctl(PR_SET_NAME, ...) only: a dispatched spare's new name. */
+	f[prctl_at] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl,
+						   (unsigned char)(p.n - prctl_at - 1), 0);
+	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						offsetof(struct seccomp_data, args[0]));
+	p.to_allow[p.n_allow++] = p.n;
+	f[p.n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_NAME, 0, 0);
 	seccomp_patch(&p, p.to_kill, p.n_kill, p.n);
 	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
 	seccomp_patch(&p, p.to_allow, p.n_allow, p.n);

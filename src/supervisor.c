@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "keyring.h"
 #include "log.h"
 #include "supervisor.h"
 #include "util.h"
@@ -286,10 +287,22 @@ bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long 
 }
 
 void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd,
-				    long long now)
+				    key_serial_t job_ring, long long now)
 {
-	if (supervisor_record(sv, pid, go_fd, now))
-		sv->spares++;
+	struct tlshd_worker_slot *w = supervisor_record(sv, pid, go_fd, now);
+
+	if (!w)
+		return;
+	w->job_ring = job_ring;
+	sv->spares++;
+}
+
+/* The parent lets a spare's job keyring go once the spare has its
+ * request, or has ended: the spare holds its own link by then. */
+static void supervisor_drop_ring(struct tlshd_worker_slot *w)
+{
+	tlshd_keyring_job_drop(w->job_ring);
+	w->job_ring = 0;
 }
 
 bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now)
@@ -305,8 +318,9 @@ bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now)
 			continue;
 		/* A spare that died meanwhile: EPIPE; it is reaped and
 		 * accounted for later. */
-		r = tlshd_worker_hand(w->go_fd, tlshd_supervisor_next(sv));
+		r = tlshd_worker_hand(w->go_fd, w->job_ring, tlshd_supervisor_next(sv));
 		supervisor_retire(sv, w);
+		supervisor_drop_ring(w);
 		if (r < 0)
 			continue;
 		w->state = TLSHD_SLOT_RUNNING;
@@ -391,6 +405,7 @@ void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now)
 		} else {
 			supervisor_spare_ended(sv, w, status, now);
 		}
+		supervisor_drop_ring(w);
 		w->job = NULL;
 		w->pid = 0;
 		w->state = TLSHD_SLOT_FREE;

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <keyutils.h>
+
 #define TLSHD_MAX_WORKERS_DEFAULT	256
 /* Spares kept ready at all times: a request that finds one skips the
  * fork. */
@@ -38,6 +40,7 @@ struct tlshd_worker_slot {
 	pid_t pid;
 	enum tlshd_slot_state state;
 	int go_fd;			/* SPARE: the parent's end of its socket */
+	key_serial_t job_ring;		/* SPARE: its job keyring, or 0 */
 	struct tlshd_job *job;		/* RUNNING: the request it serves */
 	long long started_ms;		/* CLOCK_MONOTONIC; RUNNING: since dispatch */
 	bool killed;
@@ -131,7 +134,7 @@ void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid, long long 
  * records it with tlshd_supervisor_spare_started(). */
 bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long now);
 void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd,
-				    long long now);
+				    key_serial_t job_ring, long long now);
 /* Hands the oldest waiting request to an idle spare; false when there is
  * no request or no spare. */
 bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now);

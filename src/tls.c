@@ -112,15 +112,24 @@ void tlshd_tls_done(struct tlshd_context *ctx)
 	gnutls_global_deinit();
 }
 
-void tlshd_tls_prepare(const struct tlshd_context *ctx, const struct tlshd_request *req)
+const char *const *tlshd_tls_consumer_rings(const struct tlshd_request *req)
 {
 	/* NFS's cert_serial=/privkey_serial= keys live in the .nfs keyring
 	 * (Linux 6.17+), which the kernel does not link for us. */
 	static const char *const consumer_rings[] = { ".nfs", ".nfsd", NULL };
 
-	if (req->auth == TLSHD_AUTH_X509 && req->cert && req->privkey)
-		tlshd_keyring_possess(consumer_rings);
+	return req->auth == TLSHD_AUTH_X509 && req->cert && req->privkey ? consumer_rings : NULL;
+}
+
+void tlshd_tls_prepare_config(const struct tlshd_context *ctx)
+{
 	tlshd_keyring_possess((const char *const *)ctx->cfg->keyrings);
+}
+
+void tlshd_tls_prepare(const struct tlshd_context *ctx, const struct tlshd_request *req)
+{
+	tlshd_keyring_possess(tlshd_tls_consumer_rings(req));
+	tlshd_tls_prepare_config(ctx);
 }
 
 static const struct tls_mode *tls_find_mode(const struct tlshd_request *req)

@@ -95,6 +95,12 @@ void tlshd_tls_set_debug(int level);
  * keyring, so that the worker possesses them afterwards.
  */
 void tlshd_tls_prepare(const struct tlshd_context *ctx, const struct tlshd_request *req);
+/* The first part alone (the configured keyrings): for a spare, before it
+ * knows its request. */
+void tlshd_tls_prepare_config(const struct tlshd_context *ctx);
+/* The second: the keyrings named for @req besides the one the kernel
+ * links (NULL-terminated), or NULL. */
+const char *const *tlshd_tls_consumer_rings(const struct tlshd_request *req);
 
 /*
  * Runs the handshake @req asks for on req->sockfd, within the request's

@@ -8,8 +8,9 @@
  *   2. name the peer; the handshake gets what is left of the kernel's
  *      time-out (the wait for a worker counts);
  *   3. link the keyrings it may read, drop root (an unprivileged uid with
- *      CAP_NET_ADMIN alone), confine itself to a system call allowlist,
- *      run the handshake engine (credentials, TLS 1.3, kTLS): one outcome;
+ *      CAP_NET_ADMIN alone), confine itself to a system call allowlist
+ *      (a spare does this before its request comes: worker_arm()), run
+ *      the handshake engine (credentials, TLS 1.3, kTLS): one outcome;
  *   4. DONE with that outcome's status and authenticated peer, acked;
  *   5. one log entry (through the parent under the journal: report.c),
  *      close the socket, exit.
@@ -85,31 +86,78 @@ static void worker_test_stall(void)
 	tlshd_util_sleep_ms(ms);
 }
 
+/* How far a worker got in step 3 before its request came. */
+struct worker_arming {
+	bool armed;			/* all of it: only the handshake is left */
+	char failed[256];		/* or what failed past the point of no
+					 * return (root dropped): the request
+					 * fails with EIO and this reason */
+};
+
+/* Root dropped and the filter installed; 0 or a negative errno, with
+ * the reason in @a. */
+static int worker_confine(const struct tlshd_worker_env *env, struct worker_arming *a)
+{
+	int r = tlshd_privs_drop(&env->ids);
+
+	if (r < 0) {
+		snprintf(a->failed, sizeof(a->failed), "cannot drop privileges: %s", strerror(-r));
+		return r;
+	}
+	r = tlshd_seccomp_install(TLSHD_SECCOMP_WORKER);
+	if (r < 0)
+		snprintf(a->failed, sizeof(a->failed),
+			 "cannot install the system call filter: %s", strerror(-r));
+	return r;
+}
+
+/* A spare, before its request: step 3 up to the handshake, given its job
+ * keyring (where the parent links the request's keyrings at dispatch).
+ * Without it, nothing is done: all of it waits for the request. */
+static void worker_arm(const struct tlshd_worker_env *env, key_serial_t job_ring,
+		       struct worker_arming *a)
+{
+	int r;
+
+	if (job_ring <= 0)
+		return;
+	r = tlshd_keyring_adopt(job_ring);
+	if (r < 0) {
+		tlshd_log_errno(LOG_DEBUG, r, "spare worker: cannot link its job keyring %d, "
+				"it waits as root", job_ring);
+		return;
+	}
+	tlshd_tls_prepare_config(env->ctx);
+	a->armed = worker_confine(env, a) == 0;
+}
+
 /* Steps 2 and 3 for a request that parsed. */
 static void worker_handshake(const struct tlshd_worker_env *env, const struct tlshd_job *job,
-			     const char *peer, struct tlshd_tls_outcome *out)
+			     const char *peer, const struct worker_arming *a,
+			     struct tlshd_tls_outcome *out)
 {
 	const struct tlshd_request *req = &job->req;
 	long long t = tlshd_util_now_us();
+	struct worker_arming now = { 0 };
 	unsigned int prep_us;
 	int r;
 
 	tlshd_log_set_prefix("%s %s %s: ", tlshd_role_name(req->role),
 			     tlshd_auth_name(req->auth), peer);
-	r = job->kernel_ring ? tlshd_keyring_adopt(job->kernel_ring) : 0;
-	if (r < 0)
-		tlshd_log_errno(LOG_WARNING, r, "cannot link the consumer's keyring %d: its keys "
-				"are out of reach", job->kernel_ring);
-	tlshd_tls_prepare(env->ctx, req);
-	r = tlshd_privs_drop(&env->ids);
-	if (r < 0) {
-		worker_fail(out, -EIO, "cannot drop privileges: %s", strerror(-r));
+	if (a->failed[0]) {
+		worker_fail(out, -EIO, "%s", a->failed);
 		return;
 	}
-	r = tlshd_seccomp_install(TLSHD_SECCOMP_WORKER);
-	if (r < 0) {
-		worker_fail(out, -EIO, "cannot install the system call filter: %s", strerror(-r));
-		return;
+	if (!a->armed) {
+		r = job->kernel_ring ? tlshd_keyring_adopt(job->kernel_ring) : 0;
+		if (r < 0)
+			tlshd_log_errno(LOG_WARNING, r, "cannot link the consumer's keyring %d: "
+					"its keys are out of reach", job->kernel_ring);
+		tlshd_tls_prepare(env->ctx, req);
+		if (worker_confine(env, &now) < 0) {
+			worker_fail(out, -EIO, "%s", now.failed);
+			return;
+		}
 	}
 	worker_test_escape();
 	worker_test_stall();
@@ -157,9 +205,10 @@ static unsigned int worker_span(long long from, long long to)
 	return from > 0 && to > from ? (unsigned int)(to - from) : 0;
 }
 
-/* Steps 2 to 5 for @job, DONE on the netlink socket @g (closed here). */
+/* Steps 2 to 5 for @job, DONE on the netlink socket @g (closed here);
+ * @a: what was done before the request came. */
 static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g,
-			struct tlshd_job *job)
+			struct tlshd_job *job, const struct worker_arming *a)
 {
 	struct tlshd_request *req = &job->req;
 	struct tlshd_tls_outcome out;
@@ -182,7 +231,7 @@ static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g
 	} else {
 		if (req->timeout_ms)
 			req->timeout_ms -= waited_ms;
-		worker_handshake(env, job, peer, &out);
+		worker_handshake(env, job, peer, a, &out);
 	}
 
 	t = tlshd_util_now_us();
@@ -213,11 +262,12 @@ static int worker_connect(const struct tlshd_worker_env *env, struct tlshd_genl 
 
 int tlshd_worker_run(const struct tlshd_worker_env *env, struct tlshd_job *job)
 {
+	const struct worker_arming none = { 0 };
 	struct tlshd_genl g = { 0 };
 
 	if (worker_connect(env, &g) < 0)
 		return TLSHD_WORKER_ERROR;
-	return worker_serve(env, &g, job);
+	return worker_serve(env, &g, job, &none);
 }
 
 /* The one descriptor a job message carries. */
@@ -226,7 +276,22 @@ union worker_cmsg {
 	char buf[CMSG_SPACE(sizeof(int))];
 };
 
-int tlshd_worker_hand(int go_fd, const struct tlshd_job *job)
+/* Parent: the request's keyrings into the spare's job keyring. */
+static void worker_give_rings(key_serial_t job_ring, const struct tlshd_job *job)
+{
+	int r;
+
+	if (job->kernel_ring) {
+		r = tlshd_keyring_job_give(job_ring, job->kernel_ring);
+		if (r < 0)
+			tlshd_log_errno(LOG_WARNING, r, "cannot link the consumer's keyring %d for "
+					"its worker: its keys are out of reach", job->kernel_ring);
+	}
+	if (!job->parse_err)
+		tlshd_keyring_link_named(tlshd_tls_consumer_rings(&job->req), job_ring);
+}
+
+int tlshd_worker_hand(int go_fd, key_serial_t job_ring, const struct tlshd_job *job)
 {
 	union worker_cmsg c;
 	struct iovec iov = { .iov_base = (void *)job, .iov_len = sizeof(*job) };
@@ -237,6 +302,8 @@ int tlshd_worker_hand(int go_fd, const struct tlshd_job *job)
 	struct cmsghdr *cm;
 	ssize_t n;
 
+	if (job_ring > 0)
+		worker_give_rings(job_ring, job);
 	memset(&c, 0, sizeof(c));
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
@@ -285,8 +352,9 @@ static int worker_take(int go_fd, struct tlshd_job *job)
 	return 1;
 }
 
-int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd)
+int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd, key_serial_t job_ring)
 {
+	struct worker_arming a = { 0 };
 	struct tlshd_genl g = { 0 };
 	struct tlshd_job job;
 	int r;
@@ -297,6 +365,7 @@ int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd)
 		close(go_fd);
 		return TLSHD_WORKER_ERROR;
 	}
+	worker_arm(env, job_ring, &a);
 	r = worker_take(go_fd, &job);
 	close(go_fd);
 	if (r <= 0) {
@@ -304,5 +373,5 @@ int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd)
 		return r == 0 ? TLSHD_WORKER_RETIRED : TLSHD_WORKER_ERROR;
 	}
 	prctl(PR_SET_NAME, program_invocation_short_name);
-	return worker_serve(env, &g, &job);
+	return worker_serve(env, &g, &job, &a);
 }

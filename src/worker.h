@@ -45,12 +45,21 @@ struct tlshd_job {
  * tlshd_worker_exit value. */
 int tlshd_worker_run(const struct tlshd_worker_env *env, struct tlshd_job *job);
 
-/* A spare: gets ready (its netlink socket), waits on @go_fd for a job and
- * its socket (tlshd_worker_hand()), then serves it as above; returns
- * TLSHD_WORKER_RETIRED if the parent closes @go_fd instead. */
-int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd);
+/*
+ * A spare: gets ready, waits on @go_fd for a job and its socket
+ * (tlshd_worker_hand()), then serves it as above; returns
+ * TLSHD_WORKER_RETIRED if the parent closes @go_fd instead.
+ * Ready means its netlink socket open and, given a job keyring @job_ring
+ * (tlshd_keyring_job_new(), 0: none), armed as a worker is before its
+ * handshake: the job keyring and the configured keyrings linked, root
+ * dropped, the system call filter installed. What is left when the
+ * request comes is its handshake. A spare that could not link @job_ring
+ * waits as root and does all of it then, as a forked worker does.
+ */
+int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd, key_serial_t job_ring);
 
 /* Parent: hands @job and a copy of its socket to the spare at @go_fd (a
- * SOCK_SEQPACKET socket). Returns 0 or a negative errno (-EPIPE: the spare
- * is gone). */
-int tlshd_worker_hand(int go_fd, const struct tlshd_job *job);
+ * SOCK_SEQPACKET socket), after linking the request's keyrings into the
+ * spare's job keyring @job_ring (0: none). Returns 0 or a negative errno
+ * (-EPIPE: the spare is gone). */
+int tlshd_worker_hand(int go_fd, key_serial_t job_ring, const struct tlshd_job *job);

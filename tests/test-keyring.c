@@ -11,6 +11,7 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -206,6 +207,73 @@ static void test_hand_over(void)
 	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+/*
+ * A spare's job keyring: made by the parent before the fork (several in
+ * a row, each surviving the next), linked by the spare while it is root;
+ * the spare then leaves root, and the parent links the request's keyring
+ * into it at dispatch and lets the job keyring go. The spare reaches the
+ * key through it, and only through it: the request's keyring here sits
+ * in the parent's thread keyring, which no child inherits.
+ */
+static void test_job_ring(void)
+{
+	char where[128] = "", c = 0, name[80], *desc = NULL;
+	key_serial_t kring, key, j1, j2;
+	int up[2], down[2], status;
+	pid_t pid;
+
+	snprintf(name, sizeof(name), "%s-job", kernel_name);
+	kring = ring(name, KEY_SPEC_THREAD_KEYRING);
+	key = psk("NVMe0R01 for a spare", 0x66, kring);
+	j1 = tlshd_keyring_job_new(1);
+	j2 = tlshd_keyring_job_new(2);
+	if (kring < 0 || key < 0 || pipe(up) < 0 || pipe(down) < 0) {
+		ok(false, "cannot build the test keyrings: %s", strerror(errno));
+		return;
+	}
+	ok(j1 > 0 && j2 > 0 && j1 != j2, "two job keyrings in a row (%d, %d)", j1, j2);
+	if (keyctl_describe_alloc(j1, &desc) < 0)
+		desc = NULL;
+	ok(desc && strstr(desc, ";tlshd:job:1"), "the first outlives the making of the second (%s)",
+	   desc ? desc : "gone");
+	free(desc);
+	pid = fork();
+	if (pid == 0) {
+		int r = tlshd_keyring_adopt(j1);
+
+		(void)!write(up[1], &c, 1);
+		(void)!read(down[0], &c, 1);
+		if (r < 0)
+			_exit(1);
+		if (geteuid() == 0 && (setresgid(65534, 65534, 65534) < 0 ||
+				       setresuid(65534, 65534, 65534) < 0))
+			_exit(3);
+		_exit(tlshd_keyring_search("user", "NVMe0R01 for a spare", 0, where,
+					   sizeof(where)) == key ? 0 : 2);
+	}
+	(void)!read(up[0], &c, 1);
+	is_int(tlshd_keyring_job_give(j1, kring), 0, "the parent links a keyring into it");
+	tlshd_keyring_job_drop(j1);
+	tlshd_keyring_job_drop(j2);
+	(void)!write(down[1], &c, 1);
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "the spare, root left, finds the key through its job keyring (status %d)",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	pid = fork();
+	if (pid == 0)
+		_exit(tlshd_keyring_search("user", "NVMe0R01 for a spare", 0, where,
+					   sizeof(where)) == -ENOKEY ? 0 : 2);
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "another child, without the job keyring, does not (status %d)",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+}
+
 int main(void)
 {
 	tlshd_log_open(TLSHD_LOG_STDERR);
@@ -219,5 +287,6 @@ int main(void)
 	test_find_roots_only();
 	test_search_order();
 	test_hand_over();
+	test_job_ring();
 	return tap_done();
 }

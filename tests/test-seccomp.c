@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <poll.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +91,28 @@ static void do_ioctl(void *arg)
 
 	ioctl(0, FIONREAD, &n);
 	_exit(0);
+}
+
+static void do_prctl(void *arg)
+{
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	_exit(0);
+}
+
+/* A spare renames itself once dispatched: it lives to exit 8. */
+static void do_set_name(void *arg)
+{
+	prctl(PR_SET_NAME, "tlshd", 0, 0, 0);
+	_exit(8);
+}
+
+static void test_set_name_allowed(void)
+{
+	int status = 0;
+
+	run_filtered(do_set_name, NULL, &status);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 8,
+	   "prctl(PR_SET_NAME) under the filter: allowed (status 0x%x)", status);
 }
 
 /* isatty() is TCGETS (TCGETS2 from glibc 2.42 on), the ioctls allowed:
@@ -336,6 +359,15 @@ static void test_program(enum tlshd_seccomp_profile profile)
 	d.args[1] = TCSETS;
 	wrong += bpf_run(f, n, &d, &steps) != SECCOMP_RET_KILL_PROCESS;
 	ok(!wrong, "%s: ioctl TCGETS and TCGETS2 allowed, TCSETS kills", profile_names[profile]);
+	d.nr = SYS_prctl;
+	d.args[0] = PR_SET_NAME;
+	wrong = bpf_run(f, n, &d, &steps) != SECCOMP_RET_ALLOW;
+	d.args[0] = PR_SET_DUMPABLE;
+	wrong += bpf_run(f, n, &d, &steps) != SECCOMP_RET_KILL_PROCESS;
+	d.args[0] = PR_SET_SECCOMP;
+	wrong += bpf_run(f, n, &d, &steps) != SECCOMP_RET_KILL_PROCESS;
+	ok(!wrong, "%s: prctl PR_SET_NAME allowed, PR_SET_DUMPABLE and PR_SET_SECCOMP kill",
+	   profile_names[profile]);
 	d = (struct seccomp_data){ .arch = TEST_ARCH_OTHER, .nr = SYS_read };
 	is_int(bpf_run(f, n, &d, &steps), SECCOMP_RET_KILL_PROCESS,
 	       "%s: an allowed number under another architecture kills", profile_names[profile]);
@@ -367,6 +399,8 @@ int main(void)
 	test_killed("execve(2)", do_exec);
 	test_killed("ioctl(2) other than TCGETS/TCGETS2", do_ioctl);
 	test_isatty_allowed();
+	test_killed("prctl(2) other than PR_SET_NAME", do_prctl);
+	test_set_name_allowed();
 	test_stop_continue(TLSHD_SECCOMP_WORKER);
 	test_stop_continue(TLSHD_SECCOMP_KEYHOLDER);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "open(2) of a file", do_open);

@@ -274,7 +274,7 @@ static pid_t spawn_spare(struct tlshd_supervisor *sv, long long now)
 		      TLSHD_WORKER_SUCCEEDED : TLSHD_WORKER_ERROR);
 	}
 	close(go[0]);
-	tlshd_supervisor_spare_started(sv, pid, go[1], now);
+	tlshd_supervisor_spare_started(sv, pid, go[1], 0, now);
 	return pid;
 }
 

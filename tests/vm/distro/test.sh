@@ -509,6 +509,8 @@ t_sd_sandbox() {
 	# Nice=-10 for the daemon, 0 for its children (setpriority under
 	# this systemd's filter).
 	nice_check "$pid" || rc=1
+	# Idle spares wait as a worker handshakes: unprivileged, filtered.
+	spare_check "$pid" || rc=1
 	for k in mnt uts; do
 		[ "$(readlink "/proc/$pid/ns/$k")" != "$(readlink /proc/1/ns/$k)" ] ||
 			{ fail "the daemon shares PID 1's $k namespace"; rc=1; }

@@ -237,6 +237,38 @@ disconnect_all() {
 	done
 }
 
+# spare_status PID: "pid euid CapEff filters" of each idle spare (comm
+# tlshd-spare) of the daemon PID.
+spare_status() {
+	local ss_p
+	for ss_p in $(awk -v p="$1" '$4 == p && $2 == "(tlshd-spare)" { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
+		awk -v p="$ss_p" '$1 == "Uid:" { u = $3 } $1 == "CapEff:" { c = $2 }
+			$1 == "Seccomp_filters:" { f = $2 } END { print p, u, c, f }' "/proc/$ss_p/status" 2>/dev/null
+	done
+}
+
+# spares_confined FILE FILTERS: every line of FILE (spare_status) not
+# root, CAP_NET_ADMIN alone, FILTERS system call filters; FILE not empty.
+spares_confined() {
+	[ -s "$1" ] && awk -v w="$2" '$2 == 0 || $3 != "0000000000001000" || $4 != w { bad = 1 }
+		END { exit bad }' "$1"
+}
+
+# spare_check PID: every idle spare of the daemon PID confined before it
+# has a request, as a worker is before its handshake: not root,
+# CAP_NET_ADMIN alone, one system call filter more than the daemon's.
+# Spares get there right after they start: waits up to 10 s for it.
+spare_check() {
+	local sc_f sc_want
+	sc_f=$(awk '$1 == "Seccomp_filters:" { print $2 }' "/proc/$1/status")
+	sc_want=$((${sc_f:-0} + 1))
+	wait_for "spare_status $1 >/tmp/spares; spares_confined /tmp/spares $sc_want" 10 || true
+	diag "idle spares (pid euid CapEff filters; the daemon has ${sc_f:-0} filters): $(tr '\n' ';' </tmp/spares)"
+	[ -s /tmp/spares ] || { fail "the daemon has no idle spares"; return 1; }
+	spares_confined /tmp/spares "$sc_want" ||
+		{ fail "idle spares not confined before their request: $(tr '\n' ';' </tmp/spares)"; return 1; }
+}
+
 # nice_check PID: the daemon PID at nice -10 (its unit's Nice=) and every
 # child of it (spares, the key holder) back at 0; says which are not.
 nice_check() {

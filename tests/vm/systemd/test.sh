@@ -209,6 +209,8 @@ test_2() {
 	# Nice=-10 for the parent, whose ACCEPTs must beat the handshakes to
 	# the CPU; its children (idle spares, the key holder) back at 0.
 	nice_check "$pid" || rc=1
+	# Idle spares wait as a worker handshakes: unprivileged, filtered.
+	spare_check "$pid" || rc=1
 	diag "/proc/$pid/status: CapBnd=$(pstatus "$pid" CapBnd) CapEff=$(pstatus "$pid" CapEff) CapPrm=$(pstatus "$pid" CapPrm) NoNewPrivs=$(pstatus "$pid" NoNewPrivs) Seccomp=$(pstatus "$pid" Seccomp) Seccomp_filters=$(pstatus "$pid" Seccomp_filters)"
 
 	# Namespaces: own mount namespace (PrivateTmp, ProtectSystem, ...), own
