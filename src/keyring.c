@@ -293,7 +293,6 @@ key_serial_t tlshd_keyring_job_new(unsigned long long seq)
 	 * spare's before that spare has linked it. */
 	snprintf(desc, sizeof(desc), "tlshd:job:%llu", seq);
 	ring = add_key("keyring", desc, NULL, 0, KEY_SPEC_THREAD_KEYRING);
-
 	if (ring < 0)
 		return -errno;
 	if (keyctl_setperm(ring, perm) < 0) {
