@@ -106,15 +106,6 @@ static void do_set_name(void *arg)
 	_exit(8);
 }
 
-static void test_set_name_allowed(void)
-{
-	int status = 0;
-
-	run_filtered(do_set_name, NULL, &status);
-	ok(WIFEXITED(status) && WEXITSTATUS(status) == 8,
-	   "prctl(PR_SET_NAME) under the filter: allowed (status 0x%x)", status);
-}
-
 /* isatty() is TCGETS (TCGETS2 from glibc 2.42 on), the ioctls allowed:
  * the child lives to exit 7. */
 static void do_isatty(void *arg)
@@ -123,13 +114,14 @@ static void do_isatty(void *arg)
 	_exit(7);
 }
 
-static void test_isatty_allowed(void)
+/* @fn under the worker's filter lives to exit with @code. */
+static void test_allowed(const char *what, void (*fn)(void *), int code)
 {
 	int status = 0;
 
-	run_filtered(do_isatty, NULL, &status);
-	ok(WIFEXITED(status) && WEXITSTATUS(status) == 7,
-	   "isatty() (ioctl TCGETS or TCGETS2) under the filter: allowed (status 0x%x)", status);
+	run_filtered(fn, NULL, &status);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == code,
+	   "%s under the filter: allowed (status 0x%x)", what, status);
 }
 
 static void do_setsockopt(void *arg)
@@ -398,9 +390,9 @@ int main(void)
 	test_killed("socket(2)", do_socket);
 	test_killed("execve(2)", do_exec);
 	test_killed("ioctl(2) other than TCGETS/TCGETS2", do_ioctl);
-	test_isatty_allowed();
+	test_allowed("isatty() (ioctl TCGETS or TCGETS2)", do_isatty, 7);
 	test_killed("prctl(2) other than PR_SET_NAME", do_prctl);
-	test_set_name_allowed();
+	test_allowed("prctl(PR_SET_NAME)", do_set_name, 8);
 	test_stop_continue(TLSHD_SECCOMP_WORKER);
 	test_stop_continue(TLSHD_SECCOMP_KEYHOLDER);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "open(2) of a file", do_open);
