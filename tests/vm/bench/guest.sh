@@ -84,6 +84,22 @@ agent_start() {
 	# (ktls-utils' unit is Type=simple: give it time to join the group.)
 	[ "$1" = tlshd ] || [ "$1" = alt ] || sleep 1
 	[ "$(systemctl is-active "${UNIT[$1]}")" = active ] || { fail "${UNIT[$1]} not active"; return 1; }
+	agent_settle "$1"
+}
+# agent_settle AGENT: until the unit has done what it does after start-up
+# (tlshd forks its spares, which make themselves ready): its CPU time
+# grows by less than 2 ms in half a second, for 10 s at most. The
+# rounds measure agents that run already, as they do when a consumer
+# asks, not their start.
+agent_settle() {
+	local cg="system.slice/${UNIT[$1]}" a b i
+	for i in $(seq 20); do
+		a=$(cg_usec "$cg")
+		sleep 0.5
+		b=$(cg_usec "$cg")
+		[ $((b - a)) -ge 2000 ] || return 0
+	done
+	diag "${UNIT[$1]} still busy 10 s after its start"
 }
 agent_stop() { systemctl stop "${UNIT[$1]}" 2>>"$DIAG"; }
 agent_pid() { systemctl show -p MainPID --value "${UNIT[$1]}"; }
