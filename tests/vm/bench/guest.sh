@@ -548,20 +548,27 @@ function trace_line(  j) {
 }'
 # One serial tlshd round under the scheduler's tracepoints: for every
 # request, who had the (one) CPU between its submit and its completion.
-# A request's own worker is the process that ACCEPTed it.
+# A request's worker is the process that sent its DONE (the kernel's
+# handshake_complete fires in its context); a tlshd process's time is
+# then its own request's, another request's (its peer's, mostly), spare
+# time before its request (fork, arming, waiting), or after its DONE
+# (log, exit).
 # timeline_report TRACE PARENT_PID: per category, the median and mean ms
 # each request's window spent there.
 timeline_report() {
 	awk -v parent="$2" "$TRACE_AWK"'
-	function cat(pid, comm) {
+	function cat(pid, comm, lo, hi) {
 		if (pid == 0) return "idle"
 		if (pid == parent) return "tlshd parent"
-		if (comm ~ /^tlshd-spare/) return "spares"
-		if (comm ~ /^tlshd/) return "other workers"
+		if (comm ~ /^tlshd/ || (pid in done_t)) {
+			if (!(pid in done_t) || hi <= sub_t[pid]) return "spares (fork, arming)"
+			if (lo >= done_t[pid]) return "workers after their DONE"
+			return "workers of other requests"
+		}
 		if (comm ~ /^systemd-journal/) return "journald"
 		if (comm ~ /^kworker/) return "kworkers"
 		if (comm ~ /^ksoftirqd/) return "ksoftirqd"
-		if (comm ~ /^(bash|cat|sleep)$/) return "driver"
+		if (comm ~ /^(bash|cat|sleep|nvme)$/) return "driver"
 		return "other"
 	}
 	{
@@ -574,11 +581,10 @@ timeline_report() {
 		}
 		sk = ""; for (j = i + 2; j <= NF; j++) if ($j ~ /^sk=/) sk = substr($j, 4)
 		if (sk == "") next
-		if (ev == "handshake_submit:") { nr++; rsk[nr] = sk; subt[sk] = ts; open_r[sk] = nr }
-		else if (ev == "handshake_cmd_accept:" && (sk in open_r)) {
-			apid[open_r[sk]] = h; acc[open_r[sk]] = ts
-		} else if (ev == "handshake_complete:" && (sk in open_r)) {
+		if (ev == "handshake_submit:") { nr++; subt[sk] = ts; open_r[sk] = nr }
+		else if (ev == "handshake_complete:" && (sk in open_r)) {
 			r = open_r[sk]; rs[r] = subt[sk]; re[r] = ts; delete open_r[sk]
+			if (h != parent) { wp[r] = h; done_t[h] = ts; sub_t[h] = rs[r] }
 		}
 	}
 	END {
@@ -590,11 +596,8 @@ timeline_report() {
 			for (s = s_lo; s <= ns && s0[s] < re[r]; s++) {
 				lo = s0[s] > rs[r] ? s0[s] : rs[r]; hi = s1[s] < re[r] ? s1[s] : re[r]
 				if (hi <= lo) continue
-				if (sp[s] != apid[r]) { c = cat(sp[s], comm[sp[s]]); t[c, n] += hi - lo; cats[c] = 1; continue }
-				# (its own worker: split at its ACCEPT)
-				mid = acc[r] < lo ? lo : acc[r] > hi ? hi : acc[r]
-				t["own worker before ACCEPT", n] += mid - lo; t["own worker", n] += hi - mid
-				cats["own worker before ACCEPT"] = cats["own worker"] = 1
+				c = sp[s] == wp[r] ? "its worker" : cat(sp[s], comm[sp[s]], lo, hi)
+				t[c, n] += hi - lo; cats[c] = 1
 			}
 			t["wall", n] = re[r] - rs[r]; cats["wall"] = 1
 		}
