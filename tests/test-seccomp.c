@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <poll.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,6 +107,20 @@ static void do_set_name(void *arg)
 	_exit(8);
 }
 
+/* A worker whose request is served lowers its own priority: it lives to
+ * exit 9 (10 if the kernel refused). */
+static void do_step_aside(void *arg)
+{
+	_exit(setpriority(PRIO_PROCESS, 0, 19) == 0 ? 9 : 10);
+}
+
+/* Anyone else's priority, @arg's pid: not a worker's business. */
+static void do_renice_other(void *arg)
+{
+	setpriority(PRIO_PROCESS, *(const pid_t *)arg, 19);
+	_exit(0);
+}
+
 /* isatty() is TCGETS (TCGETS2 from glibc 2.42 on), the ioctls allowed:
  * the child lives to exit 7. */
 static void do_isatty(void *arg)
@@ -122,6 +137,19 @@ static void test_allowed(const char *what, void (*fn)(void *), int code)
 	run_filtered(fn, NULL, &status);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == code,
 	   "%s under the filter: allowed (status 0x%x)", what, status);
+}
+
+/* Under the filter, renicing this test process kills the child. */
+static void test_renice_other(void)
+{
+	pid_t self = getpid();
+	int status = 0;
+
+	run_filtered(do_renice_other, &self, &status);
+	ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS &&
+	   getpriority(PRIO_PROCESS, 0) != 19,
+	   "setpriority(2) of another process under the filter: killed by SIGSYS (status 0x%x)",
+	   status);
 }
 
 static void do_setsockopt(void *arg)
@@ -315,8 +343,34 @@ static bool list_has(const int *nr, size_t n, int x)
 	return false;
 }
 
+/* setpriority(PRIO_PROCESS, 0, ...) alone, and for a worker only. */
+static void test_program_setpriority(enum tlshd_seccomp_profile profile,
+				     const struct sock_filter *f, size_t n)
+{
+	const struct { uint64_t which, who; bool ok; } cases[] = {
+		{ PRIO_PROCESS, 0, true },
+		{ PRIO_PROCESS, 1, false },
+		{ PRIO_PGRP, 0, false },
+		{ PRIO_USER, 0, false },
+	};
+	bool worker = profile == TLSHD_SECCOMP_WORKER;
+	struct seccomp_data d = { .arch = TEST_ARCH, .nr = SYS_setpriority };
+	int wrong = 0, steps = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		d.args[0] = cases[i].which;
+		d.args[1] = cases[i].who;
+		d.args[2] = 19;
+		wrong += bpf_run(f, n, &d, &steps) !=
+			 (worker && cases[i].ok ? SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_PROCESS);
+	}
+	ok(!wrong, worker ? "%s: setpriority of itself allowed; of another process, a group "
+		   "or a user kills" : "%s: setpriority kills", profile_names[profile]);
+}
+
 /* Every call number 0..1023 and a few beyond (x32's bit, all ones),
- * ioctl with and without isatty()'s requests, another architecture. */
+ * with arguments no call checked by argument accepts; those calls with
+ * and without the arguments they accept; another architecture. */
 static void test_program(enum tlshd_seccomp_profile profile)
 {
 	struct sock_filter f[256];
@@ -329,6 +383,7 @@ static void test_program(enum tlshd_seccomp_profile profile)
 
 	ok(n > 0 && allowed && na > 0, "%s: a program of %zu instructions for %zu calls",
 	   profile_names[profile], n, na);
+	memset(d.args, 0xff, sizeof(d.args));
 	for (uint32_t nr = 0; nr < 1024 + 4; nr++) {
 		d.nr = (int)(nr < 1024 ? nr : odd[nr - 1024]);
 		steps = 0;
@@ -360,6 +415,7 @@ static void test_program(enum tlshd_seccomp_profile profile)
 	wrong += bpf_run(f, n, &d, &steps) != SECCOMP_RET_KILL_PROCESS;
 	ok(!wrong, "%s: prctl PR_SET_NAME allowed, PR_SET_DUMPABLE and PR_SET_SECCOMP kill",
 	   profile_names[profile]);
+	test_program_setpriority(profile, f, n);
 	d = (struct seccomp_data){ .arch = TEST_ARCH_OTHER, .nr = SYS_read };
 	is_int(bpf_run(f, n, &d, &steps), SECCOMP_RET_KILL_PROCESS,
 	       "%s: an allowed number under another architecture kills", profile_names[profile]);
@@ -393,12 +449,15 @@ int main(void)
 	test_allowed("isatty() (ioctl TCGETS or TCGETS2)", do_isatty, 7);
 	test_killed("prctl(2) other than PR_SET_NAME", do_prctl);
 	test_allowed("prctl(PR_SET_NAME)", do_set_name, 8);
+	test_allowed("setpriority(2) of itself, to nice 19", do_step_aside, 9);
+	test_renice_other();
 	test_stop_continue(TLSHD_SECCOMP_WORKER);
 	test_stop_continue(TLSHD_SECCOMP_KEYHOLDER);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "open(2) of a file", do_open);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "socket(2)", do_socket);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "setsockopt(2)", do_setsockopt);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "keyctl(2)", do_keyctl);
+	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "setpriority(2) of itself", do_step_aside);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "execve(2)", do_exec);
 	tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);
