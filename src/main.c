@@ -266,7 +266,7 @@ static int daemon_keyholder_start(struct tlshd_daemon *d, const struct tlshd_con
 	r = tlshd_keyholder_spawn(cfg, &d->env.ids, &d->env.report, daemon_keyholder_child, d,
 				  kh, keys);
 	if (r < 0) {
-		tlshd_report_drain(&d->env.report);	/* its reasons */
+		tlshd_report_drain(&d->env.report, NULL, NULL);	/* its reasons */
 		return r;
 	}
 	tlshd_debug("key holder (pid %d) holds the configured private keys", (int)kh->pid);
@@ -718,6 +718,15 @@ static int daemon_status(struct tlshd_daemon *d, long long now_ms)
 	return -1;
 }
 
+/* A worker's outcome entry came (tlshd_report_served_fn): its DONE is
+ * out, and the rest of its exit no longer counts as a handshake running. */
+static void daemon_served(void *data, pid_t pid, int status)
+{
+	struct tlshd_daemon *d = data;
+
+	tlshd_supervisor_served(&d->sv, pid, status);
+}
+
 /* The sooner of two poll() timeouts, -1 being none. */
 static int daemon_sooner(int a, int b)
 {
@@ -773,7 +782,7 @@ static int daemon_loop(struct tlshd_daemon *d)
 		/* Reports before reaping: a worker reaped below has sent its
 		 * own. */
 		if (fds[2].revents)
-			tlshd_report_drain(&d->env.report);
+			tlshd_report_drain(&d->env.report, daemon_served, d);
 		if (fds[3].revents)
 			daemon_on_keyholder(d);
 		if (fds[1].revents)
@@ -856,7 +865,7 @@ out_tls:
 out_keyholder:
 	tlshd_keyholder_release(&d.kh);
 out_report:
-	tlshd_report_drain(&d.env.report);
+	tlshd_report_drain(&d.env.report, NULL, NULL);
 	tlshd_report_close(&d.env.report);
 	tlshd_log_drain(1000);
 	if (d.sigfd >= 0)

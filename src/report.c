@@ -160,7 +160,8 @@ static void report_log(struct report_msg *m, const struct ucred *cred)
 	tlshd_log_handshake(&h);
 }
 
-void tlshd_report_drain(const struct tlshd_report *rep)
+void tlshd_report_drain(const struct tlshd_report *rep, tlshd_report_served_fn served,
+			void *data)
 {
 	if (rep->parent_fd < 0)
 		return;
@@ -191,9 +192,12 @@ void tlshd_report_drain(const struct tlshd_report *rep)
 			continue;
 		}
 		cred = (const struct ucred *)CMSG_DATA(c);
-		if (m.kind == REPORT_LINE)
+		if (m.kind == REPORT_LINE) {
 			tlshd_log_from_worker(m.status, m.reason, cred->pid, cred->uid);
-		else
-			report_log(&m, cred);
+			continue;
+		}
+		report_log(&m, cred);
+		if (served)
+			served(data, cred->pid, m.status);
 	}
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 struct tlshd_log_handshake;
 
@@ -34,5 +35,10 @@ bool tlshd_report_send(const struct tlshd_report *rep, const struct tlshd_log_ha
  * struct tlshd_report). False when it could not. */
 bool tlshd_report_line(void *data, int prio, const char *msg);
 
-/* Parent: logs every queued report, each checked before use. */
-void tlshd_report_drain(const struct tlshd_report *rep);
+/* Parent: logs every queued report, each checked before use; @served
+ * (unless NULL) is told the pid of each worker whose handshake entry
+ * came, which it sends last, after its DONE, and its status (0 or a
+ * positive errno). */
+typedef void (*tlshd_report_served_fn)(void *data, pid_t pid, int status);
+void tlshd_report_drain(const struct tlshd_report *rep, tlshd_report_served_fn served,
+			void *data);

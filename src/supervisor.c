@@ -13,9 +13,11 @@
  * request goes to an idle spare first, and only when none is left is a
  * worker forked for it. While the daemon is busy (since start-up, and
  * until a quiet minute), more spares, up to burst_spares, are forked
- * whenever no worker runs: on one CPU a fork made beside a handshake
- * slows it as much as a fork made for it, so the pool grows only in the
- * gaps between bursts, and the next burst's requests find workers ready.
+ * whenever no worker runs or finishes: on one CPU a fork made beside a
+ * handshake slows it as much as a fork made for it, so the pool grows
+ * only in the gaps between bursts, and the next burst's requests find
+ * workers ready. A worker finishes once it has reported its outcome
+ * (after its DONE): it exits at the lowest priority, counted apart.
  *
  * The parent keeps its copy of each request's socket until the worker
  * has ended: a worker that dies before DONE (a crash, a kill) leaves its
@@ -282,8 +284,11 @@ bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long 
 		return false;
 	if (sv->spares < sv->min_spares)
 		return true;
-	/* The burst's: on idle CPU only, as far as we can tell. */
-	return sv->spares < sv->burst_spares && sv->running == 0 && now < sv->busy_until_ms;
+	/* The burst's: on idle CPU only, as far as we can tell: no worker
+	 * runs, and none is finishing (they exit at the lowest priority, so
+	 * once they are gone the CPU has had a gap). */
+	return sv->spares < sv->burst_spares && sv->running == 0 && sv->finishing == 0 &&
+	       now < sv->busy_until_ms;
 }
 
 void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd,
@@ -333,26 +338,62 @@ bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now)
 	return false;
 }
 
+void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status)
+{
+	for (unsigned int i = 0; i < sv->max_workers; i++) {
+		struct tlshd_worker_slot *w = &sv->slots[i];
+
+		if (pid > 0 && w->pid == pid && w->state == TLSHD_SLOT_RUNNING) {
+			w->state = TLSHD_SLOT_FINISHING;
+			sv->running--;
+			sv->finishing++;
+			if (status)
+				sv->failed++;
+			else
+				sv->succeeded++;
+			supervisor_served(sv);
+			return;
+		}
+	}
+}
+
+/* A worker that ended abnormally after its report, so after its DONE:
+ * its request was served; the crash is still said. */
+static void supervisor_finished_badly(struct tlshd_supervisor *sv,
+				      const struct tlshd_worker_slot *w, int status)
+{
+	sv->crashed++;
+	if (WIFSIGNALED(status))
+		tlshd_err("worker %d died of signal %d (%s) after its DONE", (int)w->pid,
+			  WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		tlshd_err("worker %d exited (%d) after its DONE", (int)w->pid,
+			  WEXITSTATUS(status));
+}
+
 /* How worker @w ended; returns the DONE status its request still needs,
  * or 0 when the worker sent one. */
 static int supervisor_account(struct tlshd_supervisor *sv, struct tlshd_worker_slot *w,
 			      int status, long long now)
 {
-	if (WIFSIGNALED(status)) {
+	/* (Its report counted it.) */
+	if (w->state == TLSHD_SLOT_FINISHING) {
+		if (!WIFEXITED(status) || (WEXITSTATUS(status) != TLSHD_WORKER_SUCCEEDED &&
+					   WEXITSTATUS(status) != TLSHD_WORKER_FAILED))
+			supervisor_finished_badly(sv, w, status);
+		return 0;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == TLSHD_WORKER_SUCCEEDED) {
+		sv->succeeded++;
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == TLSHD_WORKER_FAILED) {
+		sv->failed++;
+	} else if (WIFSIGNALED(status)) {
 		sv->crashed++;
 		tlshd_err("worker %d died of signal %d (%s) before its DONE", (int)w->pid,
 			  WTERMSIG(status), strsignal(WTERMSIG(status)));
 		supervisor_unserved(sv, now);
 		return w->killed ? ETIMEDOUT : EIO;
-	}
-	switch (WEXITSTATUS(status)) {
-	case TLSHD_WORKER_SUCCEEDED:
-		sv->succeeded++;
-		break;
-	case TLSHD_WORKER_FAILED:
-		sv->failed++;
-		break;
-	default:
+	} else {
 		sv->crashed++;
 		tlshd_err("worker %d could not complete its request (exit %d)", (int)w->pid,
 			  WEXITSTATUS(status));
@@ -396,10 +437,13 @@ void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now)
 		if (!w)
 			continue;	/* not ours */
 		sv->procs--;
-		if (w->state == TLSHD_SLOT_RUNNING) {
+		if (w->state == TLSHD_SLOT_RUNNING || w->state == TLSHD_SLOT_FINISHING) {
 			int need = supervisor_account(sv, w, status, now);
 
-			sv->running--;
+			if (w->state == TLSHD_SLOT_RUNNING)
+				sv->running--;
+			else
+				sv->finishing--;
 			if (w->job)
 				supervisor_release(sv, pid, w->job, need);
 		} else {
@@ -434,7 +478,8 @@ int tlshd_supervisor_police(struct tlshd_supervisor *sv, long long now)
 		struct tlshd_worker_slot *w = &sv->slots[i];
 		long long left;
 
-		if (w->state != TLSHD_SLOT_RUNNING || w->killed)
+		if ((w->state != TLSHD_SLOT_RUNNING && w->state != TLSHD_SLOT_FINISHING) ||
+		    w->killed)
 			continue;
 		left = sv->kill_after_ms - (now - w->started_ms);
 		if (left <= 0) {

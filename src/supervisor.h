@@ -17,10 +17,10 @@
 #define TLSHD_SPARE_WORKERS_DEFAULT	2
 /* Spares kept ready while the daemon is busy: since start-up and until
  * TLSHD_SPARE_BURST_IDLE_MS pass without a request. The ones beyond
- * TLSHD_SPARE_WORKERS_DEFAULT are forked only while no worker runs, so
- * that a burst of requests (a reconnect storm, the connects at boot)
- * finds them ready without their forks taking CPU from handshakes, and
- * are retired once the burst is over. */
+ * TLSHD_SPARE_WORKERS_DEFAULT are forked only while no worker runs or
+ * finishes, so that a burst of requests (a reconnect storm, the connects
+ * at boot) finds them ready without their forks taking CPU from
+ * handshakes, and are retired once the burst is over. */
 #define TLSHD_SPARE_BURST_DEFAULT	16
 #define TLSHD_SPARE_BURST_IDLE_MS	60000
 /* A worker's handshake deadline is at most TLSHD_MAX_TIMEOUT_MS; past
@@ -32,6 +32,8 @@ enum tlshd_slot_state {
 	TLSHD_SLOT_RUNNING,		/* serving a request */
 	TLSHD_SLOT_SPARE,		/* forked ahead, waiting on go_fd */
 	TLSHD_SLOT_RETIRED,		/* a spare told to exit, not yet reaped */
+	TLSHD_SLOT_FINISHING,		/* reported its outcome (after DONE),
+					 * exiting, not yet reaped */
 };
 
 struct tlshd_job;
@@ -70,6 +72,7 @@ struct tlshd_supervisor {
 	unsigned int procs;		/* children not yet reaped */
 	unsigned int spares;		/* idle spares */
 	unsigned int running;		/* workers serving a request */
+	unsigned int finishing;		/* served, exiting (not running) */
 	unsigned int announced;		/* READY seen, not yet ACCEPTed */
 	bool draining;			/* ACCEPT until the kernel has none left */
 	unsigned int queued;		/* ACCEPTed, waiting for a worker */
@@ -87,9 +90,10 @@ struct tlshd_supervisor {
  * in so that tests can drive the clock. */
 
 int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers);
-/* Keep @min spares ready (default 0), and up to @burst (forked only while
- * no worker runs) from @now until TLSHD_SPARE_BURST_IDLE_MS pass without
- * a request; idle spares beyond @min are then retired. */
+/* Keep @min spares ready (default 0), and up to @burst (forked only
+ * while no worker runs or finishes) from @now until
+ * TLSHD_SPARE_BURST_IDLE_MS pass without a request; idle spares beyond
+ * @min are then retired. */
 void tlshd_supervisor_set_spares(struct tlshd_supervisor *sv, unsigned int min,
 				 unsigned int burst, long long now);
 /* Closes the spares' sockets (spares exit when they see that); waiting
@@ -144,6 +148,13 @@ void tlshd_supervisor_retire_spares(struct tlshd_supervisor *sv);
  * sockets and the consumers' sockets of every request but @keep's (NULL:
  * all of them). */
 void tlshd_supervisor_child(struct tlshd_supervisor *sv, const struct tlshd_job *keep);
+
+/* Worker @pid reported its outcome (@status: 0 or a positive errno),
+ * which it does after its DONE: it is counted as succeeded or failed,
+ * and no longer as running (a finishing worker steps aside for the
+ * handshakes of others, worker.c), but holds its slot until reaped and
+ * is still killed past its time. */
+void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status);
 
 /* Whether @pid is one of our workers or spares, not yet reaped. */
 bool tlshd_supervisor_has(const struct tlshd_supervisor *sv, pid_t pid);

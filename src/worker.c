@@ -12,8 +12,9 @@
  *      (a spare does this before its request comes: worker_arm()), run
  *      the handshake engine (credentials, TLS 1.3, kTLS): one outcome;
  *   4. DONE with that outcome's status and authenticated peer, acked;
- *   5. one log entry (through the parent under the journal: report.c),
- *      close the socket, exit.
+ *   5. one log entry (through the parent under the journal: report.c,
+ *      which also tells the parent this worker is finishing), close the
+ *      socket, exit; once the parent is told, at the lowest priority.
  * Once a worker has a request, every path ends in exactly one DONE, sent
  * from one place (the parent sends one for a worker that died first).
  */
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -83,6 +85,18 @@ static void worker_test_stall(void)
 		return;
 	tlshd_notice("test hook: worker %d stalls for %ld ms under its system call filter",
 		     (int)getpid(), ms);
+	tlshd_util_sleep_ms(ms);
+}
+
+/* Test hook linger-after-served=MS: a served worker that takes its time
+ * to exit (its DONE must not wait for it, nor STATUS= count it). */
+static void worker_test_linger(void)
+{
+	long ms = 0;
+
+	if (!tlshd_test_hook("linger-after-served", &ms) || ms <= 0)
+		return;
+	tlshd_notice("test hook: worker %d lingers for %ld ms after its DONE", (int)getpid(), ms);
 	tlshd_util_sleep_ms(ms);
 }
 
@@ -167,8 +181,9 @@ static void worker_handshake(const struct tlshd_worker_env *env, const struct tl
 }
 
 /* The one line each request leaves in the log; @req is NULL when the
- * kernel's request could not be parsed. */
-static void worker_log(const struct tlshd_worker_env *env, const struct tlshd_request *req,
+ * kernel's request could not be parsed. Returns whether it went to the
+ * parent, which then knows this worker has sent its DONE. */
+static bool worker_log(const struct tlshd_worker_env *env, const struct tlshd_request *req,
 		       const char *peer, const struct tlshd_tls_outcome *out, int done_err,
 		       long long ms, const unsigned int *phase_us)
 {
@@ -195,8 +210,20 @@ static void worker_log(const struct tlshd_worker_env *env, const struct tlshd_re
 		h.reason = "the kernel rejected DONE";
 	}
 	tlshd_log_set_prefix(NULL);
-	if (!tlshd_report_send(&env->report, &h))
-		tlshd_log_handshake(&h);
+	if (tlshd_report_send(&env->report, &h))
+		return true;
+	tlshd_log_handshake(&h);
+	return false;
+}
+
+/* Served, and the parent told: what is left (closing, the exit's
+ * teardown of this process) need not run ahead of other handshakes, and
+ * on a busy CPU it waits for a gap. (Raising the nice value needs no
+ * privilege; nothing lowers it again.) */
+static void worker_step_aside(void)
+{
+	if (setpriority(PRIO_PROCESS, 0, TLSHD_WORKER_NICE_FINISHING) < 0)
+		tlshd_log_errno(LOG_DEBUG, -errno, "cannot lower the priority of its exit");
 }
 
 /* Microseconds from @from to @to, 0 when either is unknown. */
@@ -240,8 +267,11 @@ static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g
 	if (done < 0)
 		tlshd_log_errno(LOG_ERR, done, "kernel rejected DONE (status %s)",
 				tlshd_errno_name(out.result.status));
-	worker_log(env, job->parse_err ? NULL : req, peer, &out, done,
-		   worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us);
+	if (worker_log(env, job->parse_err ? NULL : req, peer, &out, done,
+		       worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us)) {
+		worker_step_aside();
+		worker_test_linger();
+	}
 	ret = out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
 	close(req->sockfd);
 	tlshd_genl_close(g);

@@ -20,6 +20,11 @@ enum tlshd_worker_exit {
 	TLSHD_WORKER_RETIRED	= 4,	/* a spare told to exit unused */
 };
 
+/* The nice value of a worker once its request is served and the parent
+ * told (the lowest there is): its exit waits for a gap between others'
+ * handshakes. */
+#define TLSHD_WORKER_NICE_FINISHING	19
+
 /* What a worker gets from the parent. */
 struct tlshd_worker_env {
 	const struct tlshd_context *ctx;

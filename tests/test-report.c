@@ -4,8 +4,9 @@
  * its messages to the parent, which logs them with the pid and uid the
  * kernel stamped on them (not what the worker claims), and drops or
  * repairs what a misbehaving worker sends (short datagrams, bad magic,
- * unterminated strings, out-of-range values). The parent's log goes to a
- * file here and is read back.
+ * unterminated strings, out-of-range values); each handshake entry tells
+ * the parent which worker has finished. The parent's log goes to a file
+ * here and is read back.
  */
 #include "build-config.h"
 
@@ -63,6 +64,17 @@ static void worker(struct tlshd_report *rep, bool drop_root)
 	_exit(0);
 }
 
+/* What the parent's served callback saw. */
+static unsigned int served_n, served_other;
+static pid_t served_want;
+
+static void on_served(void *data, pid_t pid, int status)
+{
+	(void)data;
+	served_n++;
+	served_other += pid != served_want || status != 0;
+}
+
 int main(void)
 {
 	char path[] = "/tmp/tlshd-test-report.XXXXXX", want[128], *log = NULL;
@@ -80,7 +92,8 @@ int main(void)
 	waitpid(pid, &status, 0);
 	fflush(stderr);
 	dup2(fd, 2);
-	tlshd_report_drain(&rep);
+	served_want = pid;
+	tlshd_report_drain(&rep, on_served, NULL);
 	fflush(stderr);
 	dup2(saved, 2);
 	tlshd_util_read_file(path, 1 << 20, &log, &len, NULL);
@@ -99,6 +112,9 @@ int main(void)
 	snprintf(want, sizeof(want), "dropped a malformed worker report (%zu bytes)",
 		 (size_t)REPORT_SIZE);
 	ok(log && strstr(log, want), "a status out of range is dropped");
+	ok(served_n == 2 && served_other == 0,
+	   "the parent learns the sender's pid and status from each handshake entry it took, "
+	   "not from its other messages or what it dropped (%u, %u other)", served_n, served_other);
 	tlshd_report_close(&rep);
 	ok(!tlshd_report_line(&rep, LOG_INFO, "x"), "a closed channel refuses: the worker logs itself");
 	free(log);

@@ -8,7 +8,8 @@
  * ACCEPTs; spares: forked ahead, handed a request and its socket before
  * any fork, retired on reload, and a spare that dies unused; a child
  * keeps only its own request's socket; overdue workers killed, and a
- * kill that fails (no CAP_KILL) said.
+ * kill that fails (no CAP_KILL) said; a worker that reported its outcome
+ * no longer counts as running.
  */
 #include "build-config.h"
 
@@ -547,6 +548,62 @@ static void test_overdue(void)
 	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+/* A worker that reported its outcome (after its DONE) is finishing: it
+ * is counted by its report and no longer as running, keeps its slot
+ * until reaped, is still killed past its time, and its request gets no
+ * second DONE. */
+static void test_served(void)
+{
+	struct tlshd_supervisor sv;
+	pid_t pid;
+
+	sv_init(&sv, 4);
+	tlshd_supervisor_set_spares(&sv, 0, 2, 0);
+	accept_one(&sv);
+	pid = spawn_sleeper(&sv, false, 0);
+	is_int(fill_spares(&sv, 10), 0, "while a worker runs, the burst's spares wait");
+	tlshd_supervisor_served(&sv, pid, 0);
+	ok(sv.running == 0 && sv.procs == 1 && sv.succeeded == 1,
+	   "once it reported success, it is counted, no longer runs, but keeps its slot "
+	   "(succeeded %llu, running %u, procs %u)", sv.succeeded, sv.running, sv.procs);
+	is_int(fill_spares(&sv, 10), 0, "the burst's spares still wait for its exit");
+	tlshd_supervisor_served(&sv, pid, 0);
+	tlshd_supervisor_served(&sv, 1, 0);
+	ok(sv.running == 0 && sv.finishing == 1 && sv.succeeded == 1,
+	   "a second report, or a stranger's, changes nothing (running %u, finishing %u, "
+	   "succeeded %llu)", sv.running, sv.finishing, sv.succeeded);
+
+	sv.kill_after_ms = 5000;
+	tlshd_supervisor_police(&sv, 6000);
+	settle(&sv, 6000);
+	ok(sv.crashed == 1 && sv.succeeded == 1 && orphans == 0 && sv.finishing == 0 &&
+	   sv.failing == 0, "one that hangs in its exit is killed; no DONE from the parent, no "
+	   "back-off (crashed %llu, orphans %u, finishing %u)", sv.crashed, orphans,
+	   sv.finishing);
+	is_int(fill_spares(&sv, 6000), 2, "once it is gone, the burst's spares are forked");
+	for (unsigned int i = 0; i < sv.max_workers; i++)
+		if (sv.slots[i].state == TLSHD_SLOT_SPARE)
+			pid = sv.slots[i].pid;
+	tlshd_supervisor_served(&sv, pid, 0);
+	ok(sv.finishing == 0 && sv.spares == 2 && sv.succeeded == 1,
+	   "a spare's report changes nothing");
+
+	accept_one(&sv);
+	ok(tlshd_supervisor_dispatch(&sv, 7000), "the next request goes to a spare");
+	for (unsigned int i = 0; i < sv.max_workers; i++)
+		if (sv.slots[i].state == TLSHD_SLOT_RUNNING)
+			pid = sv.slots[i].pid;
+	tlshd_supervisor_served(&sv, pid, ECONNRESET);
+	is_int(sv.failed, 1, "a report of failure counts as failed");
+	tlshd_supervisor_retire_spares(&sv);
+	settle(&sv, 7000);
+	ok(sv.succeeded == 1 && sv.failed == 1 && sv.crashed == 1 && orphans == 0 &&
+	   sv.running == 0, "and its exit does not count it again (succeeded %llu, failed %llu, "
+	   "crashed %llu, orphans %u, running %u)", sv.succeeded, sv.failed, sv.crashed, orphans,
+	   sv.running);
+	tlshd_supervisor_done(&sv);
+}
+
 int main(void)
 {
 	/* A supervisor that never lets a child go would hang a wait here:
@@ -562,5 +619,6 @@ int main(void)
 	test_spare_burst();
 	test_spare_dies();
 	test_overdue();
+	test_served();
 	return tap_done();
 }

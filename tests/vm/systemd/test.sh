@@ -816,8 +816,74 @@ test_10() {
 	return $rc
 }
 
-DESC11="systemctl stop: inactive (not failed), 'shutting down' logged, exit status 0, no tlshd process left"
+# status_counts: the handshakes in flight and succeeded that the unit's
+# STATUS= says.
+status_counts() {
+	prop StatusText | sed -n 's/^handshakes: \([0-9]*\) in flight, \([0-9]*\) succeeded.*/\1 \2/p'
+}
+
+# lingering_pids: the workers the linger hook holds, from the unit's log.
+lingering_pids() {
+	unit_messages | sed -n 's/.*test hook: worker \([0-9]*\) lingers for .*/\1/p' | sort -u
+}
+
+DESC11="a served worker steps aside (test hook linger-after-served=15000): the connect completes while its workers linger, each at nice 19 as uid 65534, STATUS= counts them as succeeded and none in flight, their entries logged; they exit on their own"
 test_11() {
+	local dropin=/run/systemd/system/$UNIT.d/linger.conf rc=0 pid pids n n0 t0 v st
+	if ! "$TLSHD_EXEC" -v 2>/dev/null | grep -q 'built with test hooks'; then
+		SKIP_REASON="the installed tlshd has no test hooks"
+		return 0
+	fi
+	setup_target && new_host || return 1
+	mkdir -p "${dropin%/*}"
+	printf '[Service]\nEnvironment=TLSHD_TEST_HOOKS=linger-after-served=15000\n' >"$dropin"
+	systemctl daemon-reload && systemctl restart "$UNIT" 2>>"$DIAG" ||
+		{ fail "restart with the linger hook failed"; rm -f "$dropin"; systemctl daemon-reload; return 1; }
+	n0=$(unit_count 'handshake succeeded')
+	t0=$(now_ms)
+	if nvme_connect "" "$HOSTNQN" "$HOSTID"; then
+		diag "connect with lingering workers: nvme$CTRL in ${CONNECT_MS} ms"
+	else
+		fail "connect with lingering workers failed: $CONNECT_ERR"
+		rc=1
+	fi
+	wait_for '[ -n "$(lingering_pids)" ]' 5 || { fail "no 'test hook: worker N lingers' line"; rc=1; }
+	pids=$(lingering_pids)
+	for pid in $pids; do
+		# (Its DONE went out first: the connect above completed.)
+		if [ ! -d "/proc/$pid" ]; then
+			fail "worker $pid is gone $(($(now_ms) - t0)) ms after the connect began: the connect waited for its linger"
+			rc=1
+			continue
+		fi
+		v=$(awk '{ print $19 }' "/proc/$pid/stat")
+		[ "$v" = 19 ] || { fail "lingering worker $pid at nice $v, want 19"; rc=1; }
+		v=$(awk '/^Uid:/ { print $3 }' "/proc/$pid/status")
+		[ "$v" = 65534 ] || { fail "lingering worker $pid runs as uid $v, want 65534"; rc=1; }
+	done
+	# (Counted by their reports: as succeeded, not in flight.)
+	n=$(echo $pids | wc -w)
+	wait_for 'set -- $(status_counts); [ "${1:-x}" = 0 ] && [ "${2:-0}" -ge "$n" ]' 5 ||
+		{ fail "STATUS= does not count $n lingering workers as succeeded and none in flight: $(prop StatusText)"; rc=1; }
+	st=$(prop StatusText)
+	[ "$(($(unit_count 'handshake succeeded') - n0))" -ge "$n" ] ||
+		{ fail "fewer entries than lingering workers: $(($(unit_count 'handshake succeeded') - n0)) for $n"; rc=1; }
+	diag "lingering workers (pid comm nice): $(for pid in $pids; do awk '{ printf "%s %s %s; ", $1, $2, $19 }' "/proc/$pid/stat" 2>/dev/null; done)STATUS=$st"
+	for pid in $pids; do
+		wait_for "[ ! -d /proc/$pid ]" 30 || { fail "lingering worker $pid never exited"; rc=1; }
+	done
+	[ "$(unit_count ') after its DONE')" = 0 ] ||
+		{ fail "a lingering worker ended badly: $(unit_messages | grep ') after its DONE' | head -n 2 | tr '\n' ' ')"; rc=1; }
+	diag "they exited $(($(now_ms) - t0)) ms after the connect began"
+	disconnect_all
+	rm -f "$dropin"
+	systemctl daemon-reload && systemctl restart "$UNIT" 2>>"$DIAG" && [ "$(systemctl is-active "$UNIT")" = active ] ||
+		{ fail "restart without the hook failed"; rc=1; }
+	return $rc
+}
+
+DESC12="systemctl stop: inactive (not failed), 'shutting down' logged, exit status 0, no tlshd process left"
+test_12() {
 	local rc=0 r state n0 n1 v t0
 	disconnect_all
 	nfs_cleanup
@@ -858,9 +924,9 @@ t0=$(now_ms)
 setup_nfs_server
 t0=$(($(now_ms) - t0))
 echo "@@TAP-BEGIN@@"
-echo "1..11"
+echo "1..12"
 echo "# kernel $KVER, systemd $(systemctl --version | awk 'NR == 1 { print $2 }') as PID 1 ($(readlink /proc/1/exe)), tests start at $(cut -d' ' -f1 /proc/uptime) s of uptime, after $t0 ms of NFS server setup ($([ "$NFS_STATE" = ok ] && echo ok || echo FAILED))"
-for n in 1 2 3 4 5 6 7 8 9 10 11; do
+for n in 1 2 3 4 5 6 7 8 9 10 11 12; do
 	: >"$DIAG"
 	t0=$(now_ms)
 	eval "desc=\$DESC$n"
