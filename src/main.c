@@ -761,6 +761,9 @@ static int daemon_loop(struct tlshd_daemon *d)
 		long long now = tlshd_util_now_ms();
 
 		timeout = tlshd_supervisor_police(&d->sv, now);
+		/* Successes go to the journal once no handshake runs. */
+		timeout = daemon_sooner(timeout, tlshd_report_release(&d->env.report,
+								       d->sv.running == 0, now));
 		timeout = daemon_sooner(timeout, daemon_status(d, now));
 		timeout = daemon_sooner(timeout, kh_timeout);
 		if (forked == -EAGAIN)

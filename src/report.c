@@ -11,12 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "report.h"
+#include "util.h"
 
 #define REPORT_MAGIC	0x746c7372u	/* "tlsr" */
 
@@ -38,6 +40,16 @@ struct report_msg {
 	char reason[1200];		/* LINE: the message */
 	char identity[TLSHD_LOG_IDENTITY_MAX + 8];	/* its NUL, and no padding */
 	uint32_t phase_us[TLSHD_PHASE_COUNT];
+};
+
+/* Entries held back, in the order they came (see report.h). */
+struct report_held {
+	long long since_ms;		/* when the oldest came */
+	unsigned int n;
+	struct {
+		struct report_msg m;
+		struct ucred cred;
+	} e[TLSHD_REPORT_HOLD_MAX];
 };
 
 /* Every byte of a report is a field: nothing uninitialised is sent. */
@@ -64,8 +76,56 @@ int tlshd_report_open(struct tlshd_report *rep)
 	return 0;
 }
 
+static void report_log(struct report_msg *m, const struct ucred *cred);
+
+/* Logs every entry held back, oldest first, and lets the store go. */
+static void report_release_all(struct tlshd_report *rep)
+{
+	struct report_held *h = rep->held;
+
+	if (!h)
+		return;
+	for (unsigned int i = 0; i < h->n; i++)
+		report_log(&h->e[i].m, &h->e[i].cred);
+	free(h);
+	rep->held = NULL;
+}
+
+/* Holds @m back; false when it cannot (no memory): log it now. */
+static bool report_hold(struct tlshd_report *rep, const struct report_msg *m,
+			const struct ucred *cred)
+{
+	if (rep->held && rep->held->n == TLSHD_REPORT_HOLD_MAX)
+		report_release_all(rep);
+	if (!rep->held) {
+		rep->held = malloc(sizeof(*rep->held));
+		if (!rep->held)
+			return false;
+		rep->held->n = 0;
+		rep->held->since_ms = tlshd_util_now_ms();
+	}
+	rep->held->e[rep->held->n].m = *m;
+	rep->held->e[rep->held->n].cred = *cred;
+	rep->held->n++;
+	return true;
+}
+
+int tlshd_report_release(struct tlshd_report *rep, bool quiet, long long now)
+{
+	long long due;
+
+	if (!rep->held)
+		return -1;
+	due = rep->held->since_ms + TLSHD_REPORT_HOLD_MS;
+	if (!quiet && now < due)
+		return (int)(due - now);
+	report_release_all(rep);
+	return -1;
+}
+
 void tlshd_report_close(struct tlshd_report *rep)
 {
+	report_release_all(rep);
 	if (rep->parent_fd >= 0)
 		close(rep->parent_fd);
 	if (rep->worker_fd >= 0)
@@ -78,6 +138,9 @@ void tlshd_report_worker_init(struct tlshd_report *rep)
 	if (rep->parent_fd >= 0)
 		close(rep->parent_fd);
 	rep->parent_fd = -1;
+	/* (The parent logs those.) */
+	free(rep->held);
+	rep->held = NULL;
 }
 
 static void report_copy(char *dst, size_t size, const char *src)
@@ -160,7 +223,7 @@ static void report_log(struct report_msg *m, const struct ucred *cred)
 	tlshd_log_handshake(&h);
 }
 
-void tlshd_report_drain(const struct tlshd_report *rep, tlshd_report_served_fn served,
+void tlshd_report_drain(struct tlshd_report *rep, tlshd_report_served_fn served,
 			void *data)
 {
 	if (rep->parent_fd < 0)
@@ -196,7 +259,11 @@ void tlshd_report_drain(const struct tlshd_report *rep, tlshd_report_served_fn s
 			tlshd_log_from_worker(m.status, m.reason, cred->pid, cred->uid);
 			continue;
 		}
-		report_log(&m, cred);
+		/* A failure now, after what came before it. */
+		if (m.status || !report_hold(rep, &m, cred)) {
+			report_release_all(rep);
+			report_log(&m, cred);
+		}
 		if (served)
 			served(data, cred->pid, m.status);
 	}
