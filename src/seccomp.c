@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <termios.h>
 
@@ -59,9 +58,6 @@
  *   prctl (PR_SET_NAME only)
  *                     a spare, confined while it waits, takes the name
  *                     of a busy worker when its request comes
- *   setpriority (PRIO_PROCESS of itself only; worker only)
- *                     once its request is served and reported, a worker
- *                     lowers its priority for the rest of its exit
  *   exit exit_group   the end
  */
 /* What both lists allow, grouped by purpose (the program sorts them for
@@ -127,37 +123,25 @@ _Static_assert(sizeof(seccomp_keyholder) <= sizeof(seccomp_worker),
  * <termios.h>; struct termios2 is 44 bytes wherever it exists. */
 #define SECCOMP_TCGETS2	_IOR('T', 0x2A, char[44])
 
-/*
- * Calls allowed with some arguments only: every condition must hold, a
- * condition holding when its argument (the low 32 bits) is one of its
- * values.
- */
-struct seccomp_cond {
+/* Calls allowed with some arguments only: the argument (its low 32
+ * bits) must be one of the values. */
+struct seccomp_rule {
+	int nr;
 	unsigned int arg;
 	unsigned int n;
 	unsigned int value[2];
 };
 
-struct seccomp_rule {
-	int nr;
-	unsigned int n;
-	struct seccomp_cond cond[2];
-	bool worker_only;
-};
-
 static const struct seccomp_rule seccomp_rules[] = {
 	/* ioctl(fd, TCGETS or TCGETS2, ...): stdio's isatty() */
-	{ SYS_ioctl, 1, { { 1, 2, { TCGETS, SECCOMP_TCGETS2 } } }, false },
+	{ SYS_ioctl, 1, 2, { TCGETS, SECCOMP_TCGETS2 } },
 	/* prctl(PR_SET_NAME, ...): a dispatched spare's new name */
-	{ SYS_prctl, 1, { { 0, 1, { PR_SET_NAME } } }, false },
-	/* setpriority(PRIO_PROCESS, 0, ...): a worker whose request is
-	 * served steps aside for the rest of its exit */
-	{ SYS_setpriority, 2, { { 0, 1, { PRIO_PROCESS } }, { 1, 1, { 0 } } }, true },
+	{ SYS_prctl, 0, 1, { PR_SET_NAME } },
 };
 #define N_RULES		(sizeof(seccomp_rules) / sizeof(seccomp_rules[0]))
-/* A rule's instructions: its dispatch, per condition a load and its
- * values, a jump to kill and one to allow. */
-#define N_RULE_INSNS	(1 + 2 * (1 + 2) + 2)
+/* A rule's instructions: its dispatch, a load, its values, a jump to
+ * kill. */
+#define N_RULE_INSNS	(1 + 1 + 2 + 1)
 
 /*
  * The program: arch check (3), load nr (1), a dispatch per rule, a
@@ -232,33 +216,26 @@ static void seccomp_patch(struct seccomp_prog *p, const size_t *at, size_t n, si
 	}
 }
 
-/* @rule's argument checks, which its dispatch at @from jumps to. */
+/* @rule's argument check, which its dispatch at @from jumps to. */
 static void seccomp_args(struct seccomp_prog *p, const struct seccomp_rule *rule, size_t from)
 {
 	struct sock_filter *f = p->f;
 
 	f[from] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)rule->nr,
 					       (unsigned char)(p->n - from - 1), 0);
-	for (unsigned int c = 0; c < rule->n; c++) {
-		const struct seccomp_cond *cond = &rule->cond[c];
-
-		f[p->n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-							 offsetof(struct seccomp_data, args[cond->arg]));
-		/* A match skips the other values and the kill. */
-		for (unsigned int v = 0; v < cond->n; v++)
-			f[p->n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-								 cond->value[v],
-								 (unsigned char)(cond->n - v), 0);
-		p->to_kill[p->n_kill++] = p->n;
-		f[p->n++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+	f[p->n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						 offsetof(struct seccomp_data, args[rule->arg]));
+	for (unsigned int v = 0; v < rule->n; v++) {
+		p->to_allow[p->n_allow++] = p->n;
+		f[p->n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, rule->value[v],
+							 0, 0);
 	}
-	p->to_allow[p->n_allow++] = p->n;
+	p->to_kill[p->n_kill++] = p->n;
 	f[p->n++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
 }
 
-static size_t seccomp_build(enum tlshd_seccomp_profile profile, struct sock_filter *f)
+static size_t seccomp_build(const struct seccomp_list *list, struct sock_filter *f)
 {
-	const struct seccomp_list *list = &seccomp_lists[profile];
 	struct seccomp_prog p = { .f = f };
 	size_t rule_at[N_RULES];
 	int nr[N_ALLOWED];
@@ -273,12 +250,10 @@ static size_t seccomp_build(enum tlshd_seccomp_profile profile, struct sock_filt
 	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 						offsetof(struct seccomp_data, nr));
 	for (size_t r = 0; r < N_RULES; r++)
-		rule_at[r] = seccomp_rules[r].worker_only && profile != TLSHD_SECCOMP_WORKER ?
-			     0 : p.n++;
+		rule_at[r] = p.n++;
 	seccomp_tree(&p, nr, 0, list->n);
 	for (size_t r = 0; r < N_RULES; r++)
-		if (rule_at[r])
-			seccomp_args(&p, &seccomp_rules[r], rule_at[r]);
+		seccomp_args(&p, &seccomp_rules[r], rule_at[r]);
 	seccomp_patch(&p, p.to_kill, p.n_kill, p.n);
 	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
 	seccomp_patch(&p, p.to_allow, p.n_allow, p.n);
@@ -292,7 +267,7 @@ size_t tlshd_seccomp_program(enum tlshd_seccomp_profile profile, struct sock_fil
 	if ((size_t)profile >= sizeof(seccomp_lists) / sizeof(seccomp_lists[0]) ||
 	    max < N_INSNS)
 		return 0;
-	return seccomp_build(profile, f);
+	return seccomp_build(&seccomp_lists[profile], f);
 }
 
 const int *tlshd_seccomp_allowed(enum tlshd_seccomp_profile profile, size_t *ret_n)
@@ -324,7 +299,7 @@ int tlshd_seccomp_install(enum tlshd_seccomp_profile profile)
 		return 0;
 	if ((size_t)profile >= sizeof(seccomp_lists) / sizeof(seccomp_lists[0]))
 		return -EINVAL;
-	prog.len = seccomp_build(profile, insns);
+	prog.len = seccomp_build(&seccomp_lists[profile], insns);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)

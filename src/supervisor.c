@@ -17,11 +17,12 @@
  * handshake slows it as much as a fork made for it, so the pool grows
  * only in the gaps between bursts, and the next burst's requests find
  * workers ready. A worker finishes once it has reported its outcome
- * (after its DONE): it exits at the lowest priority, counted apart.
+ * (after its DONE): what is left is its exit, counted apart.
  *
  * The parent keeps its copy of each request's socket until the worker
- * has ended: a worker that dies before DONE (a crash, a kill) leaves its
- * request to the orphan function, which sends the DONE for it.
+ * has reported its outcome (after its DONE) or ended: a worker that dies
+ * before DONE (a crash, a kill) leaves its request to the orphan
+ * function, which sends the DONE for it.
  */
 #include "build-config.h"
 
@@ -285,8 +286,7 @@ bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long 
 	if (sv->spares < sv->min_spares)
 		return true;
 	/* The burst's: on idle CPU only, as far as we can tell: no worker
-	 * runs, and none is finishing (they exit at the lowest priority, so
-	 * once they are gone the CPU has had a gap). */
+	 * runs, and none is still exiting. */
 	return sv->spares < sv->burst_spares && sv->running == 0 && sv->finishing == 0 &&
 	       now < sv->busy_until_ms;
 }
@@ -347,6 +347,12 @@ void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status)
 			w->state = TLSHD_SLOT_FINISHING;
 			sv->running--;
 			sv->finishing++;
+			/* Its DONE is out: no copy of the socket is kept
+			 * for one, and a connection the consumer drops
+			 * closes now, not at the reap. */
+			if (w->job)
+				supervisor_release(sv, pid, w->job, 0);
+			w->job = NULL;
 			if (status)
 				sv->failed++;
 			else

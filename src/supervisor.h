@@ -151,9 +151,8 @@ void tlshd_supervisor_child(struct tlshd_supervisor *sv, const struct tlshd_job 
 
 /* Worker @pid reported its outcome (@status: 0 or a positive errno),
  * which it does after its DONE: it is counted as succeeded or failed,
- * and no longer as running (a finishing worker steps aside for the
- * handshakes of others, worker.c), but holds its slot until reaped and
- * is still killed past its time. */
+ * and no longer as running, its request's socket is closed here, but it
+ * holds its slot until reaped and is still killed past its time. */
 void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status);
 
 /* Whether @pid is one of our workers or spares, not yet reaped. */

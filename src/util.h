@@ -67,8 +67,8 @@ static inline void tlshd_util_keep_first(int *first, int r)
  *   sign-twice              a worker asks the key holder for a second
  *                           signature (signer.c)
  *   stall-after-filter=MS   a worker sleeps once confined (worker.c)
- *   linger-after-served=MS  a worker sleeps after its DONE and report,
- *                           stepped aside (worker.c)
+ *   linger-after-served=MS  a worker sleeps after its DONE and report
+ *                           (worker.c)
  *   kill-after-ms=MS        the daemon kills workers that have served
  *                           this long (main.c; default 330 s)
  */

@@ -12,9 +12,9 @@
  *      (a spare does this before its request comes: worker_arm()), run
  *      the handshake engine (credentials, TLS 1.3, kTLS): one outcome;
  *   4. DONE with that outcome's status and authenticated peer, acked;
- *   5. one log entry (through the parent under the journal: report.c,
- *      which also tells the parent this worker is finishing), close the
- *      socket, exit; once the parent is told, at the lowest priority.
+ *   5. close the sockets; one log entry (through the parent under the
+ *      journal: report.c, which also tells the parent this worker is
+ *      finishing); exit.
  * Once a worker has a request, every path ends in exactly one DONE, sent
  * from one place (the parent sends one for a worker that died first).
  */
@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,7 +88,8 @@ static void worker_test_stall(void)
 }
 
 /* Test hook linger-after-served=MS: a served worker that takes its time
- * to exit (its DONE must not wait for it, nor STATUS= count it). */
+ * to exit (its DONE must not wait for it, nor STATUS= count it, nor
+ * anyone's copy of the consumer's socket stay open). */
 static void worker_test_linger(void)
 {
 	long ms = 0;
@@ -216,16 +216,6 @@ static bool worker_log(const struct tlshd_worker_env *env, const struct tlshd_re
 	return false;
 }
 
-/* Served, and the parent told: what is left (closing, the exit's
- * teardown of this process) need not run ahead of other handshakes, and
- * on a busy CPU it waits for a gap. (Raising the nice value needs no
- * privilege; nothing lowers it again.) */
-static void worker_step_aside(void)
-{
-	if (setpriority(PRIO_PROCESS, 0, TLSHD_WORKER_NICE_FINISHING) < 0)
-		tlshd_log_errno(LOG_DEBUG, -errno, "cannot lower the priority of its exit");
-}
-
 /* Microseconds from @from to @to, 0 when either is unknown. */
 static unsigned int worker_span(long long from, long long to)
 {
@@ -242,7 +232,7 @@ static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g
 	char peer[TLSHD_PEER_LABEL_MAX];
 	unsigned int phase_us[TLSHD_PHASE_COUNT] = { 0 };
 	long long waited_ms, t = tlshd_util_now_us();
-	int done, ret;
+	int done;
 
 	phase_us[TLSHD_PHASE_ACCEPT] = worker_span(job->ready_us, job->accepted_us);
 	phase_us[TLSHD_PHASE_START] = worker_span(job->accepted_us, t);
@@ -267,15 +257,15 @@ static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g
 	if (done < 0)
 		tlshd_log_errno(LOG_ERR, done, "kernel rejected DONE (status %s)",
 				tlshd_errno_name(out.result.status));
-	if (worker_log(env, job->parse_err ? NULL : req, peer, &out, done,
-		       worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us)) {
-		worker_step_aside();
-		worker_test_linger();
-	}
-	ret = out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
+	/* The sockets go before the entry that tells the parent we are
+	 * done (it then lets its copy of the consumer's go): a connection
+	 * the consumer drops is not kept open by our exit. */
 	close(req->sockfd);
 	tlshd_genl_close(g);
-	return ret;
+	if (worker_log(env, job->parse_err ? NULL : req, peer, &out, done,
+		       worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us))
+		worker_test_linger();
+	return out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
 }
 
 static int worker_connect(const struct tlshd_worker_env *env, struct tlshd_genl *g)

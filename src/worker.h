@@ -20,11 +20,6 @@ enum tlshd_worker_exit {
 	TLSHD_WORKER_RETIRED	= 4,	/* a spare told to exit unused */
 };
 
-/* The nice value of a worker once its request is served and the parent
- * told (the lowest there is): its exit waits for a gap between others'
- * handshakes. */
-#define TLSHD_WORKER_NICE_FINISHING	19
-
 /* What a worker gets from the parent. */
 struct tlshd_worker_env {
 	const struct tlshd_context *ctx;
@@ -35,8 +30,9 @@ struct tlshd_worker_env {
 
 /*
  * A request the parent ACCEPTed, on its way to a worker. The parent keeps
- * its copy of the consumer's socket until the worker has ended, so that
- * it can still send DONE if the worker could not (supervisor.h).
+ * its copy of the consumer's socket until the worker has reported its
+ * outcome or ended, so that it can still send DONE if the worker could
+ * not (supervisor.h).
  */
 struct tlshd_job {
 	struct tlshd_request req;	/* req.sockfd: this process's copy, -1 none */

@@ -107,17 +107,10 @@ static void do_set_name(void *arg)
 	_exit(8);
 }
 
-/* A worker whose request is served lowers its own priority: it lives to
- * exit 9 (10 if the kernel refused). */
-static void do_step_aside(void *arg)
+/* A worker has no business with priorities, its own included. */
+static void do_renice(void *arg)
 {
-	_exit(setpriority(PRIO_PROCESS, 0, 19) == 0 ? 9 : 10);
-}
-
-/* Anyone else's priority, @arg's pid: not a worker's business. */
-static void do_renice_other(void *arg)
-{
-	setpriority(PRIO_PROCESS, *(const pid_t *)arg, 19);
+	setpriority(PRIO_PROCESS, 0, 19);
 	_exit(0);
 }
 
@@ -137,19 +130,6 @@ static void test_allowed(const char *what, void (*fn)(void *), int code)
 	run_filtered(fn, NULL, &status);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == code,
 	   "%s under the filter: allowed (status 0x%x)", what, status);
-}
-
-/* Under the filter, renicing this test process kills the child. */
-static void test_renice_other(void)
-{
-	pid_t self = getpid();
-	int status = 0;
-
-	run_filtered(do_renice_other, &self, &status);
-	ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS &&
-	   getpriority(PRIO_PROCESS, 0) != 19,
-	   "setpriority(2) of another process under the filter: killed by SIGSYS (status 0x%x)",
-	   status);
 }
 
 static void do_setsockopt(void *arg)
@@ -343,31 +323,6 @@ static bool list_has(const int *nr, size_t n, int x)
 	return false;
 }
 
-/* setpriority(PRIO_PROCESS, 0, ...) alone, and for a worker only. */
-static void test_program_setpriority(enum tlshd_seccomp_profile profile,
-				     const struct sock_filter *f, size_t n)
-{
-	const struct { uint64_t which, who; bool ok; } cases[] = {
-		{ PRIO_PROCESS, 0, true },
-		{ PRIO_PROCESS, 1, false },
-		{ PRIO_PGRP, 0, false },
-		{ PRIO_USER, 0, false },
-	};
-	bool worker = profile == TLSHD_SECCOMP_WORKER;
-	struct seccomp_data d = { .arch = TEST_ARCH, .nr = SYS_setpriority };
-	int wrong = 0, steps = 0;
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		d.args[0] = cases[i].which;
-		d.args[1] = cases[i].who;
-		d.args[2] = 19;
-		wrong += bpf_run(f, n, &d, &steps) !=
-			 (worker && cases[i].ok ? SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_PROCESS);
-	}
-	ok(!wrong, worker ? "%s: setpriority of itself allowed; of another process, a group "
-		   "or a user kills" : "%s: setpriority kills", profile_names[profile]);
-}
-
 /* Every call number 0..1023 and a few beyond (x32's bit, all ones),
  * with arguments no call checked by argument accepts; those calls with
  * and without the arguments they accept; another architecture. */
@@ -415,7 +370,6 @@ static void test_program(enum tlshd_seccomp_profile profile)
 	wrong += bpf_run(f, n, &d, &steps) != SECCOMP_RET_KILL_PROCESS;
 	ok(!wrong, "%s: prctl PR_SET_NAME allowed, PR_SET_DUMPABLE and PR_SET_SECCOMP kill",
 	   profile_names[profile]);
-	test_program_setpriority(profile, f, n);
 	d = (struct seccomp_data){ .arch = TEST_ARCH_OTHER, .nr = SYS_read };
 	is_int(bpf_run(f, n, &d, &steps), SECCOMP_RET_KILL_PROCESS,
 	       "%s: an allowed number under another architecture kills", profile_names[profile]);
@@ -449,15 +403,14 @@ int main(void)
 	test_allowed("isatty() (ioctl TCGETS or TCGETS2)", do_isatty, 7);
 	test_killed("prctl(2) other than PR_SET_NAME", do_prctl);
 	test_allowed("prctl(PR_SET_NAME)", do_set_name, 8);
-	test_allowed("setpriority(2) of itself, to nice 19", do_step_aside, 9);
-	test_renice_other();
+	test_killed("setpriority(2) of itself", do_renice);
 	test_stop_continue(TLSHD_SECCOMP_WORKER);
 	test_stop_continue(TLSHD_SECCOMP_KEYHOLDER);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "open(2) of a file", do_open);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "socket(2)", do_socket);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "setsockopt(2)", do_setsockopt);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "keyctl(2)", do_keyctl);
-	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "setpriority(2) of itself", do_step_aside);
+	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "setpriority(2) of itself", do_renice);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "execve(2)", do_exec);
 	tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);

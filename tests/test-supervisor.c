@@ -556,16 +556,20 @@ static void test_served(void)
 {
 	struct tlshd_supervisor sv;
 	pid_t pid;
+	int fd;
 
 	sv_init(&sv, 4);
 	tlshd_supervisor_set_spares(&sv, 0, 2, 0);
 	accept_one(&sv);
 	pid = spawn_sleeper(&sv, false, 0);
+	fd = sv.slots[0].job ? sv.slots[0].job->req.sockfd : -1;
 	is_int(fill_spares(&sv, 10), 0, "while a worker runs, the burst's spares wait");
 	tlshd_supervisor_served(&sv, pid, 0);
 	ok(sv.running == 0 && sv.procs == 1 && sv.succeeded == 1,
 	   "once it reported success, it is counted, no longer runs, but keeps its slot "
 	   "(succeeded %llu, running %u, procs %u)", sv.succeeded, sv.running, sv.procs);
+	ok(fd >= 0 && fcntl(fd, F_GETFD) < 0 && !sv.slots[0].job,
+	   "and the parent lets its copy of the request's socket go");
 	is_int(fill_spares(&sv, 10), 0, "the burst's spares still wait for its exit");
 	tlshd_supervisor_served(&sv, pid, 0);
 	tlshd_supervisor_served(&sv, 1, 0);
