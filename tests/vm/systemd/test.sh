@@ -763,6 +763,31 @@ test_9() {
 	return $rc
 }
 
+# hooks_built: whether the installed tlshd has test hooks (else the
+# caller's test is skipped: SKIP_REASON).
+hooks_built() {
+	"$TLSHD_EXEC" -v 2>/dev/null | grep -q 'built with test hooks' && return 0
+	SKIP_REASON="the installed tlshd has no test hooks"
+	return 1
+}
+
+# hooks_on NAME HOOKS: the unit restarted with TLSHD_TEST_HOOKS=HOOKS, from
+# a drop-in NAME.conf; hooks_off NAME: restarted without it.
+hooks_on() {
+	mkdir -p "/run/systemd/system/$UNIT.d"
+	printf '[Service]\nEnvironment=TLSHD_TEST_HOOKS=%s\n' "$2" >"/run/systemd/system/$UNIT.d/$1.conf"
+	systemctl daemon-reload && systemctl restart "$UNIT" 2>>"$DIAG" && return 0
+	fail "restart with the test hooks $2 failed"
+	hooks_off "$1"
+	return 1
+}
+hooks_off() {
+	rm -f "/run/systemd/system/$UNIT.d/$1.conf"
+	systemctl daemon-reload && systemctl restart "$UNIT" 2>>"$DIAG" &&
+		[ "$(systemctl is-active "$UNIT")" = active ] && return 0
+	fail "restart without the test hooks failed"
+}
+
 # stalled_pids: the workers the stall hook holds, from the unit's log.
 stalled_pids() {
 	unit_messages | sed -n 's/.*test hook: worker \([0-9]*\) stalls for .*/\1/p' | sort -u
@@ -770,16 +795,10 @@ stalled_pids() {
 
 DESC10="a worker stalled under its system call filter (test hooks stall-after-filter, kill-after-ms=3000) is killed by the daemon under the unit, its end logged; the daemon serves on"
 test_10() {
-	local dropin=/run/systemd/system/$UNIT.d/stall.conf rc=0 pid pids n0 t0 cpid
-	if ! "$TLSHD_EXEC" -v 2>/dev/null | grep -q 'built with test hooks'; then
-		SKIP_REASON="the installed tlshd has no test hooks"
-		return 0
-	fi
+	local rc=0 pid pids n0 t0 cpid
+	hooks_built || return 0
 	setup_target && new_host || return 1
-	mkdir -p "${dropin%/*}"
-	printf '[Service]\nEnvironment=TLSHD_TEST_HOOKS=stall-after-filter=60000,kill-after-ms=3000\n' >"$dropin"
-	systemctl daemon-reload && systemctl restart "$UNIT" 2>>"$DIAG" ||
-		{ fail "restart with the stall hooks failed"; rm -f "$dropin"; systemctl daemon-reload; return 1; }
+	hooks_on stall stall-after-filter=60000,kill-after-ms=3000 || return 1
 	n0=$(stalled_pids | wc -l)
 	t0=$(now_ms)
 	nvme_connect "" "$HOSTNQN" "$HOSTID" >/dev/null 2>&1 &
@@ -801,9 +820,7 @@ test_10() {
 	unit_messages | grep -E 'stalls for|still running after|died of signal|cannot kill' | tail -n 6 | sed 's/^/    /' >>"$DIAG"
 	wait "$cpid" 2>/dev/null
 	disconnect_all
-	rm -f "$dropin"
-	systemctl daemon-reload && systemctl restart "$UNIT" 2>>"$DIAG" && [ "$(systemctl is-active "$UNIT")" = active ] ||
-		{ fail "restart without the hooks failed"; rc=1; }
+	hooks_off stall || rc=1
 	# (The daemon serves on: the next connect handshakes.)
 	new_host || return 1
 	if nvme_connect "" "$HOSTNQN" "$HOSTID"; then
@@ -836,16 +853,10 @@ lingering_pids() {
 
 DESC11="a served worker that is slow to exit (test hook linger-after-served=15000): the connect completes while its workers linger, holding no TCP socket (nor does the daemon for them), STATUS= counts them as succeeded and none in flight, their entries logged; they exit on their own"
 test_11() {
-	local dropin=/run/systemd/system/$UNIT.d/linger.conf rc=0 pid pids n n0 t0 v st
-	if ! "$TLSHD_EXEC" -v 2>/dev/null | grep -q 'built with test hooks'; then
-		SKIP_REASON="the installed tlshd has no test hooks"
-		return 0
-	fi
+	local rc=0 pid pids n n0 t0 v st
+	hooks_built || return 0
 	setup_target && new_host || return 1
-	mkdir -p "${dropin%/*}"
-	printf '[Service]\nEnvironment=TLSHD_TEST_HOOKS=linger-after-served=15000\n' >"$dropin"
-	systemctl daemon-reload && systemctl restart "$UNIT" 2>>"$DIAG" ||
-		{ fail "restart with the linger hook failed"; rm -f "$dropin"; systemctl daemon-reload; return 1; }
+	hooks_on linger linger-after-served=15000 || return 1
 	n0=$(unit_count 'handshake succeeded')
 	t0=$(now_ms)
 	if nvme_connect "" "$HOSTNQN" "$HOSTID"; then
@@ -883,9 +894,7 @@ test_11() {
 		{ fail "a lingering worker ended badly: $(unit_messages | grep ') after its DONE' | head -n 2 | tr '\n' ' ')"; rc=1; }
 	diag "they exited $(($(now_ms) - t0)) ms after the connect began"
 	disconnect_all
-	rm -f "$dropin"
-	systemctl daemon-reload && systemctl restart "$UNIT" 2>>"$DIAG" && [ "$(systemctl is-active "$UNIT")" = active ] ||
-		{ fail "restart without the hook failed"; rc=1; }
+	hooks_off linger || rc=1
 	return $rc
 }
 
