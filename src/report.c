@@ -62,6 +62,7 @@ int tlshd_report_open(struct tlshd_report *rep)
 	int sv[2], on = 1;
 
 	rep->parent_fd = rep->worker_fd = -1;
+	rep->held = NULL;
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		return -errno;
 	if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
