@@ -468,8 +468,13 @@ static int daemon_fork(struct tlshd_daemon *d, bool spare)
 	key_serial_t ring = 0;
 	pid_t pid;
 
-	if (spare && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, go) < 0)
-		return -errno;
+	/* A spare waits there for its request; any worker, once served,
+	 * for leave to exit (without one, it exits at once). */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, go) < 0) {
+		if (spare)
+			return -errno;
+		go[0] = go[1] = -1;
+	}
 	/* (Without one, the spare does all its set-up once dispatched.) */
 	if (spare)
 		ring = daemon_job_ring(d);
@@ -488,18 +493,19 @@ static int daemon_fork(struct tlshd_daemon *d, bool spare)
 			close(kp[0]);
 		d->signer.fd = kp[1];
 		daemon_child_init(d, job);
+		if (go[1] >= 0)
+			close(go[1]);
 		if (!spare)
-			_exit(tlshd_worker_run(&d->env, job));
-		close(go[1]);
+			_exit(tlshd_worker_run(&d->env, job, go[0]));
 		_exit(tlshd_worker_run_spare(&d->env, go[0], ring));
 	}
 	daemon_keyholder_hand(d, pid, kp);
-	if (spare) {
+	if (go[0] >= 0)
 		close(go[0]);
+	if (spare)
 		tlshd_supervisor_spare_started(&d->sv, pid, go[1], ring, tlshd_util_now_ms());
-	} else {
-		tlshd_supervisor_started(&d->sv, pid, tlshd_util_now_ms());
-	}
+	else
+		tlshd_supervisor_started(&d->sv, pid, go[1], tlshd_util_now_ms());
 	return 0;
 }
 
@@ -724,7 +730,7 @@ static void daemon_served(void *data, pid_t pid, int status)
 {
 	struct tlshd_daemon *d = data;
 
-	tlshd_supervisor_served(&d->sv, pid, status);
+	tlshd_supervisor_served(&d->sv, pid, status, tlshd_util_now_ms());
 }
 
 /* The sooner of two poll() timeouts, -1 being none. */
@@ -761,6 +767,8 @@ static int daemon_loop(struct tlshd_daemon *d)
 		long long now = tlshd_util_now_ms();
 
 		timeout = tlshd_supervisor_police(&d->sv, now);
+		/* Exits, then (above, next pass) spares, once nothing runs. */
+		timeout = daemon_sooner(timeout, tlshd_supervisor_unpark(&d->sv, now));
 		/* Successes go to the journal once no handshake runs. */
 		timeout = daemon_sooner(timeout, tlshd_report_release(&d->env.report,
 								       d->sv.running == 0, now));
@@ -846,6 +854,11 @@ int main(int argc, char **argv)
 				    tlshd_util_now_ms());
 	if (tlshd_test_hook("kill-after-ms", &hook_ms) && hook_ms > 0)
 		d.sv.kill_after_ms = hook_ms;
+	/* (Served workers stay parked that long, up to twice that.) */
+	if (tlshd_test_hook("exit-quiet-ms", &hook_ms) && hook_ms > 0) {
+		d.sv.exit_quiet_ms = hook_ms;
+		d.sv.park_max_ms = 2 * hook_ms;
+	}
 	if (daemon_join_kernel(&d) < 0) {
 		ret = TLSHD_EXIT_KERNEL;
 		goto out_supervisor;

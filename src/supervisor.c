@@ -17,7 +17,10 @@
  * handshake slows it as much as a fork made for it, so the pool grows
  * only in the gaps between bursts, and the next burst's requests find
  * workers ready. A worker finishes once it has reported its outcome
- * (after its DONE): what is left is its exit, counted apart.
+ * (after its DONE): what is left is its exit, counted apart. Exits too
+ * wait for a gap: a served worker is parked on its socket until nothing
+ * has run for a moment (tlshd_supervisor_unpark), and the spares after
+ * them.
  *
  * The parent keeps its copy of each request's socket until the worker
  * has reported its outcome (after its DONE) or ended: a worker that dies
@@ -44,6 +47,8 @@ int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers)
 	memset(sv, 0, sizeof(*sv));
 	sv->max_workers = max_workers;
 	sv->kill_after_ms = TLSHD_WORKER_KILL_AFTER_S * 1000LL;
+	sv->exit_quiet_ms = TLSHD_EXIT_QUIET_MS;
+	sv->park_max_ms = TLSHD_EXIT_PARK_MAX_MS;
 	sv->slots = calloc(max_workers, sizeof(*sv->slots));
 	sv->queue = calloc(max_workers, sizeof(*sv->queue));
 	if (!sv->slots || !sv->queue) {
@@ -99,6 +104,18 @@ static struct tlshd_job *supervisor_pop(struct tlshd_supervisor *sv)
 	return job;
 }
 
+/* A worker with a request no longer waits on its socket for leave to
+ * exit (it may not have asked yet: it will not wait then). */
+static void supervisor_let_go(struct tlshd_supervisor *sv, struct tlshd_worker_slot *w)
+{
+	if ((w->state != TLSHD_SLOT_RUNNING && w->state != TLSHD_SLOT_FINISHING) || w->go_fd < 0)
+		return;
+	close(w->go_fd);
+	w->go_fd = -1;
+	if (w->state == TLSHD_SLOT_FINISHING)
+		sv->parked--;
+}
+
 void tlshd_supervisor_done(struct tlshd_supervisor *sv)
 {
 	struct tlshd_job *job;
@@ -106,11 +123,13 @@ void tlshd_supervisor_done(struct tlshd_supervisor *sv)
 	tlshd_supervisor_retire_spares(sv);
 	while ((job = supervisor_pop(sv)))
 		supervisor_release(sv, 0, job, ESHUTDOWN);
-	/* Running workers keep their requests; their copies here go. */
+	/* Running workers keep their requests; their copies here go, and
+	 * parked ones exit. */
 	for (unsigned int i = 0; i < sv->max_workers; i++) {
 		if (sv->slots[i].job)
 			supervisor_release(sv, 0, sv->slots[i].job, 0);
 		sv->slots[i].job = NULL;
+		supervisor_let_go(sv, &sv->slots[i]);
 	}
 	free(sv->queue);
 	free(sv->slots);
@@ -252,7 +271,8 @@ bool tlshd_supervisor_should_fork(const struct tlshd_supervisor *sv, long long n
 }
 
 static struct tlshd_worker_slot *supervisor_record(struct tlshd_supervisor *sv, pid_t pid,
-						   int go_fd, long long now)
+						   int go_fd, enum tlshd_slot_state state,
+						   long long now)
 {
 	struct tlshd_worker_slot *w = supervisor_free_slot(sv);
 
@@ -261,16 +281,16 @@ static struct tlshd_worker_slot *supervisor_record(struct tlshd_supervisor *sv, 
 		return NULL;
 	w->pid = pid;
 	w->go_fd = go_fd;
-	w->state = go_fd >= 0 ? TLSHD_SLOT_SPARE : TLSHD_SLOT_RUNNING;
+	w->state = state;
 	w->killed = false;
 	w->started_ms = now;
 	sv->procs++;
 	return w;
 }
 
-void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid, long long now)
+void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd, long long now)
 {
-	struct tlshd_worker_slot *w = supervisor_record(sv, pid, -1, now);
+	struct tlshd_worker_slot *w = supervisor_record(sv, pid, go_fd, TLSHD_SLOT_RUNNING, now);
 
 	if (!w)
 		return;
@@ -294,7 +314,7 @@ bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long 
 void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd,
 				    key_serial_t job_ring, long long now)
 {
-	struct tlshd_worker_slot *w = supervisor_record(sv, pid, go_fd, now);
+	struct tlshd_worker_slot *w = supervisor_record(sv, pid, go_fd, TLSHD_SLOT_SPARE, now);
 
 	if (!w)
 		return;
@@ -324,10 +344,13 @@ bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now)
 		/* A spare that died meanwhile: EPIPE; it is reaped and
 		 * accounted for later. */
 		r = tlshd_worker_hand(w->go_fd, w->job_ring, tlshd_supervisor_next(sv));
-		supervisor_retire(sv, w);
 		supervisor_drop_ring(w);
-		if (r < 0)
+		if (r < 0) {
+			supervisor_retire(sv, w);
 			continue;
+		}
+		/* Its socket stays: it waits there to exit once served. */
+		sv->spares--;
 		w->state = TLSHD_SLOT_RUNNING;
 		w->started_ms = now;
 		w->job = supervisor_pop(sv);
@@ -338,15 +361,19 @@ bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now)
 	return false;
 }
 
-void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status)
+void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status,
+			     long long now)
 {
 	for (unsigned int i = 0; i < sv->max_workers; i++) {
 		struct tlshd_worker_slot *w = &sv->slots[i];
 
 		if (pid > 0 && w->pid == pid && w->state == TLSHD_SLOT_RUNNING) {
 			w->state = TLSHD_SLOT_FINISHING;
+			w->served_ms = now;
 			sv->running--;
 			sv->finishing++;
+			if (w->go_fd >= 0)
+				sv->parked++;
 			/* Its DONE is out: no copy of the socket is kept
 			 * for one, and a connection the consumer drops
 			 * closes now, not at the reap. */
@@ -446,6 +473,7 @@ void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now)
 		if (w->state == TLSHD_SLOT_RUNNING || w->state == TLSHD_SLOT_FINISHING) {
 			int need = supervisor_account(sv, w, status, now);
 
+			supervisor_let_go(sv, w);
 			if (w->state == TLSHD_SLOT_RUNNING)
 				sv->running--;
 			else
@@ -460,6 +488,66 @@ void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now)
 		w->pid = 0;
 		w->state = TLSHD_SLOT_FREE;
 	}
+}
+
+/* Whether no request runs or waits; since when in sv->quiet_since_ms. */
+static bool supervisor_quiet(struct tlshd_supervisor *sv, long long now)
+{
+	if (sv->running || sv->queued || sv->announced || sv->draining) {
+		sv->quiet = false;
+		return false;
+	}
+	if (!sv->quiet)
+		sv->quiet_since_ms = now;
+	sv->quiet = true;
+	return true;
+}
+
+static struct tlshd_worker_slot *supervisor_oldest_parked(struct tlshd_supervisor *sv)
+{
+	struct tlshd_worker_slot *oldest = NULL;
+
+	for (unsigned int i = 0; i < sv->max_workers; i++) {
+		struct tlshd_worker_slot *w = &sv->slots[i];
+
+		if (w->state == TLSHD_SLOT_FINISHING && w->go_fd >= 0 &&
+		    (!oldest || w->served_ms < oldest->served_ms))
+			oldest = w;
+	}
+	return oldest;
+}
+
+int tlshd_supervisor_unpark(struct tlshd_supervisor *sv, long long now)
+{
+	bool quiet = supervisor_quiet(sv, now);
+	long long next = -1;
+
+	/* A request that waits for a slot a parked worker holds. */
+	if (sv->queued && sv->procs >= sv->max_workers)
+		while (sv->parked)
+			supervisor_let_go(sv, supervisor_oldest_parked(sv));
+	while (sv->parked > TLSHD_EXIT_PARK_MAX)
+		supervisor_let_go(sv, supervisor_oldest_parked(sv));
+	if (quiet && now - sv->quiet_since_ms >= sv->exit_quiet_ms)
+		while (sv->parked)
+			supervisor_let_go(sv, supervisor_oldest_parked(sv));
+	for (unsigned int i = 0; i < sv->max_workers; i++) {
+		struct tlshd_worker_slot *w = &sv->slots[i];
+		long long left;
+
+		if (w->state != TLSHD_SLOT_FINISHING || w->go_fd < 0)
+			continue;
+		left = w->served_ms + sv->park_max_ms - now;
+		if (left <= 0) {
+			supervisor_let_go(sv, w);
+			continue;
+		}
+		if (quiet && sv->quiet_since_ms + sv->exit_quiet_ms - now < left)
+			left = sv->quiet_since_ms + sv->exit_quiet_ms - now;
+		if (next < 0 || left < next)
+			next = left;
+	}
+	return (int)next;
 }
 
 /* Past a burst: idle spares beyond min_spares exit. Returns the ms until

@@ -33,18 +33,33 @@ enum tlshd_slot_state {
 	TLSHD_SLOT_SPARE,		/* forked ahead, waiting on go_fd */
 	TLSHD_SLOT_RETIRED,		/* a spare told to exit, not yet reaped */
 	TLSHD_SLOT_FINISHING,		/* reported its outcome (after DONE),
-					 * exiting, not yet reaped */
+					 * parked (go_fd >= 0) or exiting, not
+					 * yet reaped */
 };
+
+/* A served worker waits (parked) to exit until the parent closes its
+ * go_fd: once no request has run or waited for EXIT_QUIET_MS, when more
+ * than EXIT_PARK_MAX wait (the oldest), when one has waited
+ * EXIT_PARK_MAX_MS, or when a request needs its slot. An exit is a
+ * process's whole address space torn down: on a busy CPU it is taken from
+ * the handshakes of the moment, in a quiet one from nobody. */
+#define TLSHD_EXIT_QUIET_MS		50
+#define TLSHD_EXIT_PARK_MAX		32
+#define TLSHD_EXIT_PARK_MAX_MS		2000
 
 struct tlshd_job;
 
 struct tlshd_worker_slot {
 	pid_t pid;
 	enum tlshd_slot_state state;
-	int go_fd;			/* SPARE: the parent's end of its socket */
+	int go_fd;			/* the parent's end of its socket: a SPARE
+					 * waits there for its request, a
+					 * RUNNING or FINISHING worker for
+					 * leave to exit; -1: none */
 	key_serial_t job_ring;		/* SPARE: its job keyring, or 0 */
 	struct tlshd_job *job;		/* RUNNING: the request it serves */
 	long long started_ms;		/* CLOCK_MONOTONIC; RUNNING: since dispatch */
+	long long served_ms;		/* FINISHING: since its report */
 	bool killed;
 };
 
@@ -69,10 +84,15 @@ struct tlshd_supervisor {
 	unsigned int burst_spares;	/* ... while busy (>= min_spares) */
 	long long busy_until_ms;	/* busy until then: see set_spares */
 	long long kill_after_ms;	/* a worker's time to serve, then SIGKILL */
+	long long exit_quiet_ms;	/* TLSHD_EXIT_QUIET_MS unless changed */
+	long long park_max_ms;		/* TLSHD_EXIT_PARK_MAX_MS unless changed */
 	unsigned int procs;		/* children not yet reaped */
 	unsigned int spares;		/* idle spares */
 	unsigned int running;		/* workers serving a request */
 	unsigned int finishing;		/* served, exiting (not running) */
+	unsigned int parked;		/* ... of which waiting to exit */
+	bool quiet;			/* no request runs or waits, */
+	long long quiet_since_ms;	/* ... since then */
 	unsigned int announced;		/* READY seen, not yet ACCEPTed */
 	bool draining;			/* ACCEPT until the kernel has none left */
 	unsigned int queued;		/* ACCEPTed, waiting for a worker */
@@ -125,7 +145,9 @@ struct tlshd_job *tlshd_supervisor_next(const struct tlshd_supervisor *sv);
  * if so, the caller forks and records the child with
  * tlshd_supervisor_started(), which hands it that request. */
 bool tlshd_supervisor_should_fork(const struct tlshd_supervisor *sv, long long now);
-void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid, long long now);
+/* @go_fd: the parent's end of a socket on which the worker waits for
+ * leave to exit once served (see TLSHD_EXIT_QUIET_MS), or -1. */
+void tlshd_supervisor_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd, long long now);
 
 /*
  * Spares. A spare is forked while no request waits, and blocks on a
@@ -152,8 +174,16 @@ void tlshd_supervisor_child(struct tlshd_supervisor *sv, const struct tlshd_job 
 /* Worker @pid reported its outcome (@status: 0 or a positive errno),
  * which it does after its DONE: it is counted as succeeded or failed,
  * and no longer as running, its request's socket is closed here, but it
- * holds its slot until reaped and is still killed past its time. */
-void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status);
+ * holds its slot until reaped and is still killed past its time. One
+ * with a go_fd is parked: it exits when tlshd_supervisor_unpark() lets
+ * it. */
+void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status,
+			     long long now);
+
+/* Lets parked workers exit when due (TLSHD_EXIT_QUIET_MS); called on
+ * every pass of the event loop. Returns the poll() timeout in ms until
+ * the next is due, or -1. */
+int tlshd_supervisor_unpark(struct tlshd_supervisor *sv, long long now);
 
 /* Whether @pid is one of our workers or spares, not yet reaped. */
 bool tlshd_supervisor_has(const struct tlshd_supervisor *sv, pid_t pid);

@@ -71,6 +71,9 @@ static inline void tlshd_util_keep_first(int *first, int r)
  *                           (worker.c)
  *   kill-after-ms=MS        the daemon kills workers that have served
  *                           this long (main.c; default 330 s)
+ *   exit-quiet-ms=MS        served workers wait to exit until nothing
+ *                           has run for MS, at most 2 MS (main.c;
+ *                           default TLSHD_EXIT_QUIET_MS)
  */
 #ifdef TLSHD_TEST_HOOKS
 bool tlshd_test_hook(const char *name, long *value);

@@ -14,7 +14,8 @@
  *   4. DONE with that outcome's status and authenticated peer, acked;
  *   5. close the sockets; one log entry (through the parent under the
  *      journal: report.c, which also tells the parent this worker is
- *      finishing); exit.
+ *      finishing); wait for the parent's leave (it times exits for the
+ *      moments no handshake runs: supervisor.c); exit.
  * Once a worker has a request, every path ends in exactly one DONE, sent
  * from one place (the parent sends one for a worker that died first).
  */
@@ -98,6 +99,18 @@ static void worker_test_linger(void)
 		return;
 	tlshd_notice("test hook: worker %d lingers for %ld ms after its DONE", (int)getpid(), ms);
 	tlshd_util_sleep_ms(ms);
+}
+
+/* Served and reported: the exit waits until the parent closes its end
+ * of @go_fd (or dies). */
+static void worker_park(int go_fd)
+{
+	char c;
+
+	if (go_fd < 0)
+		return;
+	while (recv(go_fd, &c, sizeof(c), 0) < 0 && errno == EINTR)
+		;
 }
 
 /* How far a worker got in step 3 before its request came. */
@@ -223,9 +236,10 @@ static unsigned int worker_span(long long from, long long to)
 }
 
 /* Steps 2 to 5 for @job, DONE on the netlink socket @g (closed here);
- * @a: what was done before the request came. */
+ * @a: what was done before the request came; @go_fd: where the parent
+ * gives leave to exit, or -1. */
 static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g,
-			struct tlshd_job *job, const struct worker_arming *a)
+			struct tlshd_job *job, const struct worker_arming *a, int go_fd)
 {
 	struct tlshd_request *req = &job->req;
 	struct tlshd_tls_outcome out;
@@ -263,8 +277,10 @@ static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g
 	close(req->sockfd);
 	tlshd_genl_close(g);
 	if (worker_log(env, job->parse_err ? NULL : req, peer, &out, done,
-		       worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us))
+		       worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us)) {
 		worker_test_linger();
+		worker_park(go_fd);
+	}
 	return out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
 }
 
@@ -280,14 +296,14 @@ static int worker_connect(const struct tlshd_worker_env *env, struct tlshd_genl 
 	return r;
 }
 
-int tlshd_worker_run(const struct tlshd_worker_env *env, struct tlshd_job *job)
+int tlshd_worker_run(const struct tlshd_worker_env *env, struct tlshd_job *job, int go_fd)
 {
 	const struct worker_arming none = { 0 };
 	struct tlshd_genl g = { 0 };
 
 	if (worker_connect(env, &g) < 0)
 		return TLSHD_WORKER_ERROR;
-	return worker_serve(env, &g, job, &none);
+	return worker_serve(env, &g, job, &none, go_fd);
 }
 
 /* The one descriptor a job message carries. */
@@ -387,11 +403,10 @@ int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd, key_se
 	}
 	worker_arm(env, job_ring, &a);
 	r = worker_take(go_fd, &job);
-	close(go_fd);
 	if (r <= 0) {
 		tlshd_genl_close(&g);
 		return r == 0 ? TLSHD_WORKER_RETIRED : TLSHD_WORKER_ERROR;
 	}
 	prctl(PR_SET_NAME, program_invocation_short_name);
-	return worker_serve(env, &g, &job, &a);
+	return worker_serve(env, &g, &job, &a, go_fd);
 }

@@ -43,8 +43,10 @@ struct tlshd_job {
 };
 
 /* Serves @job, forked for it (the socket inherited); returns a
- * tlshd_worker_exit value. */
-int tlshd_worker_run(const struct tlshd_worker_env *env, struct tlshd_job *job);
+ * tlshd_worker_exit value. Once it has reported its outcome to the
+ * parent, it waits for the parent to close the other end of @go_fd
+ * (-1: no wait), as a spare does on its own. */
+int tlshd_worker_run(const struct tlshd_worker_env *env, struct tlshd_job *job, int go_fd);
 
 /*
  * A spare: gets ready, waits on @go_fd for a job and its socket

@@ -9,7 +9,7 @@
  * any fork, retired on reload, and a spare that dies unused; a child
  * keeps only its own request's socket; overdue workers killed, and a
  * kill that fails (no CAP_KILL) said; a worker that reported its outcome
- * no longer counts as running.
+ * no longer counts as running, and waits to exit for a quiet moment.
  */
 #include "build-config.h"
 
@@ -93,7 +93,7 @@ static void spawn(struct tlshd_supervisor *sv, int code, long long now)
 			raise(SIGKILL);
 		_exit(code);
 	}
-	tlshd_supervisor_started(sv, pid, now);
+	tlshd_supervisor_started(sv, pid, -1, now);
 }
 
 /* Reaps until no child of the supervisor is left, or only @keep. */
@@ -468,6 +468,8 @@ static pid_t spawn_sleeper(struct tlshd_supervisor *sv, bool demote, long long n
 		return -1;
 	pid = fork();
 	if (pid == 0) {
+		/* (As a worker does: the others' go sockets are not its.) */
+		tlshd_supervisor_child(sv, NULL);
 		close(p[0]);
 		if (demote && (setresgid(65534, 65534, 65534) < 0 ||
 			       setresuid(65534, 65534, 65534) < 0))
@@ -480,7 +482,7 @@ static pid_t spawn_sleeper(struct tlshd_supervisor *sv, bool demote, long long n
 	close(p[1]);
 	(void)!read(p[0], &c, 1);
 	close(p[0]);
-	tlshd_supervisor_started(sv, pid, now);
+	tlshd_supervisor_started(sv, pid, -1, now);
 	return pid;
 }
 
@@ -564,15 +566,15 @@ static void test_served(void)
 	pid = spawn_sleeper(&sv, false, 0);
 	fd = sv.slots[0].job ? sv.slots[0].job->req.sockfd : -1;
 	is_int(fill_spares(&sv, 10), 0, "while a worker runs, the burst's spares wait");
-	tlshd_supervisor_served(&sv, pid, 0);
+	tlshd_supervisor_served(&sv, pid, 0, 0);
 	ok(sv.running == 0 && sv.procs == 1 && sv.succeeded == 1,
 	   "once it reported success, it is counted, no longer runs, but keeps its slot "
 	   "(succeeded %llu, running %u, procs %u)", sv.succeeded, sv.running, sv.procs);
 	ok(fd >= 0 && fcntl(fd, F_GETFD) < 0 && !sv.slots[0].job,
 	   "and the parent lets its copy of the request's socket go");
 	is_int(fill_spares(&sv, 10), 0, "the burst's spares still wait for its exit");
-	tlshd_supervisor_served(&sv, pid, 0);
-	tlshd_supervisor_served(&sv, 1, 0);
+	tlshd_supervisor_served(&sv, pid, 0, 0);
+	tlshd_supervisor_served(&sv, 1, 0, 0);
 	ok(sv.running == 0 && sv.finishing == 1 && sv.succeeded == 1,
 	   "a second report, or a stranger's, changes nothing (running %u, finishing %u, "
 	   "succeeded %llu)", sv.running, sv.finishing, sv.succeeded);
@@ -588,7 +590,7 @@ static void test_served(void)
 	for (unsigned int i = 0; i < sv.max_workers; i++)
 		if (sv.slots[i].state == TLSHD_SLOT_SPARE)
 			pid = sv.slots[i].pid;
-	tlshd_supervisor_served(&sv, pid, 0);
+	tlshd_supervisor_served(&sv, pid, 0, 0);
 	ok(sv.finishing == 0 && sv.spares == 2 && sv.succeeded == 1,
 	   "a spare's report changes nothing");
 
@@ -597,7 +599,7 @@ static void test_served(void)
 	for (unsigned int i = 0; i < sv.max_workers; i++)
 		if (sv.slots[i].state == TLSHD_SLOT_RUNNING)
 			pid = sv.slots[i].pid;
-	tlshd_supervisor_served(&sv, pid, ECONNRESET);
+	tlshd_supervisor_served(&sv, pid, ECONNRESET, 0);
 	is_int(sv.failed, 1, "a report of failure counts as failed");
 	tlshd_supervisor_retire_spares(&sv);
 	settle(&sv, 7000);
@@ -606,6 +608,125 @@ static void test_served(void)
 	   "crashed %llu, orphans %u, running %u)", sv.succeeded, sv.failed, sv.crashed, orphans,
 	   sv.running);
 	tlshd_supervisor_done(&sv);
+}
+
+/* A worker forked with a go socket for its request that, once served,
+ * waits there for leave to exit, as worker.c does. */
+static pid_t spawn_parker(struct tlshd_supervisor *sv, long long now)
+{
+	int go[2];
+	pid_t pid;
+	char c;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, go) < 0)
+		abort();
+	pid = fork();
+	if (pid == 0) {
+		tlshd_supervisor_child(sv, NULL);
+		close(go[1]);
+		alarm(10);
+		while (recv(go[0], &c, 1, 0) < 0 && errno == EINTR)
+			;
+		_exit(TLSHD_WORKER_SUCCEEDED);
+	}
+	close(go[0]);
+	tlshd_supervisor_started(sv, pid, go[1], now);
+	return pid;
+}
+
+/* Whether @pid has not exited (it is not reaped here). */
+static bool alive(pid_t pid)
+{
+	siginfo_t si = { 0 };
+
+	usleep(20000);
+	return waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
+}
+
+/* Served workers wait to exit (parked) until nothing has run or waited
+ * for TLSHD_EXIT_QUIET_MS, at most TLSHD_EXIT_PARK_MAX_MS, at most
+ * TLSHD_EXIT_PARK_MAX of them, and not while a request needs a slot;
+ * the burst's spares wait for their exits. */
+static void test_parked(void)
+{
+	const long long q = TLSHD_EXIT_QUIET_MS, max_ms = TLSHD_EXIT_PARK_MAX_MS;
+	struct tlshd_supervisor sv;
+	unsigned int n;
+	pid_t pid, busy, oldest = 0;
+
+	sv_init(&sv, TLSHD_EXIT_PARK_MAX + 4);
+	tlshd_supervisor_set_spares(&sv, 0, 2, 0);
+	accept_one(&sv);
+	pid = spawn_parker(&sv, 0);
+	accept_one(&sv);
+	busy = spawn_sleeper(&sv, false, 0);
+	tlshd_supervisor_served(&sv, pid, 0, 100);
+	ok(sv.parked == 1 && sv.finishing == 1 && sv.succeeded == 1 && sv.running == 1,
+	   "a served worker with a go socket is parked (parked %u, finishing %u)", sv.parked,
+	   sv.finishing);
+	is_int(tlshd_supervisor_unpark(&sv, 100 + max_ms - 1), 1,
+	   "while another request runs, it waits, at most TLSHD_EXIT_PARK_MAX_MS");
+	ok(alive(pid) && sv.parked == 1, "and is alive");
+	tlshd_supervisor_unpark(&sv, 100 + max_ms);
+	wait_dead(pid);
+	tlshd_supervisor_reap(&sv, 100 + max_ms);
+	ok(sv.parked == 0 && sv.finishing == 0 && sv.succeeded == 1 && sv.procs == 1,
+	   "past that, it exits, counted once (succeeded %llu, procs %u)", sv.succeeded,
+	   sv.procs);
+
+	/* Quiet: the exit is let go TLSHD_EXIT_QUIET_MS after the last
+	 * request ended. */
+	accept_one(&sv);
+	pid = spawn_parker(&sv, 3000);
+	tlshd_supervisor_served(&sv, pid, 0, 3000);
+	tlshd_supervisor_unpark(&sv, 3000);
+	kill(busy, SIGKILL);
+	settle_procs(&sv, 1, 3010);
+	ok(sv.crashed == 1 && orphans == 1, "(the other worker ended, without DONE)");
+	sv.failing = 0;
+	sv.hold_until_ms = 0;
+	is_int(fill_spares(&sv, 3010), 0, "no worker runs, but the burst's spares wait for the "
+	       "parked one's exit");
+	is_int(tlshd_supervisor_unpark(&sv, 3010), (int)q, "once no request runs, poll() "
+	       "wakes TLSHD_EXIT_QUIET_MS later");
+	tlshd_supervisor_unpark(&sv, 3010 + q - 1);
+	ok(alive(pid) && sv.parked == 1, "not before");
+	is_int(tlshd_supervisor_unpark(&sv, 3010 + q), -1, "then the exit is let go");
+	settle(&sv, 3010 + q);
+	ok(sv.parked == 0 && sv.finishing == 0 && sv.procs == 0, "and it exits");
+	is_int(fill_spares(&sv, 3010 + q), 2, "then the spares are forked");
+	tlshd_supervisor_retire_spares(&sv);
+	settle(&sv, 3010 + q);
+
+	/* More than TLSHD_EXIT_PARK_MAX: the oldest go. */
+	for (n = 0; n <= TLSHD_EXIT_PARK_MAX; n++) {
+		accept_one(&sv);
+		pid = spawn_parker(&sv, 4000);
+		if (!n)
+			oldest = pid;
+		tlshd_supervisor_served(&sv, pid, 0, 4000 + n);
+	}
+	accept_one(&sv);
+	busy = spawn_sleeper(&sv, false, 4100);
+	tlshd_supervisor_unpark(&sv, 4100);
+	wait_dead(oldest);
+	is_int(sv.parked, TLSHD_EXIT_PARK_MAX, "past TLSHD_EXIT_PARK_MAX parked, the oldest "
+	       "exits");
+
+	/* A request that needs a slot a parked worker holds. */
+	while (sv.procs < sv.max_workers) {
+		accept_one(&sv);
+		spawn_parker(&sv, 4200);
+	}
+	accept_one(&sv);
+	ok(!tlshd_supervisor_should_fork(&sv, 4200), "(every slot is taken)");
+	tlshd_supervisor_unpark(&sv, 4200);
+	is_int(sv.parked, 0, "a request waits for a slot: every parked worker exits");
+	kill(busy, SIGKILL);
+	/* (The running ones exit when their go sockets close.) */
+	tlshd_supervisor_done(&sv);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
 }
 
 int main(void)
@@ -624,5 +745,6 @@ int main(void)
 	test_spare_dies();
 	test_overdue();
 	test_served();
+	test_parked();
 	return tap_done();
 }

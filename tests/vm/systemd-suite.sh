@@ -7,7 +7,7 @@
 # systemd, with the installed unit, binary, configuration and man pages,
 # Debian 12's NFS user space (fetch-nfs-utils.sh) and test certificates
 # (mkinitramfs-systemd.sh), boots the kernels in parallel (run-vm.sh) and
-# merges the guests' TAP (systemd/test.sh, 12 checks per kernel) into one
+# merges the guests' TAP (systemd/test.sh, 13 checks per kernel) into one
 # renumbered stream.
 #
 # Environment:
@@ -38,7 +38,7 @@ SUITE="systemd VM suite" SUITE_SKIP_EXIT=0 SUITE_SKIP_BANNER=0
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 SUITE_T0=$(date +%s.%N)
-NTESTS=12
+NTESTS=13
 
 TLSHD_BIN=${TLSHD_BIN:-$HERE/../../src/tlshd}
 BUILDDIR=${TLSHD_BUILDDIR:-$(dirname "$(dirname "$TLSHD_BIN")")}

@@ -20,11 +20,13 @@
 #  10 a worker stalled under its filter (test hooks) is killed by the
 #     daemon at its deadline: the unit leaves it CAP_KILL for workers that
 #     run as another uid (SKIP for a build without test hooks)
-#  11 systemctl stop: inactive, "shutting down", exit status 0
+#  11 a served worker slow to exit (test hook): the connect does not wait
+#  12 served workers wait to exit for a quiet moment (test hook)
+#  13 systemctl stop: inactive, "shutting down", exit status 0
 # A test that does not apply to the kernel reports "ok N - ... # SKIP".
 #
 # Output on stdout, between markers:
-#   @@TAP-BEGIN@@ ... @@TAP-END@@          TAP, numbered 1..11, "#" lines
+#   @@TAP-BEGIN@@ ... @@TAP-END@@          TAP, numbered 1..13, "#" lines
 #   @@DAEMON-LOG-BEGIN@@ ... -END@@        the whole journal of this boot
 #   @@DMESG-BEGIN@@ ... -END@@             kernel messages worth keeping
 # The unit's SuccessAction/FailureAction power the VM off afterwards.
@@ -898,8 +900,56 @@ test_11() {
 	return $rc
 }
 
-DESC12="systemctl stop: inactive (not failed), 'shutting down' logged, exit status 0, no tlshd process left"
+# served_pids: the daemon's children that serve or served a request (a
+# spare is tlshd-spare until dispatched, the key holder tlshd-keys).
+served_pids() {
+	local m
+	m=$(main_pid)
+	for d in /proc/[0-9]*; do
+		[ "$(awk '{ print $4 }' "$d/stat" 2>/dev/null)" = "$m" ] &&
+			[ "$(cat "$d/comm" 2>/dev/null)" = tlshd ] && echo "${d#/proc/}"
+	done
+}
+
+DESC12="served workers wait to exit until the daemon is quiet (test hook exit-quiet-ms=5000): right after a connect its workers are still there, parked (sleeping, no TCP socket), STATUS= counts none in flight; they exit by themselves under their filter, none ending badly"
 test_12() {
+	local rc=0 pid pids n t0 st bad0
+	hooks_built || return 0
+	setup_target && new_host || return 1
+	hooks_on park exit-quiet-ms=5000 || return 1
+	bad0=$(unit_count ') after its DONE')
+	t0=$(now_ms)
+	if nvme_connect "" "$HOSTNQN" "$HOSTID"; then
+		diag "connect: nvme$CTRL in ${CONNECT_MS} ms"
+	else
+		fail "connect failed: $CONNECT_ERR"
+		rc=1
+	fi
+	pids=$(served_pids)
+	n=$(echo $pids | wc -w)
+	diag "served workers $(($(now_ms) - t0)) ms after the connect began (pid comm state): $(for pid in $pids; do awk '{ printf "%s %s %s; ", $1, $2, $3 }' "/proc/$pid/stat" 2>/dev/null; done)"
+	# (At least the admin queue's two sides.)
+	[ "$n" -ge 2 ] || { fail "$n served workers right after the connect: they exited without waiting"; rc=1; }
+	for pid in $pids; do
+		st=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)
+		[ "$st" = S ] || [ -z "$st" ] || { fail "served worker $pid is in state $st, not sleeping"; rc=1; }
+		[ "$(tcp_sockets "$pid")" = 0 ] || { fail "parked worker $pid holds a TCP socket"; rc=1; }
+	done
+	set -- $(status_counts)
+	[ "${1:-x}" = 0 ] || { fail "STATUS= counts parked workers in flight: $(prop StatusText)"; rc=1; }
+	for pid in $pids; do
+		wait_for "[ ! -d /proc/$pid ]" 30 || { fail "parked worker $pid never exited"; rc=1; }
+	done
+	diag "they exited $(($(now_ms) - t0)) ms after the connect began"
+	[ "$(unit_count ') after its DONE')" = "$bad0" ] ||
+		{ fail "a parked worker ended badly: $(unit_messages | grep ') after its DONE' | tail -n 2 | tr '\n' ' ')"; rc=1; }
+	disconnect_all
+	hooks_off park || rc=1
+	return $rc
+}
+
+DESC13="systemctl stop: inactive (not failed), 'shutting down' logged, exit status 0, no tlshd process left"
+test_13() {
 	local rc=0 r state n0 n1 v t0
 	disconnect_all
 	nfs_cleanup
@@ -940,9 +990,9 @@ t0=$(now_ms)
 setup_nfs_server
 t0=$(($(now_ms) - t0))
 echo "@@TAP-BEGIN@@"
-echo "1..12"
+echo "1..13"
 echo "# kernel $KVER, systemd $(systemctl --version | awk 'NR == 1 { print $2 }') as PID 1 ($(readlink /proc/1/exe)), tests start at $(cut -d' ' -f1 /proc/uptime) s of uptime, after $t0 ms of NFS server setup ($([ "$NFS_STATE" = ok ] && echo ok || echo FAILED))"
-for n in 1 2 3 4 5 6 7 8 9 10 11 12; do
+for n in 1 2 3 4 5 6 7 8 9 10 11 12 13; do
 	: >"$DIAG"
 	t0=$(now_ms)
 	eval "desc=\$DESC$n"
