@@ -19,8 +19,7 @@
  * workers ready. A worker finishes once it has reported its outcome
  * (after its DONE): what is left is its exit, counted apart. Exits too
  * wait for a gap: a served worker is parked on its socket until nothing
- * has run for a moment (tlshd_supervisor_unpark), and the spares after
- * them.
+ * has run for a moment and the spares are there (tlshd_supervisor_unpark).
  *
  * The parent keeps its copy of each request's socket until the worker
  * has reported its outcome (after its DONE) or ended: a worker that dies
@@ -306,9 +305,9 @@ bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long 
 	if (sv->spares < sv->min_spares)
 		return true;
 	/* The burst's: on idle CPU only, as far as we can tell: no worker
-	 * runs, and none is still exiting. */
-	return sv->spares < sv->burst_spares && sv->running == 0 && sv->finishing == 0 &&
-	       now < sv->busy_until_ms;
+	 * runs, and none is exiting (parked ones sleep). */
+	return sv->spares < sv->burst_spares && sv->running == 0 &&
+	       sv->finishing == sv->parked && now < sv->busy_until_ms;
 }
 
 void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int go_fd,
@@ -520,7 +519,7 @@ static struct tlshd_worker_slot *supervisor_oldest_parked(struct tlshd_superviso
 int tlshd_supervisor_unpark(struct tlshd_supervisor *sv, long long now)
 {
 	bool quiet = supervisor_quiet(sv, now);
-	long long next = -1;
+	long long next = -1, q;
 
 	/* A request that waits for a slot a parked worker holds. */
 	if (sv->queued && sv->procs >= sv->max_workers)
@@ -528,9 +527,12 @@ int tlshd_supervisor_unpark(struct tlshd_supervisor *sv, long long now)
 			supervisor_let_go(sv, supervisor_oldest_parked(sv));
 	while (sv->parked > TLSHD_EXIT_PARK_MAX)
 		supervisor_let_go(sv, supervisor_oldest_parked(sv));
-	if (quiet && now - sv->quiet_since_ms >= sv->exit_quiet_ms)
-		while (sv->parked)
-			supervisor_let_go(sv, supervisor_oldest_parked(sv));
+	/* After the spares the next burst needs, one at a time: a request
+	 * that comes meanwhile competes with one exit at most. (The next
+	 * is let go once this one is reaped.) */
+	if (quiet && now - sv->quiet_since_ms >= sv->exit_quiet_ms && sv->parked &&
+	    sv->finishing == sv->parked && !tlshd_supervisor_should_spare(sv, now))
+		supervisor_let_go(sv, supervisor_oldest_parked(sv));
 	for (unsigned int i = 0; i < sv->max_workers; i++) {
 		struct tlshd_worker_slot *w = &sv->slots[i];
 		long long left;
@@ -542,8 +544,11 @@ int tlshd_supervisor_unpark(struct tlshd_supervisor *sv, long long now)
 			supervisor_let_go(sv, w);
 			continue;
 		}
-		if (quiet && sv->quiet_since_ms + sv->exit_quiet_ms - now < left)
-			left = sv->quiet_since_ms + sv->exit_quiet_ms - now;
+		/* (Once due, what it waits for wakes the loop: the reap of
+		 * the one exiting, the fork of a spare.) */
+		q = sv->quiet_since_ms + sv->exit_quiet_ms - now;
+		if (quiet && q > 0 && q < left)
+			left = q;
 		if (next < 0 || left < next)
 			next = left;
 	}

@@ -646,13 +646,13 @@ static bool alive(pid_t pid)
 /* Served workers wait to exit (parked) until nothing has run or waited
  * for TLSHD_EXIT_QUIET_MS, at most TLSHD_EXIT_PARK_MAX_MS, at most
  * TLSHD_EXIT_PARK_MAX of them, and not while a request needs a slot;
- * the burst's spares wait for their exits. */
+ * the burst's spares come before their exits. */
 static void test_parked(void)
 {
 	const long long q = TLSHD_EXIT_QUIET_MS, max_ms = TLSHD_EXIT_PARK_MAX_MS;
 	struct tlshd_supervisor sv;
 	unsigned int n;
-	pid_t pid, busy, oldest = 0;
+	pid_t pid, pid2, busy, oldest = 0;
 
 	sv_init(&sv, TLSHD_EXIT_PARK_MAX + 4);
 	tlshd_supervisor_set_spares(&sv, 0, 2, 0);
@@ -674,27 +674,36 @@ static void test_parked(void)
 	   "past that, it exits, counted once (succeeded %llu, procs %u)", sv.succeeded,
 	   sv.procs);
 
-	/* Quiet: the exit is let go TLSHD_EXIT_QUIET_MS after the last
-	 * request ended. */
+	/* Quiet: the exits are let go TLSHD_EXIT_QUIET_MS after the last
+	 * request ended, one at a time. */
 	accept_one(&sv);
 	pid = spawn_parker(&sv, 3000);
 	tlshd_supervisor_served(&sv, pid, 0, 3000);
+	accept_one(&sv);
+	pid2 = spawn_parker(&sv, 3000);
+	tlshd_supervisor_served(&sv, pid2, 0, 3001);
 	tlshd_supervisor_unpark(&sv, 3000);
 	kill(busy, SIGKILL);
-	settle_procs(&sv, 1, 3010);
+	settle_procs(&sv, 2, 3010);
 	ok(sv.crashed == 1 && orphans == 1, "(the other worker ended, without DONE)");
 	sv.failing = 0;
 	sv.hold_until_ms = 0;
-	is_int(fill_spares(&sv, 3010), 0, "no worker runs, but the burst's spares wait for the "
-	       "parked one's exit");
 	is_int(tlshd_supervisor_unpark(&sv, 3010), (int)q, "once no request runs, poll() "
 	       "wakes TLSHD_EXIT_QUIET_MS later");
+	tlshd_supervisor_unpark(&sv, 3010 + q);
+	ok(sv.parked == 2, "but the burst's spares come first");
+	is_int(fill_spares(&sv, 3010), 2, "they are forked while the parked ones sleep");
 	tlshd_supervisor_unpark(&sv, 3010 + q - 1);
-	ok(alive(pid) && sv.parked == 1, "not before");
-	is_int(tlshd_supervisor_unpark(&sv, 3010 + q), -1, "then the exit is let go");
-	settle(&sv, 3010 + q);
-	ok(sv.parked == 0 && sv.finishing == 0 && sv.procs == 0, "and it exits");
-	is_int(fill_spares(&sv, 3010 + q), 2, "then the spares are forked");
+	ok(alive(pid) && alive(pid2) && sv.parked == 2, "not before");
+	is_int(tlshd_supervisor_unpark(&sv, 3010 + q), (int)(3001 + max_ms - 3010 - q),
+	       "then the oldest is let go (the timer left is the other's age limit: the "
+	       "reap wakes the loop)");
+	ok(sv.parked == 1 && alive(pid2), "the other waits for its exit");
+	wait_dead(pid);
+	tlshd_supervisor_reap(&sv, 3010 + q);
+	tlshd_supervisor_unpark(&sv, 3010 + q);
+	settle_procs(&sv, 2, 3010 + q);
+	ok(sv.parked == 0 && sv.finishing == 0 && sv.procs == 2, "then the next goes");
 	tlshd_supervisor_retire_spares(&sv);
 	settle(&sv, 3010 + q);
 

@@ -790,6 +790,17 @@ hooks_off() {
 	fail "restart without the test hooks failed"
 }
 
+# connect_told WHAT: a connect of $HOSTNQN, its time or its error in the
+# diagnostics (WHAT: which connect).
+connect_told() {
+	if nvme_connect "" "$HOSTNQN" "$HOSTID"; then
+		diag "connect $1: nvme$CTRL in ${CONNECT_MS} ms"
+		return 0
+	fi
+	fail "connect $1 failed: $CONNECT_ERR"
+	return 1
+}
+
 # stalled_pids: the workers the stall hook holds, from the unit's log.
 stalled_pids() {
 	unit_messages | sed -n 's/.*test hook: worker \([0-9]*\) stalls for .*/\1/p' | sort -u
@@ -825,13 +836,7 @@ test_10() {
 	hooks_off stall || rc=1
 	# (The daemon serves on: the next connect handshakes.)
 	new_host || return 1
-	if nvme_connect "" "$HOSTNQN" "$HOSTID"; then
-		diag "connect after the stall: nvme$CTRL in ${CONNECT_MS} ms"
-		disconnect "$CTRL"
-	else
-		fail "connect after the stall failed: $CONNECT_ERR"
-		rc=1
-	fi
+	connect_told "after the stall" && disconnect "$CTRL" || rc=1
 	return $rc
 }
 
@@ -861,12 +866,7 @@ test_11() {
 	hooks_on linger linger-after-served=15000 || return 1
 	n0=$(unit_count 'handshake succeeded')
 	t0=$(now_ms)
-	if nvme_connect "" "$HOSTNQN" "$HOSTID"; then
-		diag "connect with lingering workers: nvme$CTRL in ${CONNECT_MS} ms"
-	else
-		fail "connect with lingering workers failed: $CONNECT_ERR"
-		rc=1
-	fi
+	connect_told "with lingering workers" || rc=1
 	wait_for '[ -n "$(lingering_pids)" ]' 5 || { fail "no 'test hook: worker N lingers' line"; rc=1; }
 	pids=$(lingering_pids)
 	for pid in $pids; do
@@ -919,12 +919,7 @@ test_12() {
 	hooks_on park exit-quiet-ms=5000 || return 1
 	bad0=$(unit_count ') after its DONE')
 	t0=$(now_ms)
-	if nvme_connect "" "$HOSTNQN" "$HOSTID"; then
-		diag "connect: nvme$CTRL in ${CONNECT_MS} ms"
-	else
-		fail "connect failed: $CONNECT_ERR"
-		rc=1
-	fi
+	connect_told "with parked workers" || rc=1
 	pids=$(served_pids)
 	n=$(echo $pids | wc -w)
 	diag "served workers $(($(now_ms) - t0)) ms after the connect began (pid comm state): $(for pid in $pids; do awk '{ printf "%s %s %s; ", $1, $2, $3 }' "/proc/$pid/stat" 2>/dev/null; done)"
