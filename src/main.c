@@ -763,12 +763,13 @@ static int daemon_loop(struct tlshd_daemon *d)
 		int forked;
 
 		daemon_accept(d);
+		/* Spares, then exits, once nothing has run for a moment. */
+		int idle = tlshd_supervisor_idle(&d->sv, tlshd_util_now_ms());
+
 		forked = daemon_fork_workers(d);
 		long long now = tlshd_util_now_ms();
 
-		timeout = tlshd_supervisor_police(&d->sv, now);
-		/* Exits, then (above, next pass) spares, once nothing runs. */
-		timeout = daemon_sooner(timeout, tlshd_supervisor_unpark(&d->sv, now));
+		timeout = daemon_sooner(tlshd_supervisor_police(&d->sv, now), idle);
 		/* Successes go to the journal once no handshake runs. */
 		timeout = daemon_sooner(timeout, tlshd_report_release(&d->env.report,
 								       d->sv.running == 0, now));

@@ -13,13 +13,14 @@
  * request goes to an idle spare first, and only when none is left is a
  * worker forked for it. While the daemon is busy (since start-up, and
  * until a quiet minute), more spares, up to burst_spares, are forked
- * whenever no worker runs or finishes: on one CPU a fork made beside a
- * handshake slows it as much as a fork made for it, so the pool grows
- * only in the gaps between bursts, and the next burst's requests find
- * workers ready. A worker finishes once it has reported its outcome
+ * once no request has run for a moment (TLSHD_SPARE_QUIET_MS) and no
+ * worker exits: on one CPU a fork made beside a handshake slows it as
+ * much as a fork made for it, and a fork the parent is in delays the
+ * ACCEPT of the next request, so the pool grows only in the gaps between
+ * bursts, and the next burst's requests find workers ready. A worker finishes once it has reported its outcome
  * (after its DONE): what is left is its exit, counted apart. Exits too
  * wait for a gap: a served worker is parked on its socket until nothing
- * has run for a moment and the spares are there (tlshd_supervisor_unpark).
+ * has run for a moment and the spares are there (tlshd_supervisor_idle).
  *
  * The parent keeps its copy of each request's socket until the worker
  * has reported its outcome (after its DONE) or ended: a worker that dies
@@ -304,9 +305,11 @@ bool tlshd_supervisor_should_spare(const struct tlshd_supervisor *sv, long long 
 		return false;
 	if (sv->spares < sv->min_spares)
 		return true;
-	/* The burst's: on idle CPU only, as far as we can tell: no worker
-	 * runs, and none is exiting (parked ones sleep). */
-	return sv->spares < sv->burst_spares && sv->running == 0 &&
+	/* The burst's: on idle CPU only, as far as we can tell: no request
+	 * has run or waited for a moment (tlshd_supervisor_idle() keeps
+	 * count), and no worker is exiting (parked ones sleep). */
+	return sv->spares < sv->burst_spares && sv->quiet &&
+	       now - sv->quiet_since_ms >= TLSHD_SPARE_QUIET_MS &&
 	       sv->finishing == sv->parked && now < sv->busy_until_ms;
 }
 
@@ -516,7 +519,7 @@ static struct tlshd_worker_slot *supervisor_oldest_parked(struct tlshd_superviso
 	return oldest;
 }
 
-int tlshd_supervisor_unpark(struct tlshd_supervisor *sv, long long now)
+int tlshd_supervisor_idle(struct tlshd_supervisor *sv, long long now)
 {
 	bool quiet = supervisor_quiet(sv, now);
 	long long next = -1, q;
@@ -552,6 +555,11 @@ int tlshd_supervisor_unpark(struct tlshd_supervisor *sv, long long now)
 		if (next < 0 || left < next)
 			next = left;
 	}
+	/* The next burst spare, once the moment has passed. */
+	q = sv->quiet_since_ms + TLSHD_SPARE_QUIET_MS - now;
+	if (quiet && q > 0 && sv->spares < sv->burst_spares && now < sv->busy_until_ms &&
+	    (next < 0 || q < next))
+		next = q;
 	return (int)next;
 }
 

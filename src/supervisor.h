@@ -23,6 +23,9 @@
  * handshakes, and are retired once the burst is over. */
 #define TLSHD_SPARE_BURST_DEFAULT	16
 #define TLSHD_SPARE_BURST_IDLE_MS	60000
+/* ... and only once no request has run or waited for this long: the
+ * gaps between the handshakes of one consumer's connect are shorter. */
+#define TLSHD_SPARE_QUIET_MS		20
 /* A worker's handshake deadline is at most TLSHD_MAX_TIMEOUT_MS; past
  * this, it is stuck outside the handshake and is killed. */
 #define TLSHD_WORKER_KILL_AFTER_S	330
@@ -177,15 +180,18 @@ void tlshd_supervisor_child(struct tlshd_supervisor *sv, const struct tlshd_job 
  * which it does after its DONE: it is counted as succeeded or failed,
  * and no longer as running, its request's socket is closed here, but it
  * holds its slot until reaped and is still killed past its time. One
- * with a go_fd is parked: it exits when tlshd_supervisor_unpark() lets
+ * with a go_fd is parked: it exits when tlshd_supervisor_idle() lets
  * it. */
 void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status,
 			     long long now);
 
-/* Lets parked workers exit when due (TLSHD_EXIT_QUIET_MS); called on
- * every pass of the event loop. Returns the poll() timeout in ms until
- * the next is due, or -1. */
-int tlshd_supervisor_unpark(struct tlshd_supervisor *sv, long long now);
+/* The work of the gaps between requests, called on every pass of the
+ * event loop before spares are forked: keeps count of how long no
+ * request has run or waited (burst spares wait TLSHD_SPARE_QUIET_MS of
+ * it), and lets parked workers exit when due (TLSHD_EXIT_QUIET_MS, after
+ * the spares). Returns the poll() timeout in ms until the next spare or
+ * exit is due, or -1. */
+int tlshd_supervisor_idle(struct tlshd_supervisor *sv, long long now);
 
 /* Whether @pid is one of our workers or spares, not yet reaped. */
 bool tlshd_supervisor_has(const struct tlshd_supervisor *sv, pid_t pid);

@@ -354,10 +354,16 @@ static void wait_dead(pid_t pid)
 		;
 }
 
-/* Forks spares while the supervisor wants them at @now; returns how many. */
+/* Forks spares while the supervisor wants them at @now, as the event
+ * loop does (and, if nothing runs, as if that had lasted since before
+ * TLSHD_SPARE_QUIET_MS); returns how many. */
 static unsigned int fill_spares(struct tlshd_supervisor *sv, long long now)
 {
 	unsigned int n = 0;
+
+	if (!sv->quiet)
+		tlshd_supervisor_idle(sv, now - TLSHD_SPARE_QUIET_MS);
+	tlshd_supervisor_idle(sv, now);
 
 	while (tlshd_supervisor_should_spare(sv, now) && n < 100) {
 		spawn_spare(sv, now);
@@ -664,10 +670,10 @@ static void test_parked(void)
 	ok(sv.parked == 1 && sv.finishing == 1 && sv.succeeded == 1 && sv.running == 1,
 	   "a served worker with a go socket is parked (parked %u, finishing %u)", sv.parked,
 	   sv.finishing);
-	is_int(tlshd_supervisor_unpark(&sv, 100 + max_ms - 1), 1,
+	is_int(tlshd_supervisor_idle(&sv, 100 + max_ms - 1), 1,
 	   "while another request runs, it waits, at most TLSHD_EXIT_PARK_MAX_MS");
 	ok(alive(pid) && sv.parked == 1, "and is alive");
-	tlshd_supervisor_unpark(&sv, 100 + max_ms);
+	tlshd_supervisor_idle(&sv, 100 + max_ms);
 	wait_dead(pid);
 	tlshd_supervisor_reap(&sv, 100 + max_ms);
 	ok(sv.parked == 0 && sv.finishing == 0 && sv.succeeded == 1 && sv.procs == 1,
@@ -682,26 +688,28 @@ static void test_parked(void)
 	accept_one(&sv);
 	pid2 = spawn_parker(&sv, 3000);
 	tlshd_supervisor_served(&sv, pid2, 0, 3001);
-	tlshd_supervisor_unpark(&sv, 3000);
+	tlshd_supervisor_idle(&sv, 3000);
 	kill(busy, SIGKILL);
 	settle_procs(&sv, 2, 3010);
 	ok(sv.crashed == 1 && orphans == 1, "(the other worker ended, without DONE)");
 	sv.failing = 0;
 	sv.hold_until_ms = 0;
-	is_int(tlshd_supervisor_unpark(&sv, 3010), (int)q, "once no request runs, poll() "
-	       "wakes TLSHD_EXIT_QUIET_MS later");
-	tlshd_supervisor_unpark(&sv, 3010 + q);
-	ok(sv.parked == 2, "but the burst's spares come first");
-	is_int(fill_spares(&sv, 3010), 2, "they are forked while the parked ones sleep");
-	tlshd_supervisor_unpark(&sv, 3010 + q - 1);
+	is_int(tlshd_supervisor_idle(&sv, 3010), TLSHD_SPARE_QUIET_MS, "once no request "
+	       "runs, poll() wakes TLSHD_SPARE_QUIET_MS later, for the burst's spares");
+	ok(!tlshd_supervisor_should_spare(&sv, 3010 + TLSHD_SPARE_QUIET_MS - 1), "not before");
+	tlshd_supervisor_idle(&sv, 3010 + q);
+	ok(sv.parked == 2, "they come before the exits");
+	is_int(fill_spares(&sv, 3010 + q), 2, "and are forked while the parked ones sleep");
+	is_int(tlshd_supervisor_idle(&sv, 3010 + q - 1), 1, "poll() wakes for the exits "
+	       "TLSHD_EXIT_QUIET_MS after the last request");
 	ok(alive(pid) && alive(pid2) && sv.parked == 2, "not before");
-	is_int(tlshd_supervisor_unpark(&sv, 3010 + q), (int)(3001 + max_ms - 3010 - q),
+	is_int(tlshd_supervisor_idle(&sv, 3010 + q), (int)(3001 + max_ms - 3010 - q),
 	       "then the oldest is let go (the timer left is the other's age limit: the "
 	       "reap wakes the loop)");
 	ok(sv.parked == 1 && alive(pid2), "the other waits for its exit");
 	wait_dead(pid);
 	tlshd_supervisor_reap(&sv, 3010 + q);
-	tlshd_supervisor_unpark(&sv, 3010 + q);
+	tlshd_supervisor_idle(&sv, 3010 + q);
 	settle_procs(&sv, 2, 3010 + q);
 	ok(sv.parked == 0 && sv.finishing == 0 && sv.procs == 2, "then the next goes");
 	tlshd_supervisor_retire_spares(&sv);
@@ -717,7 +725,7 @@ static void test_parked(void)
 	}
 	accept_one(&sv);
 	busy = spawn_sleeper(&sv, false, 4100);
-	tlshd_supervisor_unpark(&sv, 4100);
+	tlshd_supervisor_idle(&sv, 4100);
 	wait_dead(oldest);
 	is_int(sv.parked, TLSHD_EXIT_PARK_MAX, "past TLSHD_EXIT_PARK_MAX parked, the oldest "
 	       "exits");
@@ -729,7 +737,7 @@ static void test_parked(void)
 	}
 	accept_one(&sv);
 	ok(!tlshd_supervisor_should_fork(&sv, 4200), "(every slot is taken)");
-	tlshd_supervisor_unpark(&sv, 4200);
+	tlshd_supervisor_idle(&sv, 4200);
 	is_int(sv.parked, 0, "a request waits for a slot: every parked worker exits");
 	kill(busy, SIGKILL);
 	/* (The running ones exit when their go sockets close.) */
