@@ -770,9 +770,13 @@ static int daemon_loop(struct tlshd_daemon *d)
 		long long now = tlshd_util_now_ms();
 
 		timeout = daemon_sooner(tlshd_supervisor_police(&d->sv, now), idle);
-		/* Successes go to the journal once no handshake runs. */
+		/* Successes go to the journal once no request has run for a
+		 * moment, as exits do (whose timer wakes the loop for both:
+		 * every entry held came with a parked worker, or without a
+		 * go socket, from one whose entry waits its second at most). */
 		timeout = daemon_sooner(timeout, tlshd_report_release(&d->env.report,
-								       d->sv.running == 0, now));
+								       tlshd_supervisor_settled(&d->sv, now),
+								       now));
 		timeout = daemon_sooner(timeout, daemon_status(d, now));
 		timeout = daemon_sooner(timeout, kh_timeout);
 		if (forked == -EAGAIN)

@@ -55,7 +55,8 @@ typedef void (*tlshd_report_served_fn)(void *data, pid_t pid, int status);
 void tlshd_report_drain(struct tlshd_report *rep, tlshd_report_served_fn served,
 			void *data);
 
-/* Parent: logs the entries held back if @quiet (no handshake runs) or
+/* Parent: logs the entries held back if @quiet (no request has run for
+ * a moment: tlshd_supervisor_settled()) or
  * the oldest has waited TLSHD_REPORT_HOLD_MS at @now (CLOCK_MONOTONIC
  * ms); returns the ms until that is due, or -1 when none is held. */
 int tlshd_report_release(struct tlshd_report *rep, bool quiet, long long now);

@@ -519,6 +519,11 @@ static struct tlshd_worker_slot *supervisor_oldest_parked(struct tlshd_superviso
 	return oldest;
 }
 
+bool tlshd_supervisor_settled(const struct tlshd_supervisor *sv, long long now)
+{
+	return sv->quiet && now - sv->quiet_since_ms >= sv->exit_quiet_ms;
+}
+
 int tlshd_supervisor_idle(struct tlshd_supervisor *sv, long long now)
 {
 	bool quiet = supervisor_quiet(sv, now);
@@ -533,8 +538,8 @@ int tlshd_supervisor_idle(struct tlshd_supervisor *sv, long long now)
 	/* After the spares the next burst needs, one at a time: a request
 	 * that comes meanwhile competes with one exit at most. (The next
 	 * is let go once this one is reaped.) */
-	if (quiet && now - sv->quiet_since_ms >= sv->exit_quiet_ms && sv->parked &&
-	    sv->finishing == sv->parked && !tlshd_supervisor_should_spare(sv, now))
+	if (tlshd_supervisor_settled(sv, now) && sv->parked && sv->finishing == sv->parked &&
+	    !tlshd_supervisor_should_spare(sv, now))
 		supervisor_let_go(sv, supervisor_oldest_parked(sv));
 	for (unsigned int i = 0; i < sv->max_workers; i++) {
 		struct tlshd_worker_slot *w = &sv->slots[i];

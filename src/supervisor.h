@@ -192,6 +192,9 @@ void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status,
  * the spares). Returns the poll() timeout in ms until the next spare or
  * exit is due, or -1. */
 int tlshd_supervisor_idle(struct tlshd_supervisor *sv, long long now);
+/* Whether, as of the last tlshd_supervisor_idle(), no request has run or
+ * waited for TLSHD_EXIT_QUIET_MS: what waits for a quiet moment may go. */
+bool tlshd_supervisor_settled(const struct tlshd_supervisor *sv, long long now);
 
 /* Whether @pid is one of our workers or spares, not yet reaped. */
 bool tlshd_supervisor_has(const struct tlshd_supervisor *sv, pid_t pid);
