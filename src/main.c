@@ -756,18 +756,16 @@ static int daemon_loop(struct tlshd_daemon *d)
 	/* Requests queued before we joined the group got no READY to us. */
 	tlshd_supervisor_drain(&d->sv);
 	while (!d->stop) {
-		int timeout, r;
+		int timeout, r, kh_timeout, idle, forked;
+		long long now;
 
 		/* A key holder first: the workers forked next connect to it. */
-		int kh_timeout = daemon_keyholder_retry(d, tlshd_util_now_ms());
-		int forked;
-
+		kh_timeout = daemon_keyholder_retry(d, tlshd_util_now_ms());
 		daemon_accept(d);
 		/* Spares, then exits, once nothing has run for a moment. */
-		int idle = tlshd_supervisor_idle(&d->sv, tlshd_util_now_ms());
-
+		idle = tlshd_supervisor_idle(&d->sv, tlshd_util_now_ms());
 		forked = daemon_fork_workers(d);
-		long long now = tlshd_util_now_ms();
+		now = tlshd_util_now_ms();
 
 		timeout = daemon_sooner(tlshd_supervisor_police(&d->sv, now), idle);
 		/* Successes go to the journal once no request has run for a

@@ -17,10 +17,11 @@
  * worker exits: on one CPU a fork made beside a handshake slows it as
  * much as a fork made for it, and a fork the parent is in delays the
  * ACCEPT of the next request, so the pool grows only in the gaps between
- * bursts, and the next burst's requests find workers ready. A worker finishes once it has reported its outcome
- * (after its DONE): what is left is its exit, counted apart. Exits too
- * wait for a gap: a served worker is parked on its socket until nothing
- * has run for a moment and the spares are there (tlshd_supervisor_idle).
+ * bursts, and the next burst's requests find workers ready. A worker
+ * finishes once it has reported its outcome (after its DONE): what is
+ * left is its exit, counted apart. Exits too wait for a gap: a served
+ * worker is parked on its socket until nothing has run for a moment and
+ * the spares are there (tlshd_supervisor_idle).
  *
  * The parent keeps its copy of each request's socket until the worker
  * has reported its outcome (after its DONE) or ended: a worker that dies

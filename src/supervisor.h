@@ -43,11 +43,10 @@ enum tlshd_slot_state {
 /* A served worker waits (parked) to exit until the parent closes its
  * go_fd: once no request has run or waited for EXIT_QUIET_MS and the
  * burst's spares are forked (one at a time, each after the one before
- * has been reaped), when more
- * than EXIT_PARK_MAX wait (the oldest), when one has waited
- * EXIT_PARK_MAX_MS, or when a request needs its slot. An exit is a
- * process's whole address space torn down: on a busy CPU it is taken from
- * the handshakes of the moment, in a quiet one from nobody. */
+ * has been reaped), when more than EXIT_PARK_MAX wait (the oldest), when
+ * one has waited EXIT_PARK_MAX_MS, or when a request needs its slot. An
+ * exit is a process's whole address space torn down: on a busy CPU it is
+ * taken from the handshakes of the moment, in a quiet one from nobody. */
 #define TLSHD_EXIT_QUIET_MS		50
 #define TLSHD_EXIT_PARK_MAX		32
 #define TLSHD_EXIT_PARK_MAX_MS		2000
