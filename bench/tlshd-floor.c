@@ -10,7 +10,13 @@
  * keyring, no kTLS: the time from before the fork until the child is
  * reaped is the floor.
  *
- * Usage: tlshd-floor [-n COUNT] [-c STREAMS]
+ * With -t, the two sides talk over a TCP connection on 127.0.0.1 instead
+ * (TCP_NODELAY, as the NVMe/TCP host and target set it), made before the
+ * clock starts, as a consumer's is before its request: the same
+ * handshake with the kernel's TCP in the loop, which every agent's
+ * handshake has. Informative: the goals are held against the socketpair.
+ *
+ * Usage: tlshd-floor [-t] [-n COUNT] [-c STREAMS]
  * COUNT handshakes (default 24) in STREAMS processes at once (default 1),
  * each doing its share one after the other, as the queues of NVMe
  * controllers connecting at once do. Prints "cipher NAME" once, then one
@@ -20,6 +26,8 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,16 +103,68 @@ static int floor_side(int fd, bool server, gnutls_priority_t prio, char *cipher,
 	return r;
 }
 
-/* One handshake; returns its wall time in microseconds, or -1. */
-static long long floor_once(gnutls_priority_t prio, char *cipher, size_t size)
+/* A TCP connection to @listener on 127.0.0.1: sv[0] the client's end,
+ * sv[1] the server's; 0 or -1. */
+static int floor_tcp_pair(int listener, int sv[2])
 {
-	long long t0 = tlshd_util_now_us();
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int one = 1;
+
+	if (getsockname(listener, (struct sockaddr *)&sin, &len) < 0)
+		return -1;
+	sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+	if (sv[0] < 0)
+		return -1;
+	if (connect(sv[0], (struct sockaddr *)&sin, len) < 0)
+		goto fail;
+	sv[1] = accept(listener, NULL, NULL);
+	if (sv[1] < 0)
+		goto fail;
+	if (setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 &&
+	    setsockopt(sv[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+		return 0;
+	close(sv[1]);
+fail:
+	close(sv[0]);
+	return -1;
+}
+
+/* A listening TCP socket on 127.0.0.1, any port; or -1. */
+static int floor_tcp_listen(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 4) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One handshake over a socketpair, or over TCP to @listener when it is
+ * not -1; returns its wall time in microseconds, or -1. */
+static long long floor_once(gnutls_priority_t prio, int listener, char *cipher, size_t size)
+{
+	long long t0;
 	int sv[2], status, r;
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
-		perror("tlshd-floor: socketpair");
-		return -1;
+	if (listener >= 0) {
+		if (floor_tcp_pair(listener, sv) < 0) {
+			perror("tlshd-floor: TCP connection on 127.0.0.1");
+			return -1;
+		}
+		t0 = tlshd_util_now_us();
+	} else {
+		t0 = tlshd_util_now_us();
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+			perror("tlshd-floor: socketpair");
+			return -1;
+		}
 	}
 	pid = fork();
 	if (pid < 0) {
@@ -134,13 +194,21 @@ static long long floor_once(gnutls_priority_t prio, char *cipher, size_t size)
 	return tlshd_util_now_us() - t0;
 }
 
-/* @n handshakes one after the other; prints each. */
-static int floor_stream(gnutls_priority_t prio, int n, bool say_cipher)
+/* @n handshakes one after the other (over TCP when @tcp); prints each. */
+static int floor_stream(gnutls_priority_t prio, bool tcp, int n, bool say_cipher)
 {
+	int listener = -1;
 	char cipher[64] = "";
 
+	if (tcp) {
+		listener = floor_tcp_listen();
+		if (listener < 0) {
+			perror("tlshd-floor: listening on 127.0.0.1");
+			return 1;
+		}
+	}
 	for (int i = 0; i < n; i++) {
-		long long us = floor_once(prio, cipher, sizeof(cipher));
+		long long us = floor_once(prio, listener, cipher, sizeof(cipher));
 
 		if (us < 0)
 			return 1;
@@ -156,10 +224,15 @@ int main(int argc, char **argv)
 {
 	struct tlshd_priorities p;
 	int n = 24, streams = 1, opt, ret = 0;
+	bool tcp = false;
 
-	while ((opt = getopt(argc, argv, "n:c:")) != -1) {
+	while ((opt = getopt(argc, argv, "tn:c:")) != -1) {
+		if (opt == 't') {
+			tcp = true;
+			continue;
+		}
 		if ((opt != 'n' && opt != 'c') || atoi(optarg) <= 0) {
-			fprintf(stderr, "usage: tlshd-floor [-n COUNT] [-c STREAMS]\n");
+			fprintf(stderr, "usage: tlshd-floor [-t] [-n COUNT] [-c STREAMS]\n");
 			return 2;
 		}
 		if (opt == 'n')
@@ -188,7 +261,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (pid == 0)
-			_exit(floor_stream(p.prio[TLSHD_PRIO_PSK_SHA256], share, s == 0));
+			_exit(floor_stream(p.prio[TLSHD_PRIO_PSK_SHA256], tcp, share, s == 0));
 	}
 	for (;;) {
 		int status;

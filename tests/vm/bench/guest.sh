@@ -11,7 +11,9 @@
 #           under its own unit, in the latency rounds only
 #   floor   bench/tlshd-floor: a bare GnuTLS PSK handshake between two
 #           processes (one fork, one socketpair), no kernel in the loop,
-#           one after the other: what a handshake costs without queueing
+#           one after the other: what a handshake costs without queueing;
+#           then the same over TCP on 127.0.0.1 (tlshd-floor -t), reported
+#           beside it for information
 #
 # Parts (PARTS in bench.env, in this order):
 #   latency     ROUNDS rounds; in each, every agent in turn (the order
@@ -269,7 +271,10 @@ round() {
 		awk '$1 == "floor_us" { print $2, -1, 0 }' "$OUT/floor.$r" >"$OUT/req.floor.$r"
 		cat "$OUT/req.floor.$r" >>"$OUT/lat$set.floor"
 		FLOOR_CIPHER=$(awk '$1 == "cipher" { print $2 }' "$OUT/floor.$r")
-		check $frc "round $r floor: $((CONTROLLERS * 4)) bare handshakes, one after the other"
+		# (The same over TCP on 127.0.0.1: not counted in the CPU sums.)
+		"$FLOOR" -t -n $((CONTROLLERS * 4)) >"$OUT/floortcp.$r" 2>>"$DIAG" || { fail "tlshd-floor -t failed"; frc=1; }
+		awk '$1 == "floor_us" { print $2, -1, 0 }' "$OUT/floortcp.$r" >>"$OUT/lat$set.floortcp"
+		check $frc "round $r floor: $((CONTROLLERS * 4)) bare handshakes, one after the other, over a socketpair and over TCP"
 		return
 	fi
 	local rc=0
@@ -321,7 +326,7 @@ rounds() {
 # latency_report SET: each agent's latency, submit -> ACCEPT, the ratios
 # the issue sets goals for, and the CPU per request.
 latency_report() {
-	local set=$1 a tm tp fm fp km
+	local set=$1 a tm tp fm fp km cm cp
 	for a in $AGENTS; do
 		say "  $(printf '%-10s' "${NAME[$a]}") $(stats "$OUT/lat$set.$a")"
 	done
@@ -333,6 +338,8 @@ latency_report() {
 	fm=$(median "$OUT/lat$set.floor") fp=$(p90 "$OUT/lat$set.floor") km=$(median "$OUT/lat$set.ktls")
 	say "ratios: tlshd/floor median $(ratio "$tm" "$fm") (goal <= 1.1), p90 $(ratio "$tp" "$fp") (goal <= 1.5); tlshd/ktls-utils median $(ratio "$tm" "$km") (goal <= 0.6)"
 	say "per round (medians): tlshd/floor $(per_round tlshd floor); tlshd/ktls-utils $(per_round tlshd ktls)"
+	cm=$(median "$OUT/lat$set.floortcp") cp=$(p90 "$OUT/lat$set.floortcp")
+	say "informative, not a goal: the floor over TCP on 127.0.0.1 (the kernel's TCP in the loop, as for the agents) $(stats "$OUT/lat$set.floortcp"); floor-tcp/floor median $(ratio "$cm" "$fm"); tlshd/floor-tcp median $(ratio "$tm" "$cm"), p90 $(ratio "$tp" "$cp")"
 	[ "${ALT:-0}" = 0 ] || say "tlshd-alt/tlshd: median $(ratio "$(median "$OUT/lat$set.alt")" "$tm"), p90 $(ratio "$(p90 "$OUT/lat$set.alt")" "$tp"); tlshd-alt/ktls-utils median $(ratio "$(median "$OUT/lat$set.alt")" "$km"); per round $(per_round alt tlshd)"
 	say "$(cpu_report "tlshd$set" tlshd)"
 	[ "${ALT:-0}" = 0 ] || say "$(cpu_report "alt$set" tlshd-alt)"
