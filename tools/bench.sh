@@ -35,8 +35,9 @@
 #                     (default 1: a refused request is retried after 1 s)
 #   --alt DIR         a second tlshd tree (a change to measure): built in
 #                     the same user space into /opt/tlshd-alt, it takes
-#                     turns with the others in the latency rounds and is
-#                     reported beside this tree's, as tlshd-alt
+#                     turns with the others in the latency rounds, has
+#                     its own storm after tlshd's, and is reported beside
+#                     this tree's, as tlshd-alt
 #
 # Environment: TLSHD_SRCDIR (default: this tree), TLSHD_VM_CACHE,
 # TLSHD_VM_ROOTS, TLSHD_VM_LOGDIR as for the VM suites.  Must run as root,

@@ -8,7 +8,7 @@
 #           (installed here as tlshd-bench.service)
 #   ktls    Debian's ktls-utils tlshd, under its packaged tlshd.service
 #   alt     with tools/bench.sh --alt DIR: that tree's tlshd (/opt/tlshd-alt)
-#           under its own unit, in the latency rounds only
+#           under its own unit, in the latency rounds and the storm
 #   floor   bench/tlshd-floor: a bare GnuTLS PSK handshake between two
 #           processes (one fork, one socketpair), no kernel in the loop,
 #           one after the other: what a handshake costs without queueing;
@@ -385,7 +385,7 @@ storm() {
 	# (tlshd's own count of what its workers did, on SIGUSR2. After a
 	# storm journald can be far behind: the agent's entries are read
 	# once this line has reached the journal, which comes after them.)
-	if [ "$agent" = tlshd ]; then
+	if [ "$agent" != ktls ]; then
 		systemctl kill -s USR2 "${UNIT[$agent]}"
 		wait_for 'sleep 1; journalctl -u "${UNIT[$agent]}" -o cat --no-pager | grep -q "handshake(s) in flight"' 120 ||
 			say "  (tlshd's SIGUSR2 line is not in the journal after 120 s)"
@@ -400,8 +400,8 @@ storm() {
 	say "storm ${NAME[$agent]}: $live/$(echo $CTRLS | wc -w) live ${ms} ms after the reset; $n handshakes completed ($(awk -v n="$n" -v ms="$ms" 'BEGIN { printf "%.1f", ms ? n * 1000 / ms : 0 }')/s), $failed failed, $refused refused (submit_err)"
 	say "  latency $(stats "$OUT/sreq.$agent")"
 	say "  completion status (kernel): $(awk '{ print $3 }' "$OUT/sreq.$agent" | sort | uniq -c | sort -rn | awk '{ printf "%s x%s, ", $2, $1 }')"
-	if [ "$agent" = tlshd ]; then
-		say "  tlshd: $(journalctl -u "${UNIT[$agent]}" -o cat --no-pager | grep 'handshake(s) in flight' | tail -n 1)"
+	if [ "$agent" != ktls ]; then
+		say "  ${NAME[$agent]}: $(journalctl -u "${UNIT[$agent]}" -o cat --no-pager | grep 'handshake(s) in flight' | tail -n 1)"
 		say "  tlshd failures by errno and reason:"
 		journalctl -u "${UNIT[$agent]}" -o cat --no-pager | sed -n 's/^handshake failed: .* errno=\([A-Z]*\) reason=\(.*\) duration_ms=.*/\1 \2/p' |
 			sed -E 's/[0-9]+(\.[0-9]+)?/N/g' | sort | uniq -c | sort -rn | head -n 8 | sed 's/^/#     /'
@@ -417,8 +417,10 @@ part_storm() {
 	declare -gA STORM_MS STORM_REFUSED
 	say "---- storm: $STORM controllers x 4 queues reset at once; pending cap $(hs_cap) (RAM $(awk '$1 == "MemTotal:" { printf "%d MiB", $2 / 1024 }' /proc/meminfo)); reconnect_delay=$RECONNECT_DELAY ----"
 	storm tlshd
+	[ "${ALT:-0}" = 0 ] || storm alt
 	storm ktls
 	say "storm ratio: ktls-utils/tlshd time to all live $(ratio "${STORM_MS[ktls]}" "${STORM_MS[tlshd]}") (goal >= 1.5); refusals tlshd ${STORM_REFUSED[tlshd]}, ktls-utils ${STORM_REFUSED[ktls]}"
+	[ "${ALT:-0}" = 0 ] || say "storm tlshd-alt/tlshd time to all live $(ratio "${STORM_MS[alt]}" "${STORM_MS[tlshd]}"); refusals tlshd-alt ${STORM_REFUSED[alt]}"
 }
 
 hs_cap() {
