@@ -598,13 +598,47 @@ static void daemon_orphan(void *data, pid_t pid, struct tlshd_job *job, int stat
 	tlshd_log_handshake(&h);
 }
 
+static void daemon_on_netlink(struct tlshd_daemon *d)
+{
+	unsigned int n = 0;
+	int r;
+
+	r = tlshd_genl_read_ready(&d->listen, &n);
+	if (n)
+		d->ready_us = tlshd_util_now_us();
+	tlshd_supervisor_ready(&d->sv, n);
+	if (r == -ENOBUFS) {
+		tlshd_warn("missed handshake notifications (socket overrun), draining the queue");
+		tlshd_supervisor_drain(&d->sv);
+	} else if (r < 0) {
+		tlshd_log_errno(LOG_ERR, r, "reading handshake notifications failed");
+	}
+}
+
+/* READY notifications that came while the parent forked: their
+ * requests are ACCEPTed before the next fork. In a burst the parent
+ * forks a worker for each request, and the kernel refuses requests
+ * past its small pending cap (3 in a small guest) while they wait to be
+ * ACCEPTed: behind a row of forks, they would. */
+static void daemon_take_ready(struct tlshd_daemon *d)
+{
+	struct pollfd p = { .fd = tlshd_genl_fd(&d->listen), .events = POLLIN };
+
+	if (poll(&p, 1, 0) <= 0)
+		return;
+	daemon_on_netlink(d);
+	daemon_accept(d);
+	daemon_dispatch(d);
+}
+
 /*
  * Waiting requests go to idle spares first, then to workers forked for
  * them; once none waits, spares are forked ahead of the next ones.
  * Returns -EAGAIN when a request is left waiting because fork failed, 1
- * when more spares are wanted: beyond the minimum they are forked one
- * per pass of the event loop, so that a READY arriving meanwhile is not
- * kept waiting behind a row of forks.
+ * when the loop is to come back at once: more spares are wanted (beyond
+ * the minimum they are forked one per pass of the event loop, so that a
+ * READY arriving meanwhile is not kept waiting behind a row of forks),
+ * or a request ACCEPTed between two forks waits for its worker.
  */
 static int daemon_fork_workers(struct tlshd_daemon *d)
 {
@@ -618,6 +652,7 @@ static int daemon_fork_workers(struct tlshd_daemon *d)
 					TLSHD_FORK_RETRY_MS);
 			return -EAGAIN;
 		}
+		daemon_take_ready(d);
 	}
 	while (tlshd_supervisor_should_spare(&d->sv, tlshd_util_now_ms())) {
 		r = daemon_fork(d, true);
@@ -626,6 +661,9 @@ static int daemon_fork_workers(struct tlshd_daemon *d)
 			tlshd_log_errno(LOG_WARNING, r, "cannot fork a spare worker");
 			break;
 		}
+		daemon_take_ready(d);
+		if (d->sv.queued)
+			return 1;	/* one came meanwhile: its fork, next pass */
 		if (d->sv.spares > d->sv.min_spares)
 			return tlshd_supervisor_should_spare(&d->sv, tlshd_util_now_ms());
 	}
@@ -658,23 +696,6 @@ static void daemon_on_signal(struct tlshd_daemon *d)
 			d->stop = true;
 			break;
 		}
-	}
-}
-
-static void daemon_on_netlink(struct tlshd_daemon *d)
-{
-	unsigned int n = 0;
-	int r;
-
-	r = tlshd_genl_read_ready(&d->listen, &n);
-	if (n)
-		d->ready_us = tlshd_util_now_us();
-	tlshd_supervisor_ready(&d->sv, n);
-	if (r == -ENOBUFS) {
-		tlshd_warn("missed handshake notifications (socket overrun), draining the queue");
-		tlshd_supervisor_drain(&d->sv);
-	} else if (r < 0) {
-		tlshd_log_errno(LOG_ERR, r, "reading handshake notifications failed");
 	}
 }
 
