@@ -19,9 +19,10 @@
 #   latency     ROUNDS rounds; in each, every agent in turn (the order
 #               rotates): CONTROLLERS controllers with 4 queues each
 #               connected at once, then disconnected; the latency of every
-#               request from the kernel's handshake:handshake_submit to
-#               handshake:handshake_complete (floor: its own clock); tlshd's
-#               phases from its journal fields (TLSHD_US_*)
+#               request from the entry of the kernel's handshake_req_submit()
+#               (a kprobe, see trace_on) to handshake:handshake_complete
+#               (floor: its own clock); tlshd's phases from its journal
+#               fields (TLSHD_US_*)
 #   serial      the same with one controller at a time: a request's cost
 #               with no other in flight
 #   storm       STORM controllers connected, then all reset at once: time
@@ -107,26 +108,59 @@ agent_stop() { systemctl stop "${UNIT[$1]}" 2>>"$DIAG"; }
 agent_pid() { systemctl show -p MainPID --value "${UNIT[$1]}"; }
 
 # ----------------------------------------------------------------- trace ---
+# A request starts when its consumer calls handshake_req_submit(): the
+# handshake:handshake_submit tracepoint fires at its end, after the READY
+# notification, and an agent that preempts the consumer there (a parent
+# in the real-time class, or one woken at a high nice on a preemptible
+# kernel) has ACCEPTed, dispatched and forked before it: that work would
+# fall outside the measured latency. A kprobe at the function's entry
+# (hs_entry) records the consumer's socket; the kernel runs with
+# no_hash_pointers (tools/bench.sh), so that the tracepoints print the
+# same address. Without kprobes, the tracepoint is the start.
 trace_on() {
 	[ -d "$TRACE/events" ] || mount -t tracefs tracefs "$TRACE" || return 1
 	echo 8192 >"$TRACE/buffer_size_kb"
+	if echo 'p:tlshd_bench/hs_entry handshake_req_submit sk=sock->sk:x64' >>"$TRACE/kprobe_events" 2>/dev/null ||
+		echo 'p:tlshd_bench/hs_entry handshake_req_submit sk=+24(%di):x64' >>"$TRACE/kprobe_events" 2>/dev/null; then
+		echo 1 >"$TRACE/events/tlshd_bench/hs_entry/enable"
+		HS_START="handshake_req_submit() entry (kprobe, $(sed -n 's/.*hs_entry handshake_req_submit //p' "$TRACE/kprobe_events"))"
+	else
+		HS_START="handshake:handshake_submit (no kprobe: an agent that ACCEPTs before it fires is favoured)"
+	fi
 	echo 1 >"$TRACE/events/handshake/enable" && : >"$TRACE/trace"
 }
 trace_take() { cat "$TRACE/trace" >"$1"; : >"$TRACE/trace"; }
 
+# TRACE_SK: awk code setting sk from a trace line's "sk=" field, the same
+# for the kprobe (0x-prefixed) and the tracepoints.
+TRACE_SK='
+function trace_sk(  j, v) {
+	for (j = 1; j <= NF; j++) if ($j ~ /^sk=/) { v = tolower(substr($j, 4)); sub(/^0x/, "", v); sub(/^0+/, "", v); return v }
+	return ""
+}'
+
 # requests TRACE_FILE: one line per request submitted and completed:
-# "LATENCY_US ACCEPT_US STATUS" (submit->complete, submit->ACCEPT).
+# "LATENCY_US ACCEPT_US STATUS" (submit->complete, submit->ACCEPT), the
+# start being the kprobe's when there is one (see trace_on).
 requests() {
-	awk '{
-		ts = ""; ev = ""; sk = ""; st = ""
+	awk "$TRACE_SK"'{
+		ts = ""; ev = ""; st = ""
 		for (i = 1; i <= NF; i++) {
 			if (ts == "" && $i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1); ev = $(i + 1) }
-			if ($i ~ /^sk=/) sk = substr($i, 4)
 			if ($i ~ /^status=/) st = substr($i, 8)
 		}
+		sk = trace_sk()
 		if (ts == "" || sk == "") next
 		us = ts * 1000000
-		if (ev == "handshake_submit:") { sub_t[sk] = us; acc_t[sk] = "" }
+		if (ev == "hs_entry:") { ent_t[sk] = us; delete early[sk] }
+		else if (ev == "handshake_submit_err:") delete ent_t[sk]
+		else if (ev == "handshake_submit:") {
+			sub_t[sk] = sk in ent_t ? ent_t[sk] : us
+			acc_t[sk] = sk in early ? early[sk] : ""
+			delete ent_t[sk]; delete early[sk]
+		}
+		# (An ACCEPT between the entry and the tracepoint.)
+		else if (ev == "handshake_cmd_accept:" && sk in ent_t) early[sk] = us
 		else if (ev == "handshake_cmd_accept:" && sk in sub_t) acc_t[sk] = us
 		else if (ev == "handshake_complete:" && sk in sub_t) {
 			printf "%d %d %s\n", us - sub_t[sk], acc_t[sk] == "" ? -1 : acc_t[sk] - sub_t[sk], st
@@ -565,7 +599,7 @@ function trace_line(  j) {
 # timeline_report TRACE PARENT_PID: per category, the median and mean ms
 # each request's window spent there.
 timeline_report() {
-	awk -v parent="$2" "$TRACE_AWK"'
+	awk -v parent="$2" "$TRACE_AWK$TRACE_SK"'
 	function cat(pid, comm, lo, hi) {
 		if (pid == 0) return "idle"
 		if (pid == parent) return "tlshd parent"
@@ -588,9 +622,11 @@ timeline_report() {
 			if (!first) first = ts
 			next
 		}
-		sk = ""; for (j = i + 2; j <= NF; j++) if ($j ~ /^sk=/) sk = substr($j, 4)
+		sk = trace_sk()
 		if (sk == "") next
-		if (ev == "handshake_submit:") { nr++; subt[sk] = ts; open_r[sk] = nr }
+		if (ev == "hs_entry:") ent[sk] = ts
+		else if (ev == "handshake_submit_err:") delete ent[sk]
+		else if (ev == "handshake_submit:") { nr++; subt[sk] = sk in ent ? ent[sk] : ts; open_r[sk] = nr; delete ent[sk] }
 		else if (ev == "handshake_complete:" && (sk in open_r)) {
 			r = open_r[sk]; rs[r] = subt[sk]; re[r] = ts; delete open_r[sk]
 			if (h != parent) { wp[r] = h; done_t[h] = ts; sub_t[h] = rs[r] }
@@ -810,6 +846,7 @@ for i in $(seq 1 "$n"); do
 	echo "$HOSTNQN $HOSTID" >"$OUT/host.$i"
 done
 check $rc "set-up: nvmet TLS port, $n host PSKs in .nvme, handshake tracepoints"
+say "a request's latency runs from its consumer's $HS_START to handshake:handshake_complete"
 if [ "$rc" = 0 ]; then
 	for part in $PARTS; do "part_$part"; done
 fi
