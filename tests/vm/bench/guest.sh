@@ -436,7 +436,7 @@ storm() {
 	say "  completion status (kernel): $(awk '{ print $3 }' "$OUT/sreq.$agent" | sort | uniq -c | sort -rn | awk '{ printf "%s x%s, ", $2, $1 }')"
 	if [ "$agent" != ktls ]; then
 		say "  ${NAME[$agent]}: $(journalctl -u "${UNIT[$agent]}" -o cat --no-pager | grep 'handshake(s) in flight' | tail -n 1)"
-		say "  tlshd failures by errno and reason:"
+		say "  ${NAME[$agent]} failures by errno and reason:"
 		journalctl -u "${UNIT[$agent]}" -o cat --no-pager | sed -n 's/^handshake failed: .* errno=\([A-Z]*\) reason=\(.*\) duration_ms=.*/\1 \2/p' |
 			sed -E 's/[0-9]+(\.[0-9]+)?/N/g' | sort | uniq -c | sort -rn | head -n 8 | sed 's/^/#     /'
 	else
