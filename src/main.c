@@ -24,7 +24,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +57,6 @@ enum {
 };
 
 #define TLSHD_FORK_RETRY_MS	1000
-/* The parent's real-time priority (daemon_realtime()): the lowest. */
-#define TLSHD_PARENT_RT_PRIORITY	1
 /* STATUS= goes to systemd at most this often: each one wakes PID 1,
  * which would otherwise cost CPU on every handshake of a storm. */
 #define TLSHD_STATUS_INTERVAL_MS	1000
@@ -215,38 +212,6 @@ static int daemon_signals(struct tlshd_daemon *d)
 	return 0;
 }
 
-/*
- * The parent enters the real-time class at its lowest priority (SCHED_RR
- * 1): a READY then wakes it ahead of every handshake, and no worker takes
- * the CPU from it in the middle of a fork, so requests are ACCEPTed
- * before the kernel's small pending cap refuses the next ones. Its work
- * per request is short and bounded (ACCEPT, a dispatch or a fork). Its
- * children start in the normal class at nice 0 (SCHED_RESET_ON_FORK),
- * and RLIMIT_RTPRIO goes to 0 so that none of them can enter the class.
- * Where the class is refused (the unit's RestrictRealtime=yes or
- * LimitRTPRIO=0, no CAP_SYS_NICE), the parent stays at its nice value.
- */
-static void daemon_realtime(void)
-{
-	const struct sched_param sp = { .sched_priority = TLSHD_PARENT_RT_PRIORITY };
-	const struct rlimit none = { 0, 0 };
-
-	int r = 0;
-
-	if (sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &sp) < 0)
-		r = -errno;
-	if (r == 0)
-		tlshd_info("the daemon runs in the real-time class (SCHED_RR, priority %d); "
-			   "its workers in the normal class", TLSHD_PARENT_RT_PRIORITY);
-	else
-		tlshd_log_errno(LOG_NOTICE, r, "the real-time class is refused: the daemon "
-				"runs at nice %d, and under a reconnect storm the kernel may refuse "
-				"requests it is too slow to ACCEPT", getpriority(PRIO_PROCESS, 0));
-	if (setrlimit(RLIMIT_RTPRIO, &none) < 0)
-		tlshd_log_errno(LOG_WARNING, -errno, "cannot lower RLIMIT_RTPRIO to 0 for the "
-				"daemon's children");
-}
-
 /* The file to read: -c, else the first default that exists (NULL: none,
  * built-in defaults). Looked up again on every reload. */
 static const char *options_config_path(const struct tlshd_options *o)
@@ -259,8 +224,7 @@ static const char *options_config_path(const struct tlshd_options *o)
  * consumers' sockets of every request but @keep's. */
 static void daemon_child_init(struct tlshd_daemon *d, const struct tlshd_job *keep)
 {
-	/* The unit's Nice= is for the parent (tlshd.service), when the
-	 * real-time class is refused to it (see daemon_realtime()): children
+	/* The unit's Nice= is for the parent (tlshd.service): children
 	 * compete with everything else as equals. */
 	if (getpriority(PRIO_PROCESS, 0) < 0 && setpriority(PRIO_PROCESS, 0, 0) < 0)
 		tlshd_log_errno(LOG_WARNING, -errno, "cannot leave the daemon's priority");
@@ -889,8 +853,6 @@ int main(int argc, char **argv)
 	d.env.report = (struct tlshd_report){ .parent_fd = -1, .worker_fd = -1 };
 	if (tlshd_log_sink() == TLSHD_LOG_JOURNAL && tlshd_report_open(&d.env.report) < 0)
 		tlshd_warn("no report channel for workers: they log their entries themselves");
-	/* Before the first fork: children leave the class. */
-	daemon_realtime();
 	/* Signals first, so that not even the key holder's end is missed. */
 	if (daemon_signals(&d) < 0) {
 		tlshd_log_errno(LOG_ERR, -errno, "cannot set up signal handling");

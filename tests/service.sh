@@ -1,11 +1,10 @@
 #!/bin/bash
 # service.sh: host checks of the systemd unit and of --check-config.
 #  - systemd-analyze verify accepts tlshd.service;
-#  - systemd-analyze security --offline=true rates its exposure 2.3 or
+#  - systemd-analyze security --offline=true rates its exposure 2.2 or
 #    lower (0.1 of it is CAP_KILL, which the daemon needs to kill the
-#    workers it demoted, 0.1 setpriority, with which its children leave
-#    its Nice=-10, and 0.1 RestrictRealtime=no, for the daemon's own
-#    switch to the real-time class);
+#    workers it demoted, and 0.1 setpriority, with which its children
+#    leave its Nice=-10);
 #  - tlshd --check-config exits 0 on good files and 1 on bad ones, naming
 #    the file, section and key of every problem.
 # TAP on stdout.
@@ -33,10 +32,10 @@ if command -v systemd-analyze >/dev/null; then
 	fi
 	sec=$(systemd-analyze security --offline=true --no-pager "$dir/tlshd.service" 2>&1)
 	level=$(sed -n 's/.*Overall exposure level for tlshd.service: \([0-9.]*\).*/\1/p' <<<"$sec")
-	if [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 2.3) }'; then
-		pass "systemd-analyze security: exposure $level (target 2.3 or lower)"
+	if [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 2.2) }'; then
+		pass "systemd-analyze security: exposure $level (target 2.2 or lower)"
 	else
-		fail "systemd-analyze security: exposure ${level:-?} (target 2.3 or lower)" \
+		fail "systemd-analyze security: exposure ${level:-?} (target 2.2 or lower)" \
 			"$(grep '✗' <<<"$sec" | head -20)"
 	fi
 else

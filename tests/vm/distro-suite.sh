@@ -203,7 +203,7 @@ payload() {
 	SHA384_EXPECT=$expect
 	MSGID_OK=$MSGID_OK
 	MSGID_FAIL=$MSGID_FAIL
-	MAX_EXPOSURE=2.3
+	MAX_EXPOSURE=2.2
 	PKG=$([ "${R_BUILD[$name]}" = --deb ] && echo 1 || echo 0)
 	DEB='$DEB'
 	EOF

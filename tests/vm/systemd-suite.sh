@@ -38,7 +38,7 @@ SUITE="systemd VM suite" SUITE_SKIP_EXIT=0 SUITE_SKIP_BANNER=0
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 SUITE_T0=$(date +%s.%N)
-NTESTS=14
+NTESTS=13
 
 TLSHD_BIN=${TLSHD_BIN:-$HERE/../../src/tlshd}
 BUILDDIR=${TLSHD_BUILDDIR:-$(dirname "$(dirname "$TLSHD_BIN")")}

@@ -506,9 +506,9 @@ t_sd_sandbox() {
 	[ "$(pstatus "$pid" NoNewPrivs)" = 1 ] || { fail "NoNewPrivs is not 1"; rc=1; }
 	[ "$(pstatus "$pid" Seccomp)" = 2 ] || { fail "Seccomp is not 2 (filter)"; rc=1; }
 	diag "/proc/$pid/status: CapBnd=$(pstatus "$pid" CapBnd) CapEff=$(pstatus "$pid" CapEff) NoNewPrivs=$(pstatus "$pid" NoNewPrivs) Seccomp=$(pstatus "$pid" Seccomp)"
-	# The daemon in the real-time class (its own switch, under this
-	# systemd's filter), its children in the normal class at nice 0.
-	sched_check "$pid" || rc=1
+	# Nice=-10 for the daemon, 0 for its children (setpriority under
+	# this systemd's filter).
+	nice_check "$pid" || rc=1
 	# Idle spares wait as a worker handshakes: unprivileged, filtered.
 	spare_check "$pid" || rc=1
 	for k in mnt uts; do

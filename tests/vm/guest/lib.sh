@@ -269,30 +269,18 @@ spare_check() {
 		{ fail "idle spares not confined before their request: $(tr '\n' ';' </tmp/spares)"; return 1; }
 }
 
-# children_check PID: every child of the daemon PID (spares, the key
-# holder) in the normal class (SCHED_OTHER) at nice 0; says which are not.
-children_check() {
-	awk -v p="$1" '$4 == p { print $1, $2, $41, $19 }' /proc/[0-9]*/stat 2>/dev/null >/tmp/children
-	diag "children of the daemon (pid comm policy nice): $(tr '\n' ' ' </tmp/children)"
-	[ -s /tmp/children ] || { fail "the daemon has no children (spares)"; return 1; }
-	if awk '$3 != 0 || $4 != 0 { bad = 1 } END { exit !bad }' /tmp/children; then
-		fail "children of the daemon not in the normal class at nice 0: $(awk '$3 != 0 || $4 != 0' /tmp/children | tr '\n' ' ')"
-		return 1
+# nice_check PID: the daemon PID at nice -10 (its unit's Nice=) and every
+# child of it (spares, the key holder) back at 0; says which are not.
+nice_check() {
+	local nc_rc=0 nc_v
+	nc_v=$(awk '{ print $19 }' "/proc/$1/stat")
+	[ "$nc_v" = -10 ] || { fail "the daemon runs at nice $nc_v, want -10 (Nice=)"; nc_rc=1; }
+	awk -v p="$1" '$4 == p { print $1, $2, $19 }' /proc/[0-9]*/stat 2>/dev/null >/tmp/children
+	[ -s /tmp/children ] || { fail "the daemon has no children (spares)"; nc_rc=1; }
+	if awk '$3 != 0 { bad = 1 } END { exit !bad }' /tmp/children; then
+		fail "children of the daemon not at nice 0: $(awk '$3 != 0' /tmp/children | tr '\n' ' ')"
+		nc_rc=1
 	fi
-}
-
-# sched_check PID: the daemon PID in the real-time class at priority 1
-# (SCHED_RR, which it enters itself; its unit's Nice=-10 all the same),
-# with RLIMIT_RTPRIO lowered to 0, and its children back in the normal
-# class at nice 0 (children_check); says what is not.
-sched_check() {
-	local sc_rc=0 sc_v
-	sc_v=$(awk '{ print $41, $40, $19 }' "/proc/$1/stat")
-	diag "the daemon: policy, real-time priority, nice: $sc_v; RLIMIT_RTPRIO: $(awk '/^Max realtime priority/ { print $4, $5 }' "/proc/$1/limits")"
-	[ "$sc_v" = "2 1 -10" ] ||
-		{ fail "the daemon runs at policy, priority, nice $sc_v, want 2 1 -10 (SCHED_RR 1, Nice=-10)"; sc_rc=1; }
-	sc_v=$(awk '/^Max realtime priority/ { print $4, $5 }' "/proc/$1/limits")
-	[ "$sc_v" = "0 0" ] || { fail "the daemon's RLIMIT_RTPRIO is $sc_v, want 0 0"; sc_rc=1; }
-	children_check "$1" || sc_rc=1
-	return $sc_rc
+	diag "nice: daemon $nc_v, children (pid comm nice): $(tr '\n' ' ' </tmp/children)"
+	return $nc_rc
 }
