@@ -615,6 +615,15 @@ static void daemon_on_netlink(struct tlshd_daemon *d)
 	}
 }
 
+/* The READY notifications read, their requests ACCEPTed and handed to
+ * idle spares. */
+static void daemon_on_ready(struct tlshd_daemon *d)
+{
+	daemon_on_netlink(d);
+	daemon_accept(d);
+	daemon_dispatch(d);
+}
+
 /* READY notifications that came while the parent forked: their
  * requests are ACCEPTed before the next fork. In a burst the parent
  * forks a worker for each request, and the kernel refuses requests
@@ -624,11 +633,8 @@ static void daemon_take_ready(struct tlshd_daemon *d)
 {
 	struct pollfd p = { .fd = tlshd_genl_fd(&d->listen), .events = POLLIN };
 
-	if (poll(&p, 1, 0) <= 0)
-		return;
-	daemon_on_netlink(d);
-	daemon_accept(d);
-	daemon_dispatch(d);
+	if (poll(&p, 1, 0) > 0)
+		daemon_on_ready(d);
 }
 
 /*
@@ -809,11 +815,8 @@ static int daemon_loop(struct tlshd_daemon *d)
 			return tlshd_log_errno(LOG_ERR, -errno, "poll failed");
 		/* Requests first: ACCEPTed and on their way to spares before
 		 * the parent writes anyone's log entry, reaps or forks. */
-		if (fds[0].revents) {
-			daemon_on_netlink(d);
-			daemon_accept(d);
-			daemon_dispatch(d);
-		}
+		if (fds[0].revents)
+			daemon_on_ready(d);
 		/* Reports before reaping: a worker reaped below has sent its
 		 * own. */
 		if (fds[2].revents)
