@@ -52,12 +52,24 @@ if [ "${TLSHD_NO_SANITIZERS:-0}" != 1 ]; then
 		status=$?
 fi
 
+# The logs of the tests that failed or erred.
+failing_logs() {
+	grep -l '^:test-result: \(FAIL\|ERROR\)' $(find "$build" "$san" -name '*.trs' 2>/dev/null) |
+		sed 's/\.trs$/.log/'
+}
+
 if [ "$status" != 0 ]; then
 	echo "=== make check failed; logs of failing tests follow ==="
-	for log in $(grep -l '^:test-result: \(FAIL\|ERROR\)' $(find "$build" "$san" -name '*.trs' 2>/dev/null) |
-			sed 's/\.trs$/.log/'); do
+	for log in $(failing_logs); do
 		echo "--- $log"
 		tail -n 200 "$log"
+	done
+	# The failing results themselves again, last, where a shortened copy
+	# of this output still shows them: each "not ok" and its diagnostics.
+	echo "=== failing results ==="
+	for log in $(failing_logs); do
+		echo "--- $log"
+		awk '/^not ok/ { n = 12 } n > 0 { print; n-- }' "$log" | cut -c1-300
 	done
 fi
 # Which user spaces the distro VM suite's results came from.

@@ -5,7 +5,7 @@
 # resources, and the kernel's own count of handshake requests (tracepoints
 # under fixture-nfs.sh's $TRACE).
 #
-# peer and its variants add to PEERS; parent_sample sets RSS_KB and FDS.
+# peer and its variants add to PEERS; parent_sample sets RSS_KB, FDS and OWN_FDS.
 
 # What the peers send (printf escapes, octal for busybox and POSIX alike).
 # A TLS handshake record header announcing 512 bytes, none of which follow.
@@ -133,11 +133,32 @@ errno_tally() {
 		sort | uniq -c | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//; s/;/; /g'
 }
 
-# parent_sample: the daemon parent's resident set (RSS_KB) and open file
-# descriptors (FDS).
+# The daemon's idle spares (the parent keeps a socket to each).
+spares() {
+	grep -lE '^Name:[[:space:]]*tlshd-spare$' \
+		$(grep -l "^PPid:[[:space:]]*$DAEMON_PID\$" /proc/[0-9]*/status 2>/dev/null) \
+		/dev/null 2>/dev/null | wc -l
+}
+
+# parent_sample: the daemon parent's resident set (RSS_KB), open file
+# descriptors (FDS) and, of those, the ones not kept for an idle spare
+# (OWN_FDS), the pool's size following the load. Taken once no worker
+# serves and the spares and fds have held still for 0.3 s (up to 5 s),
+# as exiting workers and retiring spares close their sockets.
 parent_sample() {
+	local prev= now tries=0
+	while :; do
+		now="$(workers) $(spares) $(ls "/proc/$DAEMON_PID/fd" | wc -l) $(spares)"
+		[ "$now" = "$prev" ] && [ "${now%% *}" = 0 ] && break
+		tries=$((tries + 1))
+		[ "$tries" -lt 17 ] ||
+			{ diag "the parent never settled (workers, spares, fds, spares: $now)"; break; }
+		prev=$now
+		sleep 0.3
+	done
+	set -- $now
 	RSS_KB=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$DAEMON_PID/status")
-	FDS=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
+	FDS=$3 OWN_FDS=$(($3 - $2))
 }
 
 # ------------------------------------------------ the kernel's handshakes ---
