@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -491,6 +492,10 @@ static int daemon_fork(struct tlshd_daemon *d, bool spare)
 		return r;
 	}
 	if (pid == 0) {
+		/* ps and top tell idle spares from busy workers by name, from
+		 * before a spare's set-up at TLSHD_IDLE_NICE on. */
+		if (spare)
+			prctl(PR_SET_NAME, "tlshd-spare");
 		if (kp[0] >= 0)
 			close(kp[0]);
 		d->signer.fd = kp[1];

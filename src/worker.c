@@ -406,8 +406,6 @@ int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd, key_se
 	struct tlshd_job job;
 	int r;
 
-	/* ps and top tell idle spares from busy workers by name. */
-	prctl(PR_SET_NAME, "tlshd-spare");
 	if (worker_connect(env, &g) < 0) {
 		close(go_fd);
 		return TLSHD_WORKER_ERROR;

@@ -902,13 +902,17 @@ test_11() {
 }
 
 # served_pids: the daemon's children that serve or served a request (a
-# spare is tlshd-spare until dispatched, the key holder tlshd-keys).
+# spare is tlshd-spare until dispatched, the key holder tlshd-keys; a
+# child just forked, not yet named, is root, which a worker no longer is
+# once it serves).
 served_pids() {
 	local m
 	m=$(main_pid)
 	for d in /proc/[0-9]*; do
 		[ "$(awk '{ print $4 }' "$d/stat" 2>/dev/null)" = "$m" ] &&
-			[ "$(cat "$d/comm" 2>/dev/null)" = tlshd ] && echo "${d#/proc/}"
+			[ "$(cat "$d/comm" 2>/dev/null)" = tlshd ] &&
+			[ "$(awk '/^Uid:/ { print $2 }' "$d/status" 2>/dev/null)" != 0 ] &&
+			echo "${d#/proc/}"
 	done
 }
 
