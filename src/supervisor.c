@@ -328,9 +328,9 @@ void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int 
 
 /* The parent lets a spare's job keyring go once the spare has its
  * request, or has ended: the spare holds its own link by then. */
-/* A spare set up at TLSHD_IDLE_NICE, back to nice 0 for the request just
- * handed to it. One that has left root came back itself before it did
- * (and then EPERM); one that died is reaped later (ESRCH). */
+/* A spare set up at TLSHD_IDLE_NICE, back to nice 0 for its request. One
+ * that has left root came back itself before it did (and then EPERM);
+ * one that died is reaped later (ESRCH). */
 static void supervisor_unnice(const struct tlshd_supervisor *sv, const struct tlshd_worker_slot *w)
 {
 	if (sv->idle_spares && setpriority(PRIO_PROCESS, w->pid, 0) < 0 &&
@@ -358,15 +358,13 @@ bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now)
 			continue;
 		/* A spare that died meanwhile: EPIPE; it is reaped and
 		 * accounted for later. */
+		supervisor_unnice(sv, w);
 		r = tlshd_worker_hand(w->go_fd, w->job_ring, tlshd_supervisor_next(sv));
 		supervisor_drop_ring(w);
 		if (r < 0) {
 			supervisor_retire(sv, w);
 			continue;
 		}
-		/* (After the job: a spare lowers itself once forked, and
-		 * comes back itself if it finds a job already there.) */
-		supervisor_unnice(sv, w);
 		/* Its socket stays: it waits there to exit once served. */
 		sv->spares--;
 		w->state = TLSHD_SLOT_RUNNING;

@@ -399,23 +399,6 @@ static int worker_take(int go_fd, struct tlshd_job *job)
 	return 1;
 }
 
-/* A spare forked at the daemon's priority lowers itself to
- * TLSHD_IDLE_NICE first thing (main.c); the daemon, once it has handed a
- * spare its job, brings it back to 0. A job handed over before the spare
- * lowered itself is already waiting then: the spare comes back itself. */
-static void worker_spare_check_job(int go_fd)
-{
-	char c;
-	int r;
-
-	if (recv(go_fd, &c, sizeof(c), MSG_PEEK | MSG_DONTWAIT) <= 0)
-		return;
-	r = tlshd_privs_unnice();
-	if (r < 0)
-		tlshd_log_errno(LOG_WARNING, r, "spare worker: cannot come back to nice 0 for "
-				"its request");
-}
-
 int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd, key_serial_t job_ring)
 {
 	struct worker_arming a = { 0 };
@@ -423,7 +406,6 @@ int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd, key_se
 	struct tlshd_job job;
 	int r;
 
-	worker_spare_check_job(go_fd);
 	if (worker_connect(env, &g) < 0) {
 		close(go_fd);
 		return TLSHD_WORKER_ERROR;
