@@ -272,28 +272,20 @@ spare_check() {
 # nice_check PID: the daemon PID at nice -10 (its unit's Nice=) with an
 # RLIMIT_NICE of 20 (LimitNICE=+0: its children may come back from 19 to
 # 0, no lower), and every child of it (spares set up, the key holder)
-# back at 0 but for a spare still setting itself up (at 19, still root);
-# says which are not.
+# back at 0; says which are not.
 nice_check() {
-	local nc_rc=0 nc_d nc_lim nc_pid nc_comm nc_v nc_uid
-	nc_d=$(awk '{ print $19 }' "/proc/$1/stat")
-	[ "$nc_d" = -10 ] || { fail "the daemon runs at nice $nc_d, want -10 (Nice=)"; nc_rc=1; }
+	local nc_rc=0 nc_v nc_lim
+	nc_v=$(awk '{ print $19 }' "/proc/$1/stat")
+	[ "$nc_v" = -10 ] || { fail "the daemon runs at nice $nc_v, want -10 (Nice=)"; nc_rc=1; }
 	nc_lim=$(awk '/^Max nice priority/ { print $4, $5 }' "/proc/$1/limits")
 	[ "$nc_lim" = "20 20" ] ||
 		{ fail "the daemon's RLIMIT_NICE is '$nc_lim', want '20 20' (LimitNICE=+0)"; nc_rc=1; }
 	awk -v p="$1" '$4 == p { print $1, $2, $19 }' /proc/[0-9]*/stat 2>/dev/null >/tmp/children
 	[ -s /tmp/children ] || { fail "the daemon has no children (spares)"; nc_rc=1; }
-	while read -r nc_pid nc_comm nc_v; do
-		[ "$nc_v" = 0 ] && continue
-		# (Read again, the uid first: a spare comes back to 0, then
-		# leaves root.)
-		nc_uid=$(awk '/^Uid:/ { print $2 }' "/proc/$nc_pid/status" 2>/dev/null)
-		nc_v=$(awk '{ print $19 }' "/proc/$nc_pid/stat" 2>/dev/null)
-		[ -z "$nc_v" ] || [ "$nc_v" = 0 ] && continue
-		[ "$nc_v" = 19 ] && [ "$nc_comm" = "(tlshd-spare)" ] && [ "$nc_uid" = 0 ] && continue
-		fail "child $nc_pid $nc_comm (uid $nc_uid) of the daemon at nice $nc_v, not 0 (nor a spare setting up)"
+	if awk '$3 != 0 { bad = 1 } END { exit !bad }' /tmp/children; then
+		fail "children of the daemon not at nice 0: $(awk '$3 != 0' /tmp/children | tr '\n' ' ')"
 		nc_rc=1
-	done </tmp/children
-	diag "nice: daemon $nc_d (RLIMIT_NICE $nc_lim), children (pid comm nice): $(tr '\n' ' ' </tmp/children)"
+	fi
+	diag "nice: daemon $nc_v (RLIMIT_NICE $nc_lim), children (pid comm nice): $(tr '\n' ' ' </tmp/children)"
 	return $nc_rc
 }
