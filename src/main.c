@@ -220,16 +220,14 @@ static const char *options_config_path(const struct tlshd_options *o)
 	return o->config_given ? o->config_path : tlshd_config_default_path();
 }
 
-/* What every child drops first: the parent's priority, for @nice, its
- * sockets (the key holder's control socket among them), its signal mask,
- * the spares' sockets, the consumers' sockets of every request but
- * @keep's. */
-static void daemon_child_init(struct tlshd_daemon *d, const struct tlshd_job *keep, int nice)
+/* What every child drops first: the parent's sockets (the key holder's
+ * control socket among them), its signal mask, the spares' sockets, the
+ * consumers' sockets of every request but @keep's. */
+static void daemon_child_init(struct tlshd_daemon *d, const struct tlshd_job *keep)
 {
 	/* The unit's Nice= is for the parent (tlshd.service): children
-	 * compete with everything else as equals, or a spare's set-up runs
-	 * on time nothing else wants (privs.h). */
-	if (setpriority(PRIO_PROCESS, 0, nice) < 0)
+	 * compete with everything else as equals. */
+	if (getpriority(PRIO_PROCESS, 0) < 0 && setpriority(PRIO_PROCESS, 0, 0) < 0)
 		tlshd_log_errno(LOG_WARNING, -errno, "cannot leave the daemon's priority");
 	if (d->kh.ctl_fd >= 0)
 		close(d->kh.ctl_fd);
@@ -251,7 +249,7 @@ static bool daemon_wants_keyholder(const struct tlshd_config *cfg)
 
 static void daemon_keyholder_child(void *d)
 {
-	daemon_child_init(d, NULL, 0);
+	daemon_child_init(d, NULL);
 }
 
 /* Forks a key holder for @cfg and waits until it holds its keys; fills
@@ -493,13 +491,13 @@ static int daemon_fork(struct tlshd_daemon *d, bool spare)
 	}
 	if (pid == 0) {
 		/* ps and top tell idle spares from busy workers by name, from
-		 * before a spare's set-up at TLSHD_IDLE_NICE on. */
+		 * the spare's first moment on. */
 		if (spare)
 			prctl(PR_SET_NAME, "tlshd-spare");
 		if (kp[0] >= 0)
 			close(kp[0]);
 		d->signer.fd = kp[1];
-		daemon_child_init(d, job, spare && d->sv.idle_spares ? TLSHD_IDLE_NICE : 0);
+		daemon_child_init(d, job);
 		if (go[1] >= 0)
 			close(go[1]);
 		if (!spare)
@@ -886,11 +884,6 @@ int main(int argc, char **argv)
 	d.sv.orphan_data = &d;
 	tlshd_supervisor_set_spares(&d.sv, TLSHD_SPARE_WORKERS_DEFAULT, TLSHD_SPARE_BURST_DEFAULT,
 				    tlshd_util_now_ms());
-	d.sv.idle_spares = tlshd_privs_can_unnice();
-	if (!d.sv.idle_spares)
-		tlshd_notice("spare workers set up at nice 0, beside the handshakes: a spare at "
-			     "nice %d could not come back (RLIMIT_NICE below 20, as LimitNICE=+0 "
-			     "sets it, and no CAP_SYS_NICE)", TLSHD_IDLE_NICE);
 	if (tlshd_test_hook("kill-after-ms", &hook_ms) && hook_ms > 0)
 		d.sv.kill_after_ms = hook_ms;
 	/* (Served workers stay parked that long, up to twice that.) */

@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -60,22 +59,16 @@ static bool privs_minimal(int last)
 	return true;
 }
 
-/* Whether @cap is effective (@unknown if that cannot be read). */
-static bool privs_effective(int cap, bool unknown)
+/* Whether CAP_SETPCAP is effective, which shrinking the bounding set
+ * needs (true if that cannot be read: then it is tried). */
+static bool privs_setpcap(void)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = { { 0 } };
 
 	if (syscall(SYS_capget, &hdr, data) < 0)
-		return unknown;
-	return data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap);
-}
-
-/* Whether CAP_SETPCAP is effective, which shrinking the bounding set
- * needs (true if that cannot be read: then it is tried). */
-static bool privs_setpcap(void)
-{
-	return privs_effective(CAP_SETPCAP, true);
+		return true;
+	return data[CAP_TO_INDEX(CAP_SETPCAP)].effective & CAP_TO_MASK(CAP_SETPCAP);
 }
 
 /* Before the uid switch, which clears the effective set. Without
@@ -162,27 +155,4 @@ int tlshd_privs_drop(const struct tlshd_privs_ids *ids)
 int tlshd_privs_drop_all(const struct tlshd_privs_ids *ids)
 {
 	return privs_drop(ids, false);
-}
-
-bool tlshd_privs_can_unnice(void)
-{
-	struct rlimit rl;
-
-	/* RLIMIT_NICE n allows nice values down to 20 - n. */
-	if (getrlimit(RLIMIT_NICE, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= 20))
-		return true;
-	return privs_effective(CAP_SYS_NICE, false);
-}
-
-int tlshd_privs_unnice(void)
-{
-	int nice;
-
-	errno = 0;
-	nice = getpriority(PRIO_PROCESS, 0);
-	if (nice == -1 && errno)
-		return -errno;
-	if (nice <= 0)
-		return 0;
-	return setpriority(PRIO_PROCESS, 0, 0) < 0 ? -errno : 0;
 }

@@ -8,7 +8,6 @@
  */
 #pragma once
 
-#include <stdbool.h>
 #include <sys/types.h>
 
 /* Whom workers run as after ACCEPT. */
@@ -35,19 +34,3 @@ int tlshd_privs_drop(const struct tlshd_privs_ids *ids);
 
 /* As tlshd_privs_drop(), keeping no capability at all (the key holder). */
 int tlshd_privs_drop_all(const struct tlshd_privs_ids *ids);
-
-/*
- * Priorities. Work no request waits for runs at nice TLSHD_IDLE_NICE, on
- * CPU time nothing else wants: a spare's set-up and a served worker's
- * exit. A spare goes back to nice 0 before it leaves root, and when a
- * request comes first the daemon brings it back (a spare still root is
- * its own uid's); both need RLIMIT_NICE to allow nice 0 (the unit's
- * LimitNICE=+0) or CAP_SYS_NICE.
- */
-#define TLSHD_IDLE_NICE		19
-
-/* Whether a child at TLSHD_IDLE_NICE may come back to nice 0. */
-bool tlshd_privs_can_unnice(void);
-
-/* This process back to nice 0 if it is above; 0 or a negative errno. */
-int tlshd_privs_unnice(void);

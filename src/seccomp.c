@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <termios.h>
 
@@ -17,7 +16,6 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
-#include "privs.h"
 #include "seccomp.h"
 
 #if defined(__x86_64__)
@@ -60,9 +58,6 @@
  *   prctl (PR_SET_NAME only)
  *                     a spare, confined while it waits, takes the name
  *                     of a busy worker when its request comes
- *   setpriority (PRIO_PROCESS, 0, TLSHD_IDLE_NICE only)
- *                     a served worker lowers its own priority for its
- *                     exit (privs.h)
  *   exit exit_group   the end
  */
 /* What both lists allow, grouped by purpose (the program sorts them for
@@ -128,38 +123,25 @@ _Static_assert(sizeof(seccomp_keyholder) <= sizeof(seccomp_worker),
  * <termios.h>; struct termios2 is 44 bytes wherever it exists. */
 #define SECCOMP_TCGETS2	_IOR('T', 0x2A, char[44])
 
-/* Calls allowed with some arguments only, under the profiles of a mask:
- * every check of the rule must pass, a check being that an argument (its
- * low 32 bits, all the kernel reads of an int) is one of its values. */
-struct seccomp_check {
+/* Calls allowed with some arguments only: the argument (its low 32
+ * bits) must be one of the values. */
+struct seccomp_rule {
+	int nr;
 	unsigned int arg;
 	unsigned int n;
 	unsigned int value[2];
 };
 
-struct seccomp_rule {
-	int nr;
-	unsigned int profiles;
-	unsigned int n;
-	struct seccomp_check check[3];
-};
-
-#define SECCOMP_ALL	((1u << TLSHD_SECCOMP_WORKER) | (1u << TLSHD_SECCOMP_KEYHOLDER))
-
 static const struct seccomp_rule seccomp_rules[] = {
 	/* ioctl(fd, TCGETS or TCGETS2, ...): stdio's isatty() */
-	{ SYS_ioctl, SECCOMP_ALL, 1, { { 1, 2, { TCGETS, SECCOMP_TCGETS2 } } } },
+	{ SYS_ioctl, 1, 2, { TCGETS, SECCOMP_TCGETS2 } },
 	/* prctl(PR_SET_NAME, ...): a dispatched spare's new name */
-	{ SYS_prctl, SECCOMP_ALL, 1, { { 0, 1, { PR_SET_NAME } } } },
-	/* setpriority(PRIO_PROCESS, 0, TLSHD_IDLE_NICE): a served worker's
-	 * exit; itself only, and only lower */
-	{ SYS_setpriority, 1u << TLSHD_SECCOMP_WORKER, 3,
-	  { { 0, 1, { PRIO_PROCESS } }, { 1, 1, { 0 } }, { 2, 1, { TLSHD_IDLE_NICE } } } },
+	{ SYS_prctl, 0, 1, { PR_SET_NAME } },
 };
 #define N_RULES		(sizeof(seccomp_rules) / sizeof(seccomp_rules[0]))
-/* A rule's instructions at most: its dispatch, and per check a load, its
- * values, a jump to kill. */
-#define N_RULE_INSNS	(1 + 3 * (1 + 2 + 1))
+/* A rule's instructions: its dispatch, a load, its values, a jump to
+ * kill. */
+#define N_RULE_INSNS	(1 + 1 + 2 + 1)
 
 /*
  * The program: arch check (3), load nr (1), a dispatch per rule, a
@@ -234,41 +216,28 @@ static void seccomp_patch(struct seccomp_prog *p, const size_t *at, size_t n, si
 	}
 }
 
-/* @rule's argument checks, which its dispatch at @from jumps to: a
- * value that matches goes on to the next check, past the last to allow. */
+/* @rule's argument check, which its dispatch at @from jumps to. */
 static void seccomp_args(struct seccomp_prog *p, const struct seccomp_rule *rule, size_t from)
 {
 	struct sock_filter *f = p->f;
-	size_t next[2], n_next = 0;
 
 	f[from] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)rule->nr,
 					       (unsigned char)(p->n - from - 1), 0);
-	for (unsigned int c = 0; c < rule->n; c++) {
-		const struct seccomp_check *k = &rule->check[c];
-
-		seccomp_patch(p, next, n_next, p->n);
-		n_next = 0;
-		f[p->n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-							 offsetof(struct seccomp_data, args[k->arg]));
-		for (unsigned int v = 0; v < k->n; v++) {
-			if (c + 1 < rule->n)
-				next[n_next++] = p->n;
-			else
-				p->to_allow[p->n_allow++] = p->n;
-			f[p->n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-								 k->value[v], 0, 0);
-		}
-		p->to_kill[p->n_kill++] = p->n;
-		f[p->n++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+	f[p->n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						 offsetof(struct seccomp_data, args[rule->arg]));
+	for (unsigned int v = 0; v < rule->n; v++) {
+		p->to_allow[p->n_allow++] = p->n;
+		f[p->n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, rule->value[v],
+							 0, 0);
 	}
+	p->to_kill[p->n_kill++] = p->n;
+	f[p->n++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
 }
 
-static size_t seccomp_build(enum tlshd_seccomp_profile profile, struct sock_filter *f)
+static size_t seccomp_build(const struct seccomp_list *list, struct sock_filter *f)
 {
-	const struct seccomp_list *list = &seccomp_lists[profile];
 	struct seccomp_prog p = { .f = f };
 	size_t rule_at[N_RULES];
-	unsigned int rules = 0;
 	int nr[N_ALLOWED];
 
 	for (size_t i = 0; i < list->n; i++)
@@ -281,13 +250,10 @@ static size_t seccomp_build(enum tlshd_seccomp_profile profile, struct sock_filt
 	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 						offsetof(struct seccomp_data, nr));
 	for (size_t r = 0; r < N_RULES; r++)
-		if (seccomp_rules[r].profiles & (1u << profile))
-			rule_at[rules++] = p.n++;
+		rule_at[r] = p.n++;
 	seccomp_tree(&p, nr, 0, list->n);
-	rules = 0;
 	for (size_t r = 0; r < N_RULES; r++)
-		if (seccomp_rules[r].profiles & (1u << profile))
-			seccomp_args(&p, &seccomp_rules[r], rule_at[rules++]);
+		seccomp_args(&p, &seccomp_rules[r], rule_at[r]);
 	seccomp_patch(&p, p.to_kill, p.n_kill, p.n);
 	f[p.n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
 	seccomp_patch(&p, p.to_allow, p.n_allow, p.n);
@@ -301,7 +267,7 @@ size_t tlshd_seccomp_program(enum tlshd_seccomp_profile profile, struct sock_fil
 	if ((size_t)profile >= sizeof(seccomp_lists) / sizeof(seccomp_lists[0]) ||
 	    max < N_INSNS)
 		return 0;
-	return seccomp_build(profile, f);
+	return seccomp_build(&seccomp_lists[profile], f);
 }
 
 const int *tlshd_seccomp_allowed(enum tlshd_seccomp_profile profile, size_t *ret_n)
@@ -333,7 +299,7 @@ int tlshd_seccomp_install(enum tlshd_seccomp_profile profile)
 		return 0;
 	if ((size_t)profile >= sizeof(seccomp_lists) / sizeof(seccomp_lists[0]))
 		return -EINVAL;
-	prog.len = seccomp_build(profile, insns);
+	prog.len = seccomp_build(&seccomp_lists[profile], insns);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)

@@ -34,7 +34,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -328,17 +327,6 @@ void tlshd_supervisor_spare_started(struct tlshd_supervisor *sv, pid_t pid, int 
 
 /* The parent lets a spare's job keyring go once the spare has its
  * request, or has ended: the spare holds its own link by then. */
-/* A spare set up at TLSHD_IDLE_NICE, back to nice 0 for its request. One
- * that has left root came back itself before it did (and then EPERM);
- * one that died is reaped later (ESRCH). */
-static void supervisor_unnice(const struct tlshd_supervisor *sv, const struct tlshd_worker_slot *w)
-{
-	if (sv->idle_spares && setpriority(PRIO_PROCESS, w->pid, 0) < 0 &&
-	    errno != EPERM && errno != ESRCH)
-		tlshd_log_errno(LOG_WARNING, -errno, "cannot bring spare %d back to nice 0",
-				(int)w->pid);
-}
-
 static void supervisor_drop_ring(struct tlshd_worker_slot *w)
 {
 	tlshd_keyring_job_drop(w->job_ring);
@@ -358,7 +346,6 @@ bool tlshd_supervisor_dispatch(struct tlshd_supervisor *sv, long long now)
 			continue;
 		/* A spare that died meanwhile: EPIPE; it is reaped and
 		 * accounted for later. */
-		supervisor_unnice(sv, w);
 		r = tlshd_worker_hand(w->go_fd, w->job_ring, tlshd_supervisor_next(sv));
 		supervisor_drop_ring(w);
 		if (r < 0) {

@@ -86,8 +86,6 @@ struct tlshd_supervisor {
 	unsigned int max_workers;	/* processes, spares included */
 	unsigned int min_spares;	/* spares kept ready (0: none) */
 	unsigned int burst_spares;	/* ... while busy (>= min_spares) */
-	bool idle_spares;		/* spares set up at TLSHD_IDLE_NICE: the
-					 * one a request goes to comes back to 0 */
 	long long busy_until_ms;	/* busy until then: see set_spares */
 	long long kill_after_ms;	/* a worker's time to serve, then SIGKILL */
 	long long exit_quiet_ms;	/* TLSHD_EXIT_QUIET_MS unless changed */

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -123,15 +122,10 @@ struct worker_arming {
 };
 
 /* Root dropped and the filter installed; 0 or a negative errno, with
- * the reason in @a. A spare set up at TLSHD_IDLE_NICE comes back to nice
- * 0 first: once it has left root, the daemon no longer can. */
+ * the reason in @a. */
 static int worker_confine(const struct tlshd_worker_env *env, struct worker_arming *a)
 {
-	int r = tlshd_privs_unnice();
-
-	if (r < 0)
-		tlshd_log_errno(LOG_WARNING, r, "spare worker: cannot come back to nice 0");
-	r = tlshd_privs_drop(&env->ids);
+	int r = tlshd_privs_drop(&env->ids);
 
 	if (r < 0) {
 		snprintf(a->failed, sizeof(a->failed), "cannot drop privileges: %s", strerror(-r));
@@ -252,7 +246,6 @@ static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g
 	char peer[TLSHD_PEER_LABEL_MAX];
 	unsigned int phase_us[TLSHD_PHASE_COUNT] = { 0 };
 	long long waited_ms, t = tlshd_util_now_us();
-	bool logged;
 	int done;
 
 	phase_us[TLSHD_PHASE_ACCEPT] = worker_span(job->ready_us, job->accepted_us);
@@ -283,12 +276,8 @@ static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g
 	 * the consumer drops is not kept open by our exit. */
 	close(req->sockfd);
 	tlshd_genl_close(g);
-	logged = worker_log(env, job->parse_err ? NULL : req, peer, &out, done,
-			    worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us);
-	/* What is left (the exit) runs on CPU time no handshake wants. */
-	if (setpriority(PRIO_PROCESS, 0, TLSHD_IDLE_NICE) < 0)
-		tlshd_log_errno(LOG_DEBUG, -errno, "served worker: cannot lower its priority");
-	if (logged) {
+	if (worker_log(env, job->parse_err ? NULL : req, peer, &out, done,
+		       worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us)) {
 		worker_test_linger();
 		worker_park(go_fd);
 	}

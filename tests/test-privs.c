@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,53 +65,6 @@ static void test_without_setpcap(const struct tlshd_privs_ids *ids)
 	   "no_new_privs (child status %#x)", status);
 }
 
-/* In a child with the unit's capabilities (no CAP_SYS_NICE) and
- * RLIMIT_NICE at @lim: whether a process at TLSHD_IDLE_NICE comes back to
- * 0, and whether tlshd_privs_can_unnice() foretold it. Exit status: 0 it
- * did and was foretold, 1 it could not and that was foretold, 2 a wrong
- * forecast, 100 the limit could not be set. */
-static int unnice_child(rlim_t lim)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = { { 0 } };
-	const struct rlimit rl = { lim, lim };
-	int status = -1;
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		bool can;
-
-		data[0].effective = data[0].permitted = CAP_TO_MASK(CAP_NET_ADMIN) |
-			CAP_TO_MASK(CAP_SETUID) | CAP_TO_MASK(CAP_SETGID) | CAP_TO_MASK(CAP_KILL);
-		if (setrlimit(RLIMIT_NICE, &rl) < 0 || syscall(SYS_capset, &hdr, data) < 0)
-			_exit(100);
-		can = tlshd_privs_can_unnice();
-		if (setpriority(PRIO_PROCESS, 0, TLSHD_IDLE_NICE) < 0)
-			_exit(100);
-		if (tlshd_privs_unnice() == 0 && getpriority(PRIO_PROCESS, 0) == 0)
-			_exit(can ? 0 : 2);
-		_exit(can ? 2 : 1);
-	}
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* The unit's LimitNICE=+0 (RLIMIT_NICE 20) lets a spare come back to
- * nice 0; without it, it cannot, and the daemon knows before it forks. */
-static void test_unnice(void)
-{
-	int r = unnice_child(20);
-
-	if (r == 100)
-		tap_skip("RLIMIT_NICE 20 cannot be set here (no CAP_SYS_RESOURCE); the systemd "
-			 "VM suite checks it under the unit");
-	else
-		is_int(r, 0, "RLIMIT_NICE 20, no CAP_SYS_NICE: back from nice %d to 0, as foretold",
-		       TLSHD_IDLE_NICE);
-	is_int(unnice_child(0), 1, "RLIMIT_NICE 0, no CAP_SYS_NICE: stays at nice %d, as foretold",
-	       TLSHD_IDLE_NICE);
-}
-
 int main(void)
 {
 	const struct tlshd_privs_ids ids = { .uid = 65534, .gid = 65534 };
@@ -120,10 +72,8 @@ int main(void)
 	bool was_root = geteuid() == 0;
 	gid_t groups[4];
 
-	if (was_root) {
+	if (was_root)
 		test_without_setpcap(&ids);
-		test_unnice();
-	}
 	ok(tlshd_privs_drop(&ids) == 0, "privileges dropped");
 	if (was_root) {
 		uid_t r, e, s;

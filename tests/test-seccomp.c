@@ -4,10 +4,8 @@
  * whole handshakes (both engines, PSK, over TCP loopback, each in its own
  * filtered process), and is killed (SIGSYS) the moment it opens a file,
  * makes a socket, executes a program or makes an ioctl other than the
- * TCGETS or TCGETS2 of isatty(), which it may, or changes a priority
- * other than its own to nice 19 (a served worker's exit), which it may
- * too. Under the key holder's filter, socket options, keyctl and any
- * setpriority kill too. Under both, a process
+ * TCGETS or TCGETS2 of isatty(), which it may. Under the key holder's
+ * filter, socket options and keyctl kill too. Under both, a process
  * stopped and continued in the middle of a sleep or a poll (SIGSTOP,
  * SIGCONT: a debugger, the cgroup freezer) lives on. And each filter's
  * program, run here by a small classic-BPF interpreter for every call
@@ -39,7 +37,6 @@
 
 #include "config.h"
 #include "log.h"
-#include "privs.h"
 #include "seccomp.h"
 #include "tap.h"
 #include "tls.h"
@@ -110,23 +107,10 @@ static void do_set_name(void *arg)
 	_exit(8);
 }
 
-/* A served worker lowers its own priority for its exit: it lives to
- * exit 9, the call done. */
+/* A worker has no business with priorities, its own included. */
 static void do_renice(void *arg)
 {
-	_exit(setpriority(PRIO_PROCESS, 0, TLSHD_IDLE_NICE) == 0 ? 9 : 1);
-}
-
-/* Any other priority, its own at another value included. */
-static void do_renice_other(void *arg)
-{
-	setpriority(PRIO_PROCESS, 0, 10);
-	_exit(0);
-}
-
-static void do_renice_user(void *arg)
-{
-	setpriority(PRIO_USER, 0, TLSHD_IDLE_NICE);
+	setpriority(PRIO_PROCESS, 0, 19);
 	_exit(0);
 }
 
@@ -339,37 +323,6 @@ static bool list_has(const int *nr, size_t n, int x)
 	return false;
 }
 
-/* setpriority(PRIO_PROCESS, 0, TLSHD_IDLE_NICE) alone, for a worker;
- * never for the key holder. */
-static void test_program_setpriority(enum tlshd_seccomp_profile profile,
-				     const struct sock_filter *f, size_t n)
-{
-	const uint32_t args[][3] = {
-		{ PRIO_PROCESS, 0, TLSHD_IDLE_NICE },	/* the one allowed */
-		{ PRIO_PROCESS, 0, 0 },
-		{ PRIO_PROCESS, 0, (uint32_t)-20 },
-		{ PRIO_PROCESS, 1, TLSHD_IDLE_NICE },
-		{ PRIO_PGRP, 0, TLSHD_IDLE_NICE },
-		{ PRIO_USER, 0, TLSHD_IDLE_NICE },
-	};
-	struct seccomp_data d = { .arch = TEST_ARCH, .nr = SYS_setpriority };
-	int wrong = 0, steps = 0;
-
-	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
-		long want = i == 0 && profile == TLSHD_SECCOMP_WORKER ?
-			SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_PROCESS;
-
-		for (int a = 0; a < 3; a++)
-			d.args[a] = args[i][a];
-		if (bpf_run(f, n, &d, &steps) != want && !wrong++)
-			printf("#   setpriority(%u, %u, %d): wrong verdict\n", args[i][0], args[i][1],
-			       (int)args[i][2]);
-	}
-	ok(!wrong, "%s: setpriority(PRIO_PROCESS, 0, %d) %s; another nice, process, group "
-	   "or user kills", profile_names[profile], TLSHD_IDLE_NICE,
-	   profile == TLSHD_SECCOMP_WORKER ? "allowed" : "kills too");
-}
-
 /* Every call number 0..1023 and a few beyond (x32's bit, all ones),
  * with arguments no call checked by argument accepts; those calls with
  * and without the arguments they accept; another architecture. */
@@ -417,7 +370,6 @@ static void test_program(enum tlshd_seccomp_profile profile)
 	wrong += bpf_run(f, n, &d, &steps) != SECCOMP_RET_KILL_PROCESS;
 	ok(!wrong, "%s: prctl PR_SET_NAME allowed, PR_SET_DUMPABLE and PR_SET_SECCOMP kill",
 	   profile_names[profile]);
-	test_program_setpriority(profile, f, n);
 	d = (struct seccomp_data){ .arch = TEST_ARCH_OTHER, .nr = SYS_read };
 	is_int(bpf_run(f, n, &d, &steps), SECCOMP_RET_KILL_PROCESS,
 	       "%s: an allowed number under another architecture kills", profile_names[profile]);
@@ -451,16 +403,14 @@ int main(void)
 	test_allowed("isatty() (ioctl TCGETS or TCGETS2)", do_isatty, 7);
 	test_killed("prctl(2) other than PR_SET_NAME", do_prctl);
 	test_allowed("prctl(PR_SET_NAME)", do_set_name, 8);
-	test_allowed("setpriority(2) of itself to nice 19", do_renice, 9);
-	test_killed("setpriority(2) of itself to nice 10", do_renice_other);
-	test_killed("setpriority(2) of its user's processes", do_renice_user);
+	test_killed("setpriority(2) of itself", do_renice);
 	test_stop_continue(TLSHD_SECCOMP_WORKER);
 	test_stop_continue(TLSHD_SECCOMP_KEYHOLDER);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "open(2) of a file", do_open);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "socket(2)", do_socket);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "setsockopt(2)", do_setsockopt);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "keyctl(2)", do_keyctl);
-	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "setpriority(2) of itself to nice 19", do_renice);
+	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "setpriority(2) of itself", do_renice);
 	test_killed_by(TLSHD_SECCOMP_KEYHOLDER, "execve(2)", do_exec);
 	tlshd_tls_done(&ctx);
 	tlshd_config_free(cfg);

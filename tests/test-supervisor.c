@@ -19,14 +19,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "privs.h"
 #include "supervisor.h"
 #include "tap.h"
 #include "worker.h"
@@ -318,63 +316,6 @@ static void test_spares(void)
 	settle_procs(&sv, 0, 0);
 	ok(sv.crashed == 0 && sv.failing == 0, "a retired spare exits quietly, no back-off");
 	tlshd_supervisor_done(&sv);
-}
-
-/* Forks a spare that sets itself up at TLSHD_IDLE_NICE, as the daemon's
- * do, and says so; given its job, it exits SUCCEEDED if it then runs at
- * nice 0, FAILED if not. */
-static pid_t spawn_idle_spare(struct tlshd_supervisor *sv, long long now)
-{
-	int go[2];
-	char c;
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, go) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		char buf[sizeof(struct tlshd_job)];
-
-		tlshd_supervisor_child(sv, NULL);
-		close(go[1]);
-		if (setpriority(PRIO_PROCESS, 0, TLSHD_IDLE_NICE) < 0 || send(go[0], "", 1, 0) < 0)
-			_exit(TLSHD_WORKER_ERROR);
-		if (recv(go[0], buf, sizeof(buf), 0) <= 0)
-			_exit(TLSHD_WORKER_RETIRED);
-		_exit(getpriority(PRIO_PROCESS, 0) == 0 ? TLSHD_WORKER_SUCCEEDED :
-		      TLSHD_WORKER_FAILED);
-	}
-	close(go[0]);
-	if (pid > 0 && recv(go[1], &c, 1, 0) != 1)
-		printf("#   the spare did not say it was at nice %d\n", TLSHD_IDLE_NICE);
-	tlshd_supervisor_spare_started(sv, pid, go[1], 0, now);
-	return pid;
-}
-
-/* A spare set up at TLSHD_IDLE_NICE serves its request at nice 0 when
- * the supervisor knows spares are set up so (the daemon's children can
- * come back), and is left alone when not. */
-static void test_spare_nice(void)
-{
-	struct tlshd_supervisor sv;
-
-	for (int idle = 1; idle >= 0; idle--) {
-		sv_init(&sv, 2);
-		sv.idle_spares = idle;
-		spawn_idle_spare(&sv, 0);
-		tlshd_supervisor_ready(&sv, 1);
-		accept_all(&sv, 0);
-		ok(tlshd_supervisor_dispatch(&sv, 0), "%s: the request goes to the spare at nice %d",
-		   idle ? "idle spares" : "spares at nice 0", TLSHD_IDLE_NICE);
-		settle(&sv, 0);
-		if (idle)
-			ok(sv.succeeded == 1 && sv.failed == 0,
-			   "idle spares: the spare serves at nice 0, brought back at dispatch");
-		else
-			ok(sv.succeeded == 0 && sv.failed == 1,
-			   "spares at nice 0: a spare's priority is not touched at dispatch");
-		tlshd_supervisor_done(&sv);
-	}
 }
 
 /* A child keeps its own request's socket and none of the others'. */
@@ -818,7 +759,6 @@ int main(void)
 	test_failure_loop_backs_off();
 	test_spares();
 	test_spare_burst();
-	test_spare_nice();
 	test_spare_dies();
 	test_overdue();
 	test_served();

@@ -506,11 +506,11 @@ t_sd_sandbox() {
 	[ "$(pstatus "$pid" NoNewPrivs)" = 1 ] || { fail "NoNewPrivs is not 1"; rc=1; }
 	[ "$(pstatus "$pid" Seccomp)" = 2 ] || { fail "Seccomp is not 2 (filter)"; rc=1; }
 	diag "/proc/$pid/status: CapBnd=$(pstatus "$pid" CapBnd) CapEff=$(pstatus "$pid" CapEff) NoNewPrivs=$(pstatus "$pid" NoNewPrivs) Seccomp=$(pstatus "$pid" Seccomp)"
+	# Nice=-10 for the daemon, 0 for its children (setpriority under
+	# this systemd's filter).
+	nice_check "$pid" || rc=1
 	# Idle spares wait as a worker handshakes: unprivileged, filtered.
 	spare_check "$pid" || rc=1
-	# Nice=-10 for the daemon, 0 for its children once set up
-	# (setpriority under this systemd's filter, LimitNICE=+0).
-	nice_check "$pid" || rc=1
 	for k in mnt uts; do
 		[ "$(readlink "/proc/$pid/ns/$k")" != "$(readlink /proc/1/ns/$k)" ] ||
 			{ fail "the daemon shares PID 1's $k namespace"; rc=1; }
