@@ -134,11 +134,7 @@ errno_tally() {
 }
 
 # The daemon's idle spares (the parent keeps a socket to each).
-spares() {
-	grep -lE '^Name:[[:space:]]*tlshd-spare$' \
-		$(grep -l "^PPid:[[:space:]]*$DAEMON_PID\$" /proc/[0-9]*/status 2>/dev/null) \
-		/dev/null 2>/dev/null | wc -l
-}
+spares() { children "$DAEMON_PID" tlshd-spare | wc -l; }
 
 # parent_sample: the daemon parent's resident set (RSS_KB), open file
 # descriptors (FDS) and, of those, the ones not kept for an idle spare
@@ -148,11 +144,11 @@ spares() {
 parent_sample() {
 	local prev= now tries=0
 	while :; do
-		now="$(workers) $(spares) $(ls "/proc/$DAEMON_PID/fd" | wc -l) $(spares)"
+		now="$(workers) $(spares) $(ls "/proc/$DAEMON_PID/fd" | wc -l)"
 		[ "$now" = "$prev" ] && [ "${now%% *}" = 0 ] && break
 		tries=$((tries + 1))
 		[ "$tries" -lt 17 ] ||
-			{ diag "the parent never settled (workers, spares, fds, spares: $now)"; break; }
+			{ diag "the parent never settled (workers, spares, fds: $now)"; break; }
 		prev=$now
 		sleep 0.3
 	done
