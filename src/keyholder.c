@@ -333,7 +333,7 @@ int tlshd_keyholder_run(const struct tlshd_config *cfg, const struct tlshd_privs
 	int r;
 
 	prctl(PR_SET_NAME, "tlshd-keys");
-	if (report && report->worker_fd >= 0)
+	if (report && report->journal)
 		tlshd_log_set_forward(tlshd_report_line, (void *)report);
 	tlshd_log_set_prefix("key holder: ");
 	st.conns = calloc(TLSHD_KEYHOLDER_MAX_CONNS, sizeof(*st.conns));

@@ -61,6 +61,8 @@ enum {
 /* STATUS= goes to systemd at most this often: each one wakes PID 1,
  * which would otherwise cost CPU on every handshake of a storm. */
 #define TLSHD_STATUS_INTERVAL_MS	1000
+/* How long a stopping daemon waits for the handshakes in flight. */
+#define TLSHD_STOP_WAIT_MS	2000
 /* A key holder that died is started again after this, doubling while it
  * keeps dying within KEYHOLDER_STABLE_MS of its start. */
 #define TLSHD_KEYHOLDER_RETRY_MIN_MS	1000
@@ -174,7 +176,6 @@ static int daemon_join_kernel(struct tlshd_daemon *d)
 	if (r < 0)
 		return tlshd_log_errno(LOG_ERR, r, "cannot query generic netlink");
 	r = tlshd_genl_listen(&d->listen, d->family, group);
-	d->env.family = d->family;
 	if (r < 0)
 		return tlshd_log_errno(LOG_ERR, r, "cannot join the handshake multicast group");
 	r = tlshd_genl_connect(&d->cmd, d->family);
@@ -586,18 +587,19 @@ static void daemon_orphan(void *data, pid_t pid, struct tlshd_job *job, int stat
 	tlshd_util_peer_label(job->req.sockfd, peer, sizeof(peer));
 	r = tlshd_genl_done(&d->cmd, job->req.sockfd, &res);
 	if (pid)
-		snprintf(reason, sizeof(reason), "its worker (pid %d) ended before DONE",
+		snprintf(reason, sizeof(reason), "its worker (pid %d) ended without a report",
 			 (int)pid);
 	else
 		snprintf(reason, sizeof(reason), "the daemon is shutting down");
 	if (r == -EBUSY) {
-		/* It died after its own DONE: that one stands. */
+		/* The kernel completed it already (its consumer gave up
+		 * on it): nothing to answer. */
 		tlshd_debug("worker %d's request, %s: already completed", (int)pid, peer);
 		return;
 	}
 	if (r < 0) {
 		h.status = -r;
-		snprintf(reason, sizeof(reason), "its worker (pid %d) ended before DONE, and the "
+		snprintf(reason, sizeof(reason), "its worker (pid %d) ended without a report, and the "
 			 "kernel rejected the daemon's DONE", (int)pid);
 	}
 	tlshd_log_handshake(&h);
@@ -756,13 +758,27 @@ static int daemon_status(struct tlshd_daemon *d, long long now_ms)
 	return -1;
 }
 
-/* A worker's outcome entry came (tlshd_report_served_fn): its DONE is
- * out, and the rest of its exit no longer counts as a handshake running. */
-static void daemon_served(void *data, pid_t pid, int status)
+/* A worker reported its outcome (tlshd_report_served_fn): its request's
+ * DONE, from here, where CAP_NET_ADMIN is; the rest of the worker's exit
+ * no longer counts as a handshake running. */
+static int daemon_served(void *data, pid_t pid, const struct tlshd_result *res)
 {
 	struct tlshd_daemon *d = data;
+	const struct tlshd_job *job = tlshd_supervisor_job(&d->sv, pid);
+	char peer[TLSHD_PEER_LABEL_MAX];
+	int r;
 
-	tlshd_supervisor_served(&d->sv, pid, status, tlshd_util_now_ms());
+	if (!job)
+		return -ESRCH;
+	r = tlshd_genl_done(&d->cmd, job->req.sockfd, res);
+	if (r < 0) {
+		tlshd_util_peer_label(job->req.sockfd, peer, sizeof(peer));
+		tlshd_log_errno(LOG_ERR, r, "kernel rejected DONE for worker %d's request, %s "
+				"(status %s)", (int)pid, peer, tlshd_errno_name(res->status));
+	}
+	tlshd_supervisor_served(&d->sv, pid, r < 0 && !res->status ? -r : res->status,
+				tlshd_util_now_ms());
+	return r;
 }
 
 /* The sooner of two poll() timeouts, -1 being none. */
@@ -837,6 +853,36 @@ static int daemon_loop(struct tlshd_daemon *d)
 	return 0;
 }
 
+/* Stopping: no request is taken any more (the caller has left the
+ * multicast group); those being served get TLSHD_STOP_WAIT_MS to report,
+ * so that their DONEs carry their outcomes. tlshd_supervisor_done() then
+ * answers the rest with ESHUTDOWN. */
+static void daemon_stop_serving(struct tlshd_daemon *d)
+{
+	long long end = tlshd_util_now_ms() + TLSHD_STOP_WAIT_MS;
+	struct pollfd fds[2] = {
+		{ .fd = d->env.report.parent_fd, .events = POLLIN },
+		{ .fd = d->sigfd, .events = POLLIN },
+	};
+
+	tlshd_supervisor_retire_spares(&d->sv);
+	while (d->sv.running) {
+		long long left = end - tlshd_util_now_ms();
+
+		if (left <= 0) {
+			tlshd_warn("%u handshake(s) still in flight, answered with ESHUTDOWN",
+				   d->sv.running);
+			return;
+		}
+		if (poll(fds, 2, (int)left) < 0 && errno != EINTR)
+			return;
+		if (fds[0].revents)
+			tlshd_report_drain(&d->env.report, daemon_served, d);
+		if (fds[1].revents)
+			daemon_on_signal(d);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct tlshd_options o = { 0 };
@@ -846,6 +892,7 @@ int main(int argc, char **argv)
 	int ret = TLSHD_EXIT_RUNTIME;
 	long hook_ms = 0;
 	bool held;
+	int r;
 
 	if (parse_options(argc, argv, &o) < 0)
 		return TLSHD_EXIT_CONFIG;
@@ -859,8 +906,11 @@ int main(int argc, char **argv)
 	tlshd_debug("workers run as uid %u, gid %u after ACCEPT", (unsigned int)d.env.ids.uid,
 		    (unsigned int)d.env.ids.gid);
 	d.env.report = (struct tlshd_report){ .parent_fd = -1, .worker_fd = -1 };
-	if (tlshd_log_sink() == TLSHD_LOG_JOURNAL && tlshd_report_open(&d.env.report) < 0)
-		tlshd_warn("no report channel for workers: they log their entries themselves");
+	r = tlshd_report_open(&d.env.report, tlshd_log_sink() == TLSHD_LOG_JOURNAL);
+	if (r < 0) {
+		tlshd_log_errno(LOG_ERR, r, "cannot open the workers' report channel");
+		goto out_report;
+	}
 	/* Signals first, so that not even the key holder's end is missed. */
 	if (daemon_signals(&d) < 0) {
 		tlshd_log_errno(LOG_ERR, -errno, "cannot set up signal handling");
@@ -904,6 +954,7 @@ int main(int argc, char **argv)
 	tlshd_notice("shutting down");
 
 	tlshd_genl_close(&d.listen);
+	daemon_stop_serving(&d);
 out_supervisor:
 	/* (Requests not yet with a worker get their DONE here.) */
 	tlshd_supervisor_done(&d.sv);

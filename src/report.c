@@ -3,11 +3,13 @@
  * Worker outcome reports, worker to parent (see report.h). A report is
  * one fixed-size datagram; the parent trusts nothing in it but what the
  * kernel attached (the sender's pid and uid): every string is bounded
- * and terminated again, the status range-checked.
+ * and terminated again, the status and the peer's key serials
+ * range-checked.
  */
 #include "build-config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +42,8 @@ struct report_msg {
 	char reason[1200];		/* LINE: the message */
 	char identity[TLSHD_LOG_IDENTITY_MAX + 8];	/* its NUL, and no padding */
 	uint32_t phase_us[TLSHD_PHASE_COUNT];
+	uint32_t num_remote_auth;	/* HANDSHAKE: for DONE */
+	int32_t remote_auth[TLSHD_MAX_PEERIDS];
 };
 
 /* Entries held back, in the order they came (see report.h). */
@@ -54,14 +58,16 @@ struct report_held {
 
 /* Every byte of a report is a field: nothing uninitialised is sent. */
 _Static_assert(sizeof(struct report_msg) ==
-	       offsetof(struct report_msg, phase_us) + sizeof(((struct report_msg *)0)->phase_us),
+	       offsetof(struct report_msg, remote_auth) +
+	       sizeof(((struct report_msg *)0)->remote_auth),
 	       "a report has no padding");
 
-int tlshd_report_open(struct tlshd_report *rep)
+int tlshd_report_open(struct tlshd_report *rep, bool journal)
 {
 	int sv[2], on = 1;
 
 	rep->parent_fd = rep->worker_fd = -1;
+	rep->journal = journal;
 	rep->held = NULL;
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		return -errno;
@@ -92,10 +98,13 @@ static void report_release_all(struct tlshd_report *rep)
 	rep->held = NULL;
 }
 
-/* Holds @m back; false when it cannot (no memory): log it now. */
+/* Holds @m back; false when it cannot (not under the journal, no
+ * memory): log it now. */
 static bool report_hold(struct tlshd_report *rep, const struct report_msg *m,
 			const struct ucred *cred)
 {
+	if (!rep->journal)
+		return false;
 	if (rep->held && rep->held->n == TLSHD_REPORT_HOLD_MAX)
 		report_release_all(rep);
 	if (!rep->held) {
@@ -149,17 +158,42 @@ static void report_copy(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%s", src ? src : "");
 }
 
-bool tlshd_report_send(const struct tlshd_report *rep, const struct tlshd_log_handshake *h)
+/* Sends @m, waiting while the parent's queue is full. */
+static int report_send_wait(int fd, const struct report_msg *m)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	for (;;) {
+		ssize_t n = send(fd, m, sizeof(*m), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n == sizeof(*m))
+			return 0;
+		if (n >= 0)
+			return -EIO;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (errno == EAGAIN && poll(&p, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+int tlshd_report_send(const struct tlshd_report *rep, const struct tlshd_result *res,
+		      const struct tlshd_log_handshake *h)
 {
 	struct report_msg m = {
 		.magic = REPORT_MAGIC,
 		.kind = REPORT_HANDSHAKE,
-		.status = h->status,
+		.status = res->status,
 		.duration_ms = h->duration_ms,
 	};
 
 	if (rep->worker_fd < 0)
-		return false;
+		return -ENOTCONN;
+	if (!res->status && res->num_remote_auth <= TLSHD_MAX_PEERIDS) {
+		m.num_remote_auth = res->num_remote_auth;
+		for (unsigned int i = 0; i < res->num_remote_auth; i++)
+			m.remote_auth[i] = res->remote_auth[i];
+	}
 	report_copy(m.role, sizeof(m.role), h->role);
 	report_copy(m.auth, sizeof(m.auth), h->auth);
 	report_copy(m.peer, sizeof(m.peer), h->peer);
@@ -168,7 +202,7 @@ bool tlshd_report_send(const struct tlshd_report *rep, const struct tlshd_log_ha
 	report_copy(m.reason, sizeof(m.reason), h->reason);
 	report_copy(m.identity, sizeof(m.identity), h->identity);
 	memcpy(m.phase_us, h->phase_us, sizeof(m.phase_us));
-	return send(rep->worker_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(m);
+	return report_send_wait(rep->worker_fd, &m);
 }
 
 bool tlshd_report_line(void *data, int prio, const char *msg)
@@ -180,7 +214,7 @@ bool tlshd_report_line(void *data, int prio, const char *msg)
 		.status = prio,
 	};
 
-	if (rep->worker_fd < 0)
+	if (rep->worker_fd < 0 || !rep->journal)
 		return false;
 	report_copy(m.reason, sizeof(m.reason), msg);
 	return send(rep->worker_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(m);
@@ -200,8 +234,17 @@ static bool report_check(struct report_msg *m)
 		return false;
 	if (m->kind == REPORT_LINE)
 		return m->status >= LOG_EMERG && m->status <= LOG_DEBUG;
-	return m->kind == REPORT_HANDSHAKE && m->status >= 0 && m->status <= 4095 &&
-	       m->duration_ms >= 0;
+	if (m->kind != REPORT_HANDSHAKE || m->status < 0 || m->status > 4095 ||
+	    m->duration_ms < 0 || m->num_remote_auth > TLSHD_MAX_PEERIDS)
+		return false;
+	/* A peer is only named on success: by a key's serial, or as a
+	 * verified certificate. */
+	if (m->status && m->num_remote_auth)
+		return false;
+	for (unsigned int i = 0; i < m->num_remote_auth; i++)
+		if (m->remote_auth[i] <= 0 && m->remote_auth[i] != TLSHD_PEERID_CERT_VERIFIED)
+			return false;
+	return true;
 }
 
 static void report_log(struct report_msg *m, const struct ucred *cred)
@@ -222,6 +265,38 @@ static void report_log(struct report_msg *m, const struct ucred *cred)
 
 	memcpy(h.phase_us, m->phase_us, sizeof(h.phase_us));
 	tlshd_log_handshake(&h);
+}
+
+/* The outcome in @m to @served, which DONEs it; false when the sender
+ * holds no request, or there is no @served any more (the daemon is
+ * stopping, and has answered the requests itself): its entry is then
+ * dropped. */
+static bool report_served(struct report_msg *m, const struct ucred *cred,
+			  tlshd_report_served_fn served, void *data)
+{
+	struct tlshd_result res = {
+		.status = m->status,
+		.num_remote_auth = m->num_remote_auth,
+	};
+	long long t = tlshd_util_now_us();
+	int r = -ESRCH;
+
+	for (unsigned int i = 0; i < m->num_remote_auth; i++)
+		res.remote_auth[i] = m->remote_auth[i];
+	if (served)
+		r = served(data, cred->pid, &res);
+	if (r == -ESRCH) {
+		tlshd_warn("dropped the outcome reported by pid %d (uid %u): it holds no "
+			   "request", (int)cred->pid, (unsigned int)cred->uid);
+		return false;
+	}
+	m->phase_us[TLSHD_PHASE_DONE] = (uint32_t)(tlshd_util_now_us() - t);
+	/* The handshake worked, but the consumer was never told. */
+	if (r < 0 && !m->status) {
+		m->status = -r;
+		report_copy(m->reason, sizeof(m->reason), "the kernel rejected DONE");
+	}
+	return true;
 }
 
 void tlshd_report_drain(struct tlshd_report *rep, tlshd_report_served_fn served,
@@ -257,15 +332,16 @@ void tlshd_report_drain(struct tlshd_report *rep, tlshd_report_served_fn served,
 		}
 		cred = (const struct ucred *)CMSG_DATA(c);
 		if (m.kind == REPORT_LINE) {
-			tlshd_log_from_worker(m.status, m.reason, cred->pid, cred->uid);
+			if (rep->journal)
+				tlshd_log_from_worker(m.status, m.reason, cred->pid, cred->uid);
 			continue;
 		}
+		if (!report_served(&m, cred, served, data))
+			continue;
 		/* A failure now, after what came before it. */
 		if (m.status || !report_hold(rep, &m, cred)) {
 			report_release_all(rep);
 			report_log(&m, cred);
 		}
-		if (served)
-			served(data, cred->pid, m.status);
 	}
 }

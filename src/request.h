@@ -85,7 +85,12 @@ bool tlshd_request_is_ready(const struct nlmsghdr *nlh, size_t len, int family);
 const char *tlshd_role_name(enum tlshd_role role);
 const char *tlshd_auth_name(enum tlshd_auth auth);
 
-/* What a worker reports to the kernel. */
+/* REMOTE_AUTH for a verified client certificate. nfsd only tests it
+ * against TLS_NO_PEERID (0) to mark the session peer-authenticated;
+ * ktls-utils' tlshd sends the same value. */
+#define TLSHD_PEERID_CERT_VERIFIED	((key_serial_t)0xffffffff)
+
+/* A request's outcome, which DONE reports to the kernel. */
 struct tlshd_result {
 	int status;			/* 0 or a positive errno */
 	unsigned int num_remote_auth;

@@ -18,15 +18,15 @@
  * much as a fork made for it, and a fork the parent is in delays the
  * ACCEPT of the next request, so the pool grows only in the gaps between
  * bursts, and the next burst's requests find workers ready. A worker
- * finishes once it has reported its outcome (after its DONE): what is
- * left is its exit, counted apart. Exits too wait for a gap: a served
+ * finishes once it has reported its outcome (the parent DONEs it then):
+ * what is left is its exit, counted apart. Exits too wait for a gap: a served
  * worker is parked on its socket until nothing has run for a moment and
  * the spares are there (tlshd_supervisor_idle).
  *
  * The parent keeps its copy of each request's socket until the worker
- * has reported its outcome (after its DONE) or ended: a worker that dies
- * before DONE (a crash, a kill) leaves its request to the orphan
- * function, which sends the DONE for it.
+ * has reported its outcome or ended: DONE names the socket, so the
+ * parent sends it, for the outcome reported, or through the orphan
+ * function for a worker that ended without one (a crash, a kill).
  */
 #include "build-config.h"
 
@@ -124,11 +124,11 @@ void tlshd_supervisor_done(struct tlshd_supervisor *sv)
 	tlshd_supervisor_retire_spares(sv);
 	while ((job = supervisor_pop(sv)))
 		supervisor_release(sv, 0, job, ESHUTDOWN);
-	/* Running workers keep their requests; their copies here go, and
-	 * parked ones exit. */
+	/* Requests still being served get their DONE here (their workers
+	 * could not report to us any more), and parked workers exit. */
 	for (unsigned int i = 0; i < sv->max_workers; i++) {
 		if (sv->slots[i].job)
-			supervisor_release(sv, 0, sv->slots[i].job, 0);
+			supervisor_release(sv, 0, sv->slots[i].job, ESHUTDOWN);
 		sv->slots[i].job = NULL;
 		supervisor_let_go(sv, &sv->slots[i]);
 	}
@@ -153,6 +153,14 @@ void tlshd_supervisor_child(struct tlshd_supervisor *sv, const struct tlshd_job 
 		supervisor_close_job(sv->slots[i].job, keep);
 		supervisor_close_job(sv->queue[i], keep);
 	}
+}
+
+const struct tlshd_job *tlshd_supervisor_job(const struct tlshd_supervisor *sv, pid_t pid)
+{
+	for (unsigned int i = 0; i < sv->max_workers; i++)
+		if (pid > 0 && sv->slots[i].pid == pid && sv->slots[i].state == TLSHD_SLOT_RUNNING)
+			return sv->slots[i].job;
+	return NULL;
 }
 
 bool tlshd_supervisor_has(const struct tlshd_supervisor *sv, pid_t pid)
@@ -221,7 +229,7 @@ struct tlshd_job *tlshd_supervisor_next(const struct tlshd_supervisor *sv)
 	return sv->queued ? sv->queue[sv->queue_head] : NULL;
 }
 
-/* A worker reached the kernel with its DONE. */
+/* A worker got through to its report. */
 static void supervisor_served(struct tlshd_supervisor *sv)
 {
 	if (sv->failing >= TLSHD_SUPERVISOR_FAILING_WARN)
@@ -378,7 +386,7 @@ void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status,
 			if (w->go_fd >= 0)
 				sv->parked++;
 			/* Its DONE is out: no copy of the socket is kept
-			 * for one, and a connection the consumer drops
+			 * for it, and a connection the consumer drops
 			 * closes now, not at the reap. */
 			if (w->job)
 				supervisor_release(sv, pid, w->job, 0);
@@ -400,15 +408,15 @@ static void supervisor_finished_badly(struct tlshd_supervisor *sv,
 {
 	sv->crashed++;
 	if (WIFSIGNALED(status))
-		tlshd_err("worker %d died of signal %d (%s) after its DONE", (int)w->pid,
+		tlshd_err("worker %d died of signal %d (%s) after its report", (int)w->pid,
 			  WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
-		tlshd_err("worker %d exited (%d) after its DONE", (int)w->pid,
+		tlshd_err("worker %d exited (%d) after its report", (int)w->pid,
 			  WEXITSTATUS(status));
 }
 
 /* How worker @w ended; returns the DONE status its request still needs,
- * or 0 when the worker sent one. */
+ * or 0 when its report had it sent. */
 static int supervisor_account(struct tlshd_supervisor *sv, struct tlshd_worker_slot *w,
 			      int status, long long now)
 {
@@ -419,25 +427,17 @@ static int supervisor_account(struct tlshd_supervisor *sv, struct tlshd_worker_s
 			supervisor_finished_badly(sv, w, status);
 		return 0;
 	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == TLSHD_WORKER_SUCCEEDED) {
-		sv->succeeded++;
-	} else if (WIFEXITED(status) && WEXITSTATUS(status) == TLSHD_WORKER_FAILED) {
-		sv->failed++;
-	} else if (WIFSIGNALED(status)) {
-		sv->crashed++;
-		tlshd_err("worker %d died of signal %d (%s) before its DONE", (int)w->pid,
+	/* Whatever it exited with, its request has no DONE yet. */
+	sv->crashed++;
+	supervisor_unserved(sv, now);
+	if (WIFSIGNALED(status)) {
+		tlshd_err("worker %d died of signal %d (%s) before its report", (int)w->pid,
 			  WTERMSIG(status), strsignal(WTERMSIG(status)));
-		supervisor_unserved(sv, now);
 		return w->killed ? ETIMEDOUT : EIO;
-	} else {
-		sv->crashed++;
-		tlshd_err("worker %d could not complete its request (exit %d)", (int)w->pid,
-			  WEXITSTATUS(status));
-		supervisor_unserved(sv, now);
-		return EIO;
 	}
-	supervisor_served(sv);
-	return 0;
+	tlshd_err("worker %d could not complete its request (exit %d, no report)", (int)w->pid,
+		  WEXITSTATUS(status));
+	return EIO;
 }
 
 /* A spare exited before it had a request: as it was told (retired), or

@@ -35,7 +35,7 @@ enum tlshd_slot_state {
 	TLSHD_SLOT_RUNNING,		/* serving a request */
 	TLSHD_SLOT_SPARE,		/* forked ahead, waiting on go_fd */
 	TLSHD_SLOT_RETIRED,		/* a spare told to exit, not yet reaped */
-	TLSHD_SLOT_FINISHING,		/* reported its outcome (after DONE),
+	TLSHD_SLOT_FINISHING,		/* reported its outcome (DONE sent),
 					 * parked (go_fd >= 0) or exiting, not
 					 * yet reaped */
 };
@@ -67,7 +67,7 @@ struct tlshd_worker_slot {
 	bool killed;
 };
 
-/* After a worker or ACCEPT that failed (a worker died before DONE, a
+/* After a worker or ACCEPT that failed (a worker ended unreported, a
  * spare could not get ready, the kernel refused ACCEPT), the next ACCEPT
  * and fork wait: BACKOFF_MIN_MS, doubling up to BACKOFF_MAX_MS, until a
  * worker gets through again. */
@@ -76,7 +76,8 @@ struct tlshd_worker_slot {
 /* Consecutive such failures before the supervisor says so in the log. */
 #define TLSHD_SUPERVISOR_FAILING_WARN	3
 
-/* A request whose worker ended without DONE: the caller sends DONE with
+/* A request whose worker ended without a report, or that is still being
+ * served when the daemon stops: the caller sends DONE with
  * @status (a positive errno) on the job's socket. The supervisor closes
  * the socket and frees the job afterwards. */
 typedef void (*tlshd_supervisor_orphan_fn)(void *data, pid_t pid, struct tlshd_job *job,
@@ -121,7 +122,8 @@ int tlshd_supervisor_init(struct tlshd_supervisor *sv, unsigned int max_workers)
 void tlshd_supervisor_set_spares(struct tlshd_supervisor *sv, unsigned int min,
 				 unsigned int burst, long long now);
 /* Closes the spares' sockets (spares exit when they see that); waiting
- * requests go to the orphan function with ESHUTDOWN. */
+ * requests, and those still being served, go to the orphan function
+ * with ESHUTDOWN. */
 void tlshd_supervisor_done(struct tlshd_supervisor *sv);
 
 /*
@@ -175,12 +177,15 @@ void tlshd_supervisor_retire_spares(struct tlshd_supervisor *sv);
  * all of them). */
 void tlshd_supervisor_child(struct tlshd_supervisor *sv, const struct tlshd_job *keep);
 
-/* Worker @pid reported its outcome (@status: 0 or a positive errno),
- * which it does after its DONE: it is counted as succeeded or failed,
- * and no longer as running, its request's socket is closed here, but it
- * holds its slot until reaped and is still killed past its time. One
- * with a go_fd is parked: it exits when tlshd_supervisor_idle() lets
- * it. */
+/* The request worker @pid serves (it has it and has not reported), or
+ * NULL: what the parent DONEs when the worker reports its outcome. */
+const struct tlshd_job *tlshd_supervisor_job(const struct tlshd_supervisor *sv, pid_t pid);
+
+/* Worker @pid reported its outcome (@status: 0 or a positive errno), and
+ * the parent sent its DONE: it is counted as succeeded or failed, and no
+ * longer as running, its request's socket is closed here, but it holds
+ * its slot until reaped and is still killed past its time. One with a
+ * go_fd is parked: it exits when tlshd_supervisor_idle() lets it. */
 void tlshd_supervisor_served(struct tlshd_supervisor *sv, pid_t pid, int status,
 			     long long now);
 
@@ -199,7 +204,7 @@ bool tlshd_supervisor_settled(const struct tlshd_supervisor *sv, long long now);
 bool tlshd_supervisor_has(const struct tlshd_supervisor *sv, pid_t pid);
 
 /* Reaps every exited worker (waitpid WNOHANG) and accounts for it; the
- * request of one that ended without DONE goes to the orphan function. */
+ * request of one that ended without a report goes to the orphan function. */
 void tlshd_supervisor_reap(struct tlshd_supervisor *sv, long long now);
 
 /* Kills workers that have served longer than sv->kill_after_ms

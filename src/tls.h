@@ -33,11 +33,6 @@ struct tlshd_context {
 	const char *psk_key_type;	/* key type servers search: "psk" */
 };
 
-/* REMOTE_AUTH for a verified client certificate. nfsd only tests it
- * against TLS_NO_PEERID (0) to mark the session peer-authenticated;
- * ktls-utils' tlshd sends the same value. */
-#define TLSHD_PEERID_CERT_VERIFIED	((key_serial_t)0xffffffff)
-
 #define TLSHD_DEFAULT_TIMEOUT_MS	10000
 #define TLSHD_MAX_TIMEOUT_MS		300000
 

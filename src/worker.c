@@ -7,17 +7,19 @@
  *      inherits them;
  *   2. name the peer; the handshake gets what is left of the kernel's
  *      time-out (the wait for a worker counts);
- *   3. link the keyrings it may read, drop root (an unprivileged uid with
- *      CAP_NET_ADMIN alone), confine itself to a system call allowlist
+ *   3. link the keyrings it may read, drop root (an unprivileged uid
+ *      with no capability), confine itself to a system call allowlist
  *      (a spare does this before its request comes: worker_arm()), run
  *      the handshake engine (credentials, TLS 1.3, kTLS): one outcome;
- *   4. DONE with that outcome's status and authenticated peer, acked;
- *   5. close the sockets; one log entry (through the parent under the
- *      journal: report.c, which also tells the parent this worker is
- *      finishing); wait for the parent's leave (it times exits for the
- *      moments no handshake runs: supervisor.c); exit.
+ *   4. close the consumer's socket; report the outcome and the log
+ *      entry to the parent (report.c), which sends DONE with the
+ *      outcome's status and authenticated peer (DONE needs
+ *      CAP_NET_ADMIN, which a process that parses a peer's bytes does
+ *      not hold), logs the entry and counts this worker as finishing;
+ *   5. wait for the parent's leave (it times exits for the moments no
+ *      handshake runs: supervisor.c); exit.
  * Once a worker has a request, every path ends in exactly one DONE, sent
- * from one place (the parent sends one for a worker that died first).
+ * by the parent: for the outcome reported, or for the worker's end.
  */
 #include "build-config.h"
 
@@ -30,7 +32,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "genl.h"
 #include "keyring.h"
 #include "log.h"
 #include "privs.h"
@@ -125,7 +126,7 @@ struct worker_arming {
  * the reason in @a. */
 static int worker_confine(const struct tlshd_worker_env *env, struct worker_arming *a)
 {
-	int r = tlshd_privs_drop(&env->ids);
+	int r = tlshd_privs_drop_all(&env->ids);
 
 	if (r < 0) {
 		snprintf(a->failed, sizeof(a->failed), "cannot drop privileges: %s", strerror(-r));
@@ -193,12 +194,14 @@ static void worker_handshake(const struct tlshd_worker_env *env, const struct tl
 	out->setup_us += prep_us;
 }
 
-/* The one line each request leaves in the log; @req is NULL when the
- * kernel's request could not be parsed. Returns whether it went to the
- * parent, which then knows this worker has sent its DONE. */
-static bool worker_log(const struct tlshd_worker_env *env, const struct tlshd_request *req,
-		       const char *peer, const struct tlshd_tls_outcome *out, int done_err,
-		       long long ms, const unsigned int *phase_us)
+/* Step 4: the outcome and the one entry each request leaves in the log
+ * to the parent (@req is NULL when the kernel's request could not be
+ * parsed). Returns whether they went: the parent then sends DONE, and
+ * knows this worker is finishing. If not, the entry is logged here, and
+ * the parent DONEs the request when this worker ends. */
+static bool worker_report(const struct tlshd_worker_env *env, const struct tlshd_request *req,
+			  const char *peer, const struct tlshd_tls_outcome *out, long long ms,
+			  const unsigned int *phase_us)
 {
 	struct tlshd_log_handshake h = {
 		.role = req ? tlshd_role_name(req->role) : "?",
@@ -211,20 +214,18 @@ static bool worker_log(const struct tlshd_worker_env *env, const struct tlshd_re
 		.identity = out->identity,
 		.duration_ms = ms,
 	};
+	int r;
 
 	memcpy(h.phase_us, phase_us, sizeof(h.phase_us));
 	h.phase_us[TLSHD_PHASE_SETUP] = out->setup_us;
 	h.phase_us[TLSHD_PHASE_HANDSHAKE] = out->handshake_us;
 	h.phase_us[TLSHD_PHASE_KTLS] = out->ktls_us;
-
-	/* The handshake worked, but the consumer was never told. */
-	if (!h.status && done_err < 0) {
-		h.status = -done_err;
-		h.reason = "the kernel rejected DONE";
-	}
 	tlshd_log_set_prefix(NULL);
-	if (tlshd_report_send(&env->report, &h))
+	r = tlshd_report_send(&env->report, &out->result, &h);
+	if (!r)
 		return true;
+	tlshd_log_errno(LOG_ERR, r, "cannot report to the daemon: the request gets its DONE "
+			"when this worker ends");
 	tlshd_log_handshake(&h);
 	return false;
 }
@@ -235,18 +236,16 @@ static unsigned int worker_span(long long from, long long to)
 	return from > 0 && to > from ? (unsigned int)(to - from) : 0;
 }
 
-/* Steps 2 to 5 for @job, DONE on the netlink socket @g (closed here);
- * @a: what was done before the request came; @go_fd: where the parent
- * gives leave to exit, or -1. */
-static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g,
-			struct tlshd_job *job, const struct worker_arming *a, int go_fd)
+/* Steps 2 to 5 for @job; @a: what was done before the request came;
+ * @go_fd: where the parent gives leave to exit, or -1. */
+static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_job *job,
+			const struct worker_arming *a, int go_fd)
 {
 	struct tlshd_request *req = &job->req;
 	struct tlshd_tls_outcome out;
 	char peer[TLSHD_PEER_LABEL_MAX];
 	unsigned int phase_us[TLSHD_PHASE_COUNT] = { 0 };
 	long long waited_ms, t = tlshd_util_now_us();
-	int done;
 
 	phase_us[TLSHD_PHASE_ACCEPT] = worker_span(job->ready_us, job->accepted_us);
 	phase_us[TLSHD_PHASE_START] = worker_span(job->accepted_us, t);
@@ -265,45 +264,30 @@ static int worker_serve(const struct tlshd_worker_env *env, struct tlshd_genl *g
 		worker_handshake(env, job, peer, a, &out);
 	}
 
-	t = tlshd_util_now_us();
-	done = tlshd_genl_done(g, req->sockfd, &out.result);
-	phase_us[TLSHD_PHASE_DONE] = tlshd_util_now_us() - t;
-	if (done < 0)
-		tlshd_log_errno(LOG_ERR, done, "kernel rejected DONE (status %s)",
-				tlshd_errno_name(out.result.status));
-	/* The sockets go before the entry that tells the parent we are
-	 * done (it then lets its copy of the consumer's go): a connection
-	 * the consumer drops is not kept open by our exit. */
+	/* The socket goes before the report that lets the parent DONE the
+	 * request (it then lets its copy go): a connection the consumer
+	 * drops is not kept open by our exit. */
 	close(req->sockfd);
-	tlshd_genl_close(g);
-	if (worker_log(env, job->parse_err ? NULL : req, peer, &out, done,
-		       worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us)) {
-		worker_test_linger();
-		worker_park(go_fd);
-	}
-	return out.result.status || done < 0 ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
+	if (!worker_report(env, job->parse_err ? NULL : req, peer, &out,
+			   worker_span(job->accepted_us, tlshd_util_now_us()) / 1000, phase_us))
+		return TLSHD_WORKER_ERROR;
+	worker_test_linger();
+	worker_park(go_fd);
+	return out.result.status ? TLSHD_WORKER_FAILED : TLSHD_WORKER_SUCCEEDED;
 }
 
-static int worker_connect(const struct tlshd_worker_env *env, struct tlshd_genl *g)
+static void worker_forward(const struct tlshd_worker_env *env)
 {
-	int r;
-
-	if (env->report.worker_fd >= 0)
+	if (env->report.journal)
 		tlshd_log_set_forward(tlshd_report_line, (void *)&env->report);
-	r = tlshd_genl_connect(g, env->family);
-	if (r < 0)
-		tlshd_log_errno(LOG_ERR, r, "cannot open a netlink socket for DONE");
-	return r;
 }
 
 int tlshd_worker_run(const struct tlshd_worker_env *env, struct tlshd_job *job, int go_fd)
 {
 	const struct worker_arming none = { 0 };
-	struct tlshd_genl g = { 0 };
 
-	if (worker_connect(env, &g) < 0)
-		return TLSHD_WORKER_ERROR;
-	return worker_serve(env, &g, job, &none, go_fd);
+	worker_forward(env);
+	return worker_serve(env, job, &none, go_fd);
 }
 
 /* The one descriptor a job message carries. */
@@ -391,20 +375,14 @@ static int worker_take(int go_fd, struct tlshd_job *job)
 int tlshd_worker_run_spare(const struct tlshd_worker_env *env, int go_fd, key_serial_t job_ring)
 {
 	struct worker_arming a = { 0 };
-	struct tlshd_genl g = { 0 };
 	struct tlshd_job job;
 	int r;
 
-	if (worker_connect(env, &g) < 0) {
-		close(go_fd);
-		return TLSHD_WORKER_ERROR;
-	}
+	worker_forward(env);
 	worker_arm(env, job_ring, &a);
 	r = worker_take(go_fd, &job);
-	if (r <= 0) {
-		tlshd_genl_close(&g);
+	if (r <= 0)
 		return r == 0 ? TLSHD_WORKER_RETIRED : TLSHD_WORKER_ERROR;
-	}
 	prctl(PR_SET_NAME, program_invocation_short_name);
-	return worker_serve(env, &g, &job, &a, go_fd);
+	return worker_serve(env, &job, &a, go_fd);
 }

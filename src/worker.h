@@ -2,7 +2,8 @@
 /*
  * The worker: one forked process per kernel request, forked for it or
  * ahead of it (a spare). It gets a request the parent ACCEPTed, runs the
- * handshake, sends DONE, logs one line, and exits.
+ * handshake with no capability, reports its outcome and its log entry to
+ * the parent (which sends DONE), and exits.
  */
 #pragma once
 
@@ -14,9 +15,9 @@ struct tlshd_context;
 
 /* Worker exit statuses, read by the supervisor. */
 enum tlshd_worker_exit {
-	TLSHD_WORKER_SUCCEEDED	= 0,	/* handshake done, DONE status 0 */
-	TLSHD_WORKER_FAILED	= 1,	/* DONE sent with an error status */
-	TLSHD_WORKER_ERROR	= 3,	/* could not complete the request */
+	TLSHD_WORKER_SUCCEEDED	= 0,	/* reported: handshake done */
+	TLSHD_WORKER_FAILED	= 1,	/* reported: an error status */
+	TLSHD_WORKER_ERROR	= 3,	/* could not report its outcome */
 	TLSHD_WORKER_RETIRED	= 4,	/* a spare told to exit unused */
 };
 
@@ -24,15 +25,14 @@ enum tlshd_worker_exit {
 struct tlshd_worker_env {
 	const struct tlshd_context *ctx;
 	struct tlshd_privs_ids ids;	/* uid and gid after ACCEPT */
-	struct tlshd_report report;	/* where its handshake entry goes */
-	int family;			/* the handshake netlink family */
+	struct tlshd_report report;	/* where its outcome and entry go */
 };
 
 /*
  * A request the parent ACCEPTed, on its way to a worker. The parent keeps
  * its copy of the consumer's socket until the worker has reported its
- * outcome or ended, so that it can still send DONE if the worker could
- * not (supervisor.h).
+ * outcome or ended: DONE names that socket, and the parent sends it
+ * (supervisor.h).
  */
 struct tlshd_job {
 	struct tlshd_request req;	/* req.sockfd: this process's copy, -1 none */
@@ -52,7 +52,7 @@ int tlshd_worker_run(const struct tlshd_worker_env *env, struct tlshd_job *job, 
  * A spare: gets ready, waits on @go_fd for a job and its socket
  * (tlshd_worker_hand()), then serves it as above; returns
  * TLSHD_WORKER_RETIRED if the parent closes @go_fd instead.
- * Ready means its netlink socket open and, given a job keyring @job_ring
+ * Ready means, given a job keyring @job_ring
  * (tlshd_keyring_job_new(), 0: none), armed as a worker is before its
  * handshake: the job keyring and the configured keyrings linked, root
  * dropped, the system call filter installed. What is left when the

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests of report.c: a worker process hands its handshake entry and
- * its messages to the parent, which logs them with the pid and uid the
- * kernel stamped on them (not what the worker claims), and drops or
- * repairs what a misbehaving worker sends (short datagrams, bad magic,
- * unterminated strings, out-of-range values); each handshake entry tells
- * the parent which worker has finished; entries of successes wait for a
- * quiet moment (or a second, or 32 of them, or a failure), none lost.
+ * Unit tests of report.c: a worker process hands its outcome, its
+ * handshake entry and its messages to the parent, which logs them with
+ * the pid and uid the kernel stamped on them (not what the worker
+ * claims), and drops or repairs what a misbehaving worker sends (short
+ * datagrams, bad magic, unterminated strings, out-of-range values, a
+ * peer named on failure or by a bad key serial); each outcome goes to
+ * the parent's DONE callback before its entry is logged, which says when
+ * the kernel rejected DONE, and is dropped when its sender holds no
+ * request; under the journal, entries of successes wait for a quiet
+ * moment (or a second, or 32 of them, or a failure), none lost.
  * The parent's log goes to a file here and is read back.
  */
 #include "build-config.h"
@@ -35,9 +38,21 @@ struct forged {
 };
 
 /* The size of report.c's message: its header, its strings (role, auth,
- * peer, peername, cipher, reason, identity) and the phases. */
+ * peer, peername, cipher, reason, identity), the phases and the peer's
+ * key serials (a count, then TLSHD_MAX_PEERIDS), which end it. */
+#define REPORT_PEER_SIZE	(4 + 4 * TLSHD_MAX_PEERIDS)
 #define REPORT_SIZE	(offsetof(struct forged, rest) + 8 + 8 + 96 + 256 + 64 + 1200 + \
-			 TLSHD_LOG_IDENTITY_MAX + 8 + 4 * TLSHD_PHASE_COUNT)
+			 TLSHD_LOG_IDENTITY_MAX + 8 + 4 * TLSHD_PHASE_COUNT + REPORT_PEER_SIZE)
+
+/* The forged message's peer: @n serials, each @serial. */
+static void forge_peer(struct forged *f, uint32_t n, int32_t serial)
+{
+	char *at = (char *)f + REPORT_SIZE - REPORT_PEER_SIZE;
+
+	memcpy(at, &n, 4);
+	for (int i = 0; i < TLSHD_MAX_PEERIDS; i++)
+		memcpy(at + 4 + 4 * i, &serial, 4);
+}
 
 static void worker(struct tlshd_report *rep, bool drop_root)
 {
@@ -46,12 +61,13 @@ static void worker(struct tlshd_report *rep, bool drop_root)
 		.cipher = "TLS_AES_128_GCM_SHA256", .duration_ms = 12,
 		.identity = "psk=123 identity='NVMe0R01 host sub'",
 	};
+	struct tlshd_result res = { .num_remote_auth = 2, .remote_auth = { 123, TLSHD_PEERID_CERT_VERIFIED } };
 	struct forged f;
 
 	tlshd_report_worker_init(rep);
 	if (drop_root && setresgid(65534, 65534, 65534) == 0)
 		setresuid(65534, 65534, 65534);
-	tlshd_report_send(rep, &h);
+	tlshd_report_send(rep, &res, &h);
 	tlshd_report_line(rep, LOG_WARNING, "a worker's warning");
 	send(rep->worker_fd, "short", 5, 0);
 	memset(&f, 'A', sizeof(f));
@@ -60,8 +76,19 @@ static void worker(struct tlshd_report *rep, bool drop_root)
 	f.status = 0;
 	f.duration_ms = 1;
 	/* Every string unterminated: the parent must cut them, not overrun. */
+	forge_peer(&f, 0, 0);
 	send(rep->worker_fd, &f, REPORT_SIZE, 0);
+	/* Then four the parent must drop: a status out of range, too many
+	 * serials, a serial that is no key's, a peer named on failure. */
 	f.status = 99999;
+	send(rep->worker_fd, &f, REPORT_SIZE, 0);
+	f.status = 0;
+	forge_peer(&f, TLSHD_MAX_PEERIDS + 1, 7);
+	send(rep->worker_fd, &f, REPORT_SIZE, 0);
+	forge_peer(&f, 1, -2);
+	send(rep->worker_fd, &f, REPORT_SIZE, 0);
+	f.status = EACCES;
+	forge_peer(&f, 1, 7);
 	send(rep->worker_fd, &f, REPORT_SIZE, 0);
 	_exit(0);
 }
@@ -76,18 +103,27 @@ static void worker_burst(struct tlshd_report *rep, int ok, bool fail)
 		.cipher = "TLS_AES_128_GCM_SHA256", .duration_ms = 5,
 	};
 
+	struct tlshd_result res = { 0 };
+
 	tlshd_report_worker_init(rep);
 	for (int i = 0; i < ok; i++) {
 		snprintf(peer, sizeof(peer), "198.51.100.%d:1", i);
-		tlshd_report_send(rep, &h);
+		tlshd_report_send(rep, &res, &h);
 	}
 	if (fail) {
 		snprintf(peer, sizeof(peer), "198.51.100.99:1");
-		h.status = ECONNRESET;
+		res.status = h.status = ECONNRESET;
 		h.reason = "peer reset";
-		tlshd_report_send(rep, &h);
+		tlshd_report_send(rep, &res, &h);
 	}
 	_exit(0);
+}
+
+/* A parent whose DONE always gets through. */
+static int done_ok(void *data, pid_t pid, const struct tlshd_result *res)
+{
+	(void)data, (void)pid, (void)res;
+	return 0;
 }
 
 /* The log so far (malloc'd), stderr being the log file at @path. */
@@ -111,7 +147,7 @@ static char *burst(struct tlshd_report *rep, int ok, bool fail, const char *path
 	if (pid == 0)
 		worker_burst(rep, ok, fail);
 	waitpid(pid, &status, 0);
-	tlshd_report_drain(rep, NULL, NULL);
+	tlshd_report_drain(rep, done_ok, NULL);
 	return log_now(path);
 }
 
@@ -147,7 +183,7 @@ static void test_hold(int fd, const char *path)
 
 	fflush(stderr);
 	dup2(fd, 2);
-	tlshd_report_open(&rep);
+	tlshd_report_open(&rep, true);
 	log = burst(&rep, 2, false, path);
 	ok(count(log, ok_line) == 0 && rep.held,
 	   "the entries of handshakes that succeeded are held back");
@@ -189,15 +225,97 @@ static void test_hold(int fd, const char *path)
 	close(saved);
 }
 
-/* What the parent's served callback saw. */
-static unsigned int served_n, served_other;
+/* What the parent's DONE callback saw. */
+static unsigned int served_n, served_other, served_peer;
 static pid_t served_want;
 
-static void on_served(void *data, pid_t pid, int status)
+static int on_served(void *data, pid_t pid, const struct tlshd_result *res)
 {
 	(void)data;
 	served_n++;
-	served_other += pid != served_want || status != 0;
+	served_other += pid != served_want || res->status != 0;
+	served_peer += res->num_remote_auth == 2 && res->remote_auth[0] == 123 &&
+		       res->remote_auth[1] == TLSHD_PEERID_CERT_VERIFIED;
+	return 0;
+}
+
+/* What a DONE callback answers in test_done(). */
+static int done_answer;
+
+static int done_as_told(void *data, pid_t pid, const struct tlshd_result *res)
+{
+	(void)data, (void)pid, (void)res;
+	return done_answer;
+}
+
+/* One success from a child, drained with the DONE callback answering
+ * @answer; returns the log so far. */
+static char *one_outcome(struct tlshd_report *rep, int answer, const char *path)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		worker_burst(rep, 1, false);
+	waitpid(pid, &status, 0);
+	done_answer = answer;
+	tlshd_report_drain(rep, done_as_told, NULL);
+	tlshd_report_release(rep, true, tlshd_util_now_ms());
+	return log_now(path);
+}
+
+/* The kernel rejects DONE: the entry says so. The sender holds no
+ * request (a spare, a second report, the daemon stopping): dropped. */
+static void test_done(int fd, const char *path)
+{
+	int saved = dup(2);
+	struct tlshd_report rep;
+	char *log;
+	int n;
+
+	fflush(stderr);
+	dup2(fd, 2);
+	tlshd_report_open(&rep, true);
+	log = one_outcome(&rep, -EBUSY, path);
+	n = count(log, "handshake ");
+	ok(log && strstr(log, "handshake failed: role=client auth=psk peer=198.51.100.0:1 ") &&
+	   strstr(log, "the kernel rejected DONE"),
+	   "a success whose DONE the kernel rejected is logged as a failure, saying why");
+	free(log);
+	log = one_outcome(&rep, -ESRCH, path);
+	ok(log && count(log, "handshake ") == n && strstr(log, "dropped the outcome reported by pid"),
+	   "an outcome from a process that holds no request is dropped and said");
+	free(log);
+	tlshd_report_close(&rep);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+}
+
+/* Not under the journal: workers log their other messages themselves,
+ * and no entry waits. */
+static void test_no_journal(int fd, const char *path)
+{
+	const char *line = "handshake succeeded: role=client auth=psk peer=198.51.100.0:1 ";
+	int saved = dup(2), n;
+	struct tlshd_report rep;
+	char *log;
+
+	fflush(stderr);
+	dup2(fd, 2);
+	log = log_now(path);
+	n = count(log, line);
+	free(log);
+	is_int(tlshd_report_open(&rep, false), 0, "the channel opens without the journal too");
+	ok(!tlshd_report_line(&rep, LOG_INFO, "x"), "it takes no other message then");
+	/* (No quiet moment: one_outcome() releases what is held.) */
+	log = burst(&rep, 1, false, path);
+	ok(log && count(log, line) == n + 1 && !rep.held, "and a success is logged at once");
+	free(log);
+	tlshd_report_close(&rep);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
 }
 
 int main(void)
@@ -210,7 +328,7 @@ int main(void)
 	pid_t pid;
 
 	tlshd_log_open(TLSHD_LOG_STDERR);
-	is_int(tlshd_report_open(&rep), 0, "the report channel opens");
+	is_int(tlshd_report_open(&rep, true), 0, "the report channel opens");
 	pid = fork();
 	if (pid == 0)
 		worker(&rep, root);
@@ -237,14 +355,20 @@ int main(void)
 	   "unterminated strings are cut at their field's end");
 	snprintf(want, sizeof(want), "dropped a malformed worker report (%zu bytes)",
 		 (size_t)REPORT_SIZE);
-	ok(log && strstr(log, want), "a status out of range is dropped");
+	is_int(count(log, want), 4, "a status out of range, too many serials, a bad serial and "
+	       "a peer named on failure are dropped");
 	ok(served_n == 2 && served_other == 0,
-	   "the parent learns the sender's pid and status from each handshake entry it took, "
-	   "not from its other messages or what it dropped (%u, %u other)", served_n, served_other);
+	   "the DONE callback gets the sender's pid and status from each outcome it took, "
+	   "not from its other messages or what was dropped (%u, %u other)", served_n,
+	   served_other);
+	is_int(served_peer, 1, "and the authenticated peer: key serials, and the mark of a "
+	       "verified certificate");
 	tlshd_report_close(&rep);
 	ok(!tlshd_report_line(&rep, LOG_INFO, "x"), "a closed channel refuses: the worker logs itself");
 	free(log);
 	test_hold(fd, path);
+	test_done(fd, path);
+	test_no_journal(fd, path);
 	close(fd);
 	unlink(path);
 	return tap_done();

@@ -96,6 +96,28 @@ static void spawn(struct tlshd_supervisor *sv, int code, long long now)
 	tlshd_supervisor_started(sv, pid, -1, now);
 }
 
+/* Whether a child that exits SUCCEEDED or FAILED while it serves a
+ * request has reported its outcome first, as worker.c does (then the
+ * parent has DONEd the request): the stand-in for the report channel. */
+static bool reports = true;
+
+/* The reports of the running children that have exited so, at @now. */
+static void emulate_reports(struct tlshd_supervisor *sv, long long now)
+{
+	for (unsigned int i = 0; reports && i < sv->max_workers; i++) {
+		const struct tlshd_worker_slot *w = &sv->slots[i];
+		siginfo_t si = { 0 };
+
+		if (w->state != TLSHD_SLOT_RUNNING ||
+		    waitid(P_PID, w->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+		    si.si_pid != w->pid || si.si_code != CLD_EXITED)
+			continue;
+		if (si.si_status == TLSHD_WORKER_SUCCEEDED || si.si_status == TLSHD_WORKER_FAILED)
+			tlshd_supervisor_served(sv, w->pid,
+						si.si_status == TLSHD_WORKER_FAILED ? EIO : 0, now);
+	}
+}
+
 /* Reaps until no child of the supervisor is left, or only @keep. */
 static void settle_procs(struct tlshd_supervisor *sv, unsigned int keep, long long now)
 {
@@ -104,6 +126,7 @@ static void settle_procs(struct tlshd_supervisor *sv, unsigned int keep, long lo
 	while (sv->procs > keep) {
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT) < 0)
 			break;
+		emulate_reports(sv, now);
 		tlshd_supervisor_reap(sv, now);
 	}
 }
@@ -190,10 +213,24 @@ static void test_crash(void)
 	accept_all(&sv, TLSHD_SUPERVISOR_BACKOFF_MIN_MS);
 	spawn(&sv, TLSHD_WORKER_ERROR, TLSHD_SUPERVISOR_BACKOFF_MIN_MS);
 	settle(&sv, TLSHD_SUPERVISOR_BACKOFF_MIN_MS);
-	is_int(orphans, 2, "a worker that exits without DONE leaves it to the parent too");
+	is_int(orphans, 2, "a worker that exits without a report leaves it to the parent too");
 	tlshd_supervisor_ready(&sv, 1);
 	ok(!tlshd_supervisor_should_accept(&sv, TLSHD_SUPERVISOR_BACKOFF_MIN_MS),
 	   "after two, the next ACCEPT waits");
+	tlshd_supervisor_done(&sv);
+
+	/* Its exit status claims nothing: only a report gets DONE. */
+	sv_init(&sv, 1);
+	tlshd_supervisor_ready(&sv, 1);
+	accept_all(&sv, 0);
+	reports = false;
+	spawn(&sv, TLSHD_WORKER_SUCCEEDED, 0);
+	settle(&sv, 0);
+	reports = true;
+	ok(sv.crashed == 1 && sv.succeeded == 0 && orphans == 1 && orphan_status == EIO,
+	   "a worker that exits 0 without its report gets its request a DONE with EIO, "
+	   "counted as crashed (crashed %llu, succeeded %llu, orphans %u)", sv.crashed,
+	   sv.succeeded, orphans);
 	tlshd_supervisor_done(&sv);
 }
 
@@ -379,6 +416,7 @@ static void settle_running(struct tlshd_supervisor *sv, long long now)
 	for (unsigned int i = 0; i < sv->max_workers; i++)
 		if (sv->slots[i].state == TLSHD_SLOT_RUNNING)
 			wait_dead(sv->slots[i].pid);
+	emulate_reports(sv, now);
 	tlshd_supervisor_reap(sv, now);
 }
 
@@ -441,6 +479,10 @@ static void test_spare_dies(void)
 	is_int(sv.succeeded, 1, "the live spare served it");
 	is_int(sv.crashed, 1, "the dead one is counted");
 	ok(sv.queued == 0 && orphans == 0, "and owes no request");
+	/* (Its death may be reaped after the live one's report, which ends
+	 * a run of failures: the next one starts from none.) */
+	sv.failing = 0;
+	sv.hold_until_ms = 0;
 
 	c = spawn_spare(&sv, 0);
 	kill(c, SIGKILL);
@@ -528,7 +570,15 @@ static void test_overdue(void)
 	ok(sv.crashed == 1 && orphans == 1, "an overdue worker is killed%s",
 	   root ? " (running as uid 65534)" : "");
 	is_int(orphan_status, ETIMEDOUT, "its request gets DONE with ETIMEDOUT");
+	/* Stopping with a request being served: its worker could not
+	 * report to a parent that is gone. */
+	accept_one(&sv);
+	pid = spawn_sleeper(&sv, false, 7000);
 	tlshd_supervisor_done(&sv);
+	ok(orphans == 2 && orphan_status == ESHUTDOWN,
+	   "stopping, the parent DONEs a request still being served with ESHUTDOWN");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
 	if (!root)
 		return;
 
@@ -556,7 +606,7 @@ static void test_overdue(void)
 	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-/* A worker that reported its outcome (after its DONE) is finishing: it
+/* A worker that reported its outcome (the parent DONEd it) is finishing: it
  * is counted by its report and no longer as running, keeps its slot
  * until reaped, is still killed past its time, and its request gets no
  * second DONE. */

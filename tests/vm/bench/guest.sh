@@ -591,11 +591,12 @@ function trace_line(  j) {
 }'
 # One serial tlshd round under the scheduler's tracepoints: for every
 # request, who had the (one) CPU between its submit and its completion.
-# A request's worker is the process that sent its DONE (the kernel's
-# handshake_complete fires in its context); a tlshd process's time is
-# then its own request's, another request's (its peer's, mostly), spare
-# time before its request (fork, arming, waiting), or after its DONE
-# (log, exit).
+# A request's worker is the one whose report made the parent send its
+# DONE (the kernel's handshake_complete fires in the parent's context,
+# and the last worker to run before it is the reporter, which woke the
+# parent); a tlshd process's time is then its own request's, another
+# request's (its peer's, mostly), spare time before its request (fork,
+# arming, waiting), or after its report (exit).
 # timeline_report TRACE PARENT_PID: per category, the median and mean ms
 # each request's window spent there.
 timeline_report() {
@@ -605,7 +606,7 @@ timeline_report() {
 		if (pid == parent) return "tlshd parent"
 		if (comm ~ /^tlshd/ || (pid in done_t)) {
 			if (!(pid in done_t) || hi <= sub_t[pid]) return "spares (fork, arming)"
-			if (lo >= done_t[pid]) return "workers after their DONE"
+			if (lo >= done_t[pid]) return "workers after their report"
 			return "workers of other requests"
 		}
 		if (comm ~ /^systemd-journal/) return "journald"
@@ -618,6 +619,7 @@ timeline_report() {
 		if (!trace_line()) next
 		if (ev == "sched_switch:") {
 			if (cur != "") { ns++; s0[ns] = cur_t; s1[ns] = ts; sp[ns] = cur; }
+			if (pp != parent && comm[pp] ~ /^tlshd/) reporter = pp
 			cur = np; cur_t = ts; comm[np] = nc
 			if (!first) first = ts
 			next
@@ -629,7 +631,8 @@ timeline_report() {
 		else if (ev == "handshake_submit:") { nr++; subt[sk] = sk in ent ? ent[sk] : ts; open_r[sk] = nr; delete ent[sk] }
 		else if (ev == "handshake_complete:" && (sk in open_r)) {
 			r = open_r[sk]; rs[r] = subt[sk]; re[r] = ts; delete open_r[sk]
-			if (h != parent) { wp[r] = h; done_t[h] = ts; sub_t[h] = rs[r] }
+			w = h != parent ? h : reporter
+			if (w != "") { wp[r] = w; done_t[w] = ts; sub_t[w] = rs[r] }
 		}
 	}
 	END {

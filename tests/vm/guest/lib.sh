@@ -248,15 +248,16 @@ spare_status() {
 }
 
 # spares_confined FILE FILTERS: every line of FILE (spare_status) not
-# root, CAP_NET_ADMIN alone, FILTERS system call filters; FILE not empty.
+# root, no capability, FILTERS system call filters; FILE not empty.
 spares_confined() {
-	[ -s "$1" ] && awk -v w="$2" '$2 == 0 || $3 != "0000000000001000" || $4 != w { bad = 1 }
+	[ -s "$1" ] && awk -v w="$2" '$2 == 0 || $3 != "0000000000000000" || $4 != w { bad = 1 }
 		END { exit bad }' "$1"
 }
 
 # spare_check PID: every idle spare of the daemon PID confined before it
-# has a request, as a worker is before its handshake: not root,
-# CAP_NET_ADMIN alone, one system call filter more than the daemon's.
+# has a request, as a worker is before its handshake: not root, no
+# capability (DONE is the daemon's), one system call filter more than the
+# daemon's.
 # Spares get there right after they start: waits up to 10 s for it.
 spare_check() {
 	local sc_f sc_want

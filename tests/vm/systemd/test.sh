@@ -892,8 +892,8 @@ test_11() {
 	for pid in $pids; do
 		wait_for "[ ! -d /proc/$pid ]" 30 || { fail "lingering worker $pid never exited"; rc=1; }
 	done
-	[ "$(unit_count ') after its DONE')" = 0 ] ||
-		{ fail "a lingering worker ended badly: $(unit_messages | grep ') after its DONE' | head -n 2 | tr '\n' ' ')"; rc=1; }
+	[ "$(unit_count ') after its report')" = 0 ] ||
+		{ fail "a lingering worker ended badly: $(unit_messages | grep ') after its report' | head -n 2 | tr '\n' ' ')"; rc=1; }
 	diag "they exited $(($(now_ms) - t0)) ms after the connect began"
 	disconnect_all
 	hooks_off linger || rc=1
@@ -921,7 +921,7 @@ test_12() {
 	hooks_built || return 0
 	setup_target && new_host || return 1
 	hooks_on park exit-quiet-ms=5000 || return 1
-	bad0=$(unit_count ') after its DONE')
+	bad0=$(unit_count ') after its report')
 	t0=$(now_ms)
 	connect_told "with parked workers" || rc=1
 	pids=$(served_pids)
@@ -940,8 +940,8 @@ test_12() {
 		wait_for "[ ! -d /proc/$pid ]" 30 || { fail "parked worker $pid never exited"; rc=1; }
 	done
 	diag "they exited $(($(now_ms) - t0)) ms after the connect began"
-	[ "$(unit_count ') after its DONE')" = "$bad0" ] ||
-		{ fail "a parked worker ended badly: $(unit_messages | grep ') after its DONE' | tail -n 2 | tr '\n' ' ')"; rc=1; }
+	[ "$(unit_count ') after its report')" = "$bad0" ] ||
+		{ fail "a parked worker ended badly: $(unit_messages | grep ') after its report' | tail -n 2 | tr '\n' ' ')"; rc=1; }
 	disconnect_all
 	hooks_off park || rc=1
 	return $rc
