@@ -29,15 +29,15 @@
 /*
  * What a worker calls after ACCEPT, and why:
  *   read write readv writev recvfrom recvmsg sendto sendmsg
- *                     the consumer's socket (GnuTLS transport), netlink
- *                     (DONE), the journal or report socket (logging),
+ *                     the consumer's socket (GnuTLS transport), the
+ *                     report socket (outcome, logging), the journal,
  *                     the key holder (signatures)
  *   poll ppoll        waiting for the peer within the deadline
  *   getsockopt setsockopt getpeername getsockname
  *                     TCP_NODELAY, the socket checks, kTLS (TCP_ULP,
  *                     TLS_TX, TLS_RX, TLS_TX_MAX_PAYLOAD_LEN), the
  *                     time-out of the wait for the key holder
- *   close shutdown    the consumer's socket, the netlink socket
+ *   close shutdown    the consumer's socket
  *   keyctl            reading and searching the keys it possesses
  *   getrandom         GnuTLS's random numbers
  *   brk mmap munmap mremap mprotect madvise
