@@ -198,7 +198,8 @@ static void worker_handshake(const struct tlshd_worker_env *env, const struct tl
  * to the parent (@req is NULL when the kernel's request could not be
  * parsed). Returns whether they went: the parent then sends DONE, and
  * knows this worker is finishing. If not, the entry is logged here, and
- * the parent DONEs the request when this worker ends. */
+ * the parent answers the request when this worker ends (or already has:
+ * a stopping daemon). */
 static bool worker_report(const struct tlshd_worker_env *env, const struct tlshd_request *req,
 			  const char *peer, const struct tlshd_tls_outcome *out, long long ms,
 			  const unsigned int *phase_us)
@@ -224,8 +225,8 @@ static bool worker_report(const struct tlshd_worker_env *env, const struct tlshd
 	r = tlshd_report_send(&env->report, &out->result, &h);
 	if (!r)
 		return true;
-	tlshd_log_errno(LOG_ERR, r, "cannot report to the daemon: the request gets its DONE "
-			"when this worker ends");
+	tlshd_log_errno(LOG_ERR, r, "cannot report the outcome to the daemon, which answers "
+			"the request without it");
 	tlshd_log_handshake(&h);
 	return false;
 }
