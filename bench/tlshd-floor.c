@@ -16,7 +16,14 @@
  * handshake with the kernel's TCP in the loop, which every agent's
  * handshake has. Informative: the goals are held against the socketpair.
  *
- * Usage: tlshd-floor [-t] [-n COUNT] [-c STREAMS]
+ * With -p, both sides run in processes of their own, forked (from this
+ * warm one) before the clock starts and started by it; the clock stops
+ * when both have finished their handshake, before they exit: the
+ * process model tlshd's spares have (a fresh process per request, each
+ * side of the handshake one, its exit outside the request). Also
+ * informative.
+ *
+ * Usage: tlshd-floor [-t] [-p] [-n COUNT] [-c STREAMS]
  * COUNT handshakes (default 24) in STREAMS processes at once (default 1),
  * each doing its share one after the other, as the queues of NVMe
  * controllers connecting at once do. Prints "cipher NAME" once, then one
@@ -194,8 +201,77 @@ static long long floor_once(gnutls_priority_t prio, int listener, char *cipher, 
 	return tlshd_util_now_us() - t0;
 }
 
-/* @n handshakes one after the other (over TCP when @tcp); prints each. */
-static int floor_stream(gnutls_priority_t prio, bool tcp, int n, bool say_cipher)
+/* A side for floor_fresh(): waits for its start, runs the handshake on
+ * @fd, tells @done how it went (a byte: 0 or 1), exits. */
+static void floor_fresh_side(int fd, bool server, gnutls_priority_t prio, int start, int done)
+{
+	char c;
+	int r = -1;
+
+	if (read(start, &c, 1) == 1)
+		r = floor_side(fd, server, prio, NULL, 0);
+	c = r == 0 ? 0 : 1;
+	_exit(write(done, &c, 1) == 1 && r == 0 ? 0 : 1);
+}
+
+/* -p: one handshake between two pre-forked processes on @sv (closed
+ * here); returns its wall time in microseconds, or -1. */
+static long long floor_fresh(gnutls_priority_t prio, int sv[2])
+{
+	int start[2], done[2], ok = 0, status;
+	long long t0, us = -1;
+	pid_t pid[2] = { -1, -1 };
+	char c;
+
+	if (pipe(start) < 0 || pipe(done) < 0) {
+		perror("tlshd-floor: pipe");
+		return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		pid[i] = fork();
+		if (pid[i] == 0) {
+			close(sv[!i]);
+			floor_fresh_side(sv[i], i == 1, prio, start[0], done[1]);
+		}
+	}
+	close(sv[0]);
+	close(sv[1]);
+	t0 = tlshd_util_now_us();
+	if (pid[0] > 0 && pid[1] > 0 && write(start[1], "ss", 2) == 2)
+		for (int i = 0; i < 2 && read(done[0], &c, 1) == 1; i++)
+			ok += c == 0;
+	if (ok == 2)
+		us = tlshd_util_now_us() - t0;
+	close(start[1]);
+	for (int i = 0; i < 2; i++)
+		if (pid[i] > 0 && (waitpid(pid[i], &status, 0) < 0 || !WIFEXITED(status) ||
+				   WEXITSTATUS(status)))
+			us = -1;
+	close(start[0]);
+	close(done[0]);
+	close(done[1]);
+	if (us < 0)
+		fprintf(stderr, "tlshd-floor: a pre-forked side failed its handshake\n");
+	return us;
+}
+
+/* -p: the connection (TCP to @listener, or a socketpair) made before
+ * the processes, then floor_fresh(). */
+static long long floor_fresh_once(gnutls_priority_t prio, int listener)
+{
+	int sv[2];
+
+	if (listener >= 0 ? floor_tcp_pair(listener, sv) < 0 :
+			    socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+		perror("tlshd-floor: connection");
+		return -1;
+	}
+	return floor_fresh(prio, sv);
+}
+
+/* @n handshakes one after the other (over TCP when @tcp, between two
+ * pre-forked processes when @fresh); prints each. */
+static int floor_stream(gnutls_priority_t prio, bool tcp, bool fresh, int n, bool say_cipher)
 {
 	int listener = -1;
 	char cipher[64] = "";
@@ -208,11 +284,12 @@ static int floor_stream(gnutls_priority_t prio, bool tcp, int n, bool say_cipher
 		}
 	}
 	for (int i = 0; i < n; i++) {
-		long long us = floor_once(prio, listener, cipher, sizeof(cipher));
+		long long us = fresh ? floor_fresh_once(prio, listener) :
+				       floor_once(prio, listener, cipher, sizeof(cipher));
 
 		if (us < 0)
 			return 1;
-		if (i == 0 && say_cipher)
+		if (i == 0 && say_cipher && !fresh)
 			printf("cipher %s\n", cipher);
 		printf("floor_us %lld\n", us);
 		fflush(stdout);
@@ -224,15 +301,16 @@ int main(int argc, char **argv)
 {
 	struct tlshd_priorities p;
 	int n = 24, streams = 1, opt, ret = 0;
-	bool tcp = false;
+	bool tcp = false, fresh = false;
 
-	while ((opt = getopt(argc, argv, "tn:c:")) != -1) {
-		if (opt == 't') {
-			tcp = true;
+	while ((opt = getopt(argc, argv, "tpn:c:")) != -1) {
+		if (opt == 't' || opt == 'p') {
+			tcp |= opt == 't';
+			fresh |= opt == 'p';
 			continue;
 		}
 		if ((opt != 'n' && opt != 'c') || atoi(optarg) <= 0) {
-			fprintf(stderr, "usage: tlshd-floor [-t] [-n COUNT] [-c STREAMS]\n");
+			fprintf(stderr, "usage: tlshd-floor [-t] [-p] [-n COUNT] [-c STREAMS]\n");
 			return 2;
 		}
 		if (opt == 'n')
@@ -261,7 +339,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (pid == 0)
-			_exit(floor_stream(p.prio[TLSHD_PRIO_PSK_SHA256], tcp, share, s == 0));
+			_exit(floor_stream(p.prio[TLSHD_PRIO_PSK_SHA256], tcp, fresh, share, s == 0));
 	}
 	for (;;) {
 		int status;

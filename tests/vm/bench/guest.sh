@@ -12,8 +12,9 @@
 #   floor   bench/tlshd-floor: a bare GnuTLS PSK handshake between two
 #           processes (one fork, one socketpair), no kernel in the loop,
 #           one after the other: what a handshake costs without queueing;
-#           then the same over TCP on 127.0.0.1 (tlshd-floor -t), reported
-#           beside it for information
+#           then the same over TCP on 127.0.0.1 (tlshd-floor -t), and over
+#           TCP between two pre-forked processes (tlshd-floor -t -p:
+#           tlshd's process model), reported beside it for information
 #
 # Parts (PARTS in bench.env, in this order):
 #   latency     ROUNDS rounds; in each, every agent in turn (the order
@@ -308,7 +309,9 @@ round() {
 		# (The same over TCP on 127.0.0.1: not counted in the CPU sums.)
 		"$FLOOR" -t -n $((CONTROLLERS * 4)) >"$OUT/floortcp.$r" 2>>"$DIAG" || { fail "tlshd-floor -t failed"; frc=1; }
 		awk '$1 == "floor_us" { print $2, -1, 0 }' "$OUT/floortcp.$r" >>"$OUT/lat$set.floortcp"
-		check $frc "round $r floor: $((CONTROLLERS * 4)) bare handshakes, one after the other, over a socketpair and over TCP"
+		"$FLOOR" -t -p -n $((CONTROLLERS * 4)) >"$OUT/floorfresh.$r" 2>>"$DIAG" || { fail "tlshd-floor -t -p failed"; frc=1; }
+		awk '$1 == "floor_us" { print $2, -1, 0 }' "$OUT/floorfresh.$r" >>"$OUT/lat$set.floorfresh"
+		check $frc "round $r floor: $((CONTROLLERS * 4)) bare handshakes, one after the other, over a socketpair, over TCP, and over TCP between pre-forked processes"
 		return
 	fi
 	local rc=0
@@ -374,6 +377,8 @@ latency_report() {
 	say "per round (medians): tlshd/floor $(per_round tlshd floor); tlshd/ktls-utils $(per_round tlshd ktls)"
 	cm=$(median "$OUT/lat$set.floortcp") cp=$(p90 "$OUT/lat$set.floortcp")
 	say "informative, not a goal: the floor over TCP on 127.0.0.1 (the kernel's TCP in the loop, as for the agents) $(stats "$OUT/lat$set.floortcp"); floor-tcp/floor median $(ratio "$cm" "$fm"); tlshd/floor-tcp median $(ratio "$tm" "$cm"), p90 $(ratio "$tp" "$cp")"
+	cm=$(median "$OUT/lat$set.floorfresh") cp=$(p90 "$OUT/lat$set.floorfresh")
+	say "informative, not a goal: the same between two pre-forked processes (tlshd's model: each side a fresh process, its exit after the clock) $(stats "$OUT/lat$set.floorfresh"); floor-fresh/floor median $(ratio "$cm" "$fm"); tlshd/floor-fresh median $(ratio "$tm" "$cm"), p90 $(ratio "$tp" "$cp")"
 	[ "${ALT:-0}" = 0 ] || say "tlshd-alt/tlshd: median $(ratio "$(median "$OUT/lat$set.alt")" "$tm"), p90 $(ratio "$(p90 "$OUT/lat$set.alt")" "$tp"); tlshd-alt/ktls-utils median $(ratio "$(median "$OUT/lat$set.alt")" "$km"); per round $(per_round alt tlshd)"
 	say "$(cpu_report "tlshd$set" tlshd)"
 	[ "${ALT:-0}" = 0 ] || say "$(cpu_report "alt$set" tlshd-alt)"
