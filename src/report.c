@@ -332,8 +332,7 @@ void tlshd_report_drain(struct tlshd_report *rep, tlshd_report_served_fn served,
 		}
 		cred = (const struct ucred *)CMSG_DATA(c);
 		if (m.kind == REPORT_LINE) {
-			if (rep->journal)
-				tlshd_log_from_worker(m.status, m.reason, cred->pid, cred->uid);
+			tlshd_log_from_worker(m.status, m.reason, cred->pid, cred->uid);
 			continue;
 		}
 		if (!report_served(&m, cred, served, data))
